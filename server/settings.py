@@ -1,0 +1,217 @@
+"""Configuration: one model per concern, loaded once from TOML and the environment.
+
+Every field can be overridden by ``STRONGROOM_<SECTION>__<FIELD>``; the environment wins
+over the file. Relative paths are resolved against the configuration file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_NAME = "strongroom.toml"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    """Where the index lives."""
+
+    path: Path = Field(default=Path(".strongroom"), description="Data directory: embedded Chroma + catalog.")
+    chroma_url: str | None = Field(default=None, description="Use a Chroma server (`chroma run`) instead.")
+    collection: str = Field(default="strongroom", description="Chroma collection name.")
+
+
+class EmbeddingSettings(_Section):
+    """Which model turns text into vectors."""
+
+    model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="The packaged offline all-MiniLM-L6-v2 by default; any sentence-transformers path.",
+    )
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    device: str = "cpu"
+
+
+class ChunkingSettings(_Section):
+    """How documents are cut into passages."""
+
+    max_chars: int = Field(default=1000, ge=200, le=20_000)
+    min_chars: int = Field(default=200, ge=0)
+
+
+class RetrievalSettings(_Section):
+    """Hybrid search knobs."""
+
+    default_k: int = Field(default=5, ge=1)
+    max_k: int = Field(default=20, ge=1, le=100)
+    candidates: int = Field(default=40, ge=5, le=500, description="Candidates per ranker before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    snippet_chars: int = Field(default=240, ge=40)
+
+
+class ServerSettings(_Section):
+    """The MCP server and its transports."""
+
+    transport: Literal["stdio", "sse", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Extra Origin values accepted over HTTP (loopback always is)."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Extra Host values accepted over HTTP (loopback always is)."
+    )
+    max_read_chars: int = Field(default=4000, ge=100, le=100_000, description="Cap of one read window.")
+    sync_on_start: bool = Field(default=False, description="Run a sync in the background when serving.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class SourceSettings(BaseModel):
+    """One ``[[sources]]`` entry. Connector-specific keys are checked by the connector's Config."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    connector: str
+    description: str = ""
+    labels: list[str] = Field(default_factory=list)
+
+    def connector_options(self) -> dict[str, Any]:
+        """The keys meant for the connector's own Config."""
+        return dict(self.model_extra or {})
+
+
+class Settings(BaseSettings):
+    """The whole configuration, built once at start-up and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STRONGROOM_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    store: StoreSettings = StoreSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    server: ServerSettings = ServerSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+    documents: Path | None = Field(
+        default=None,
+        description="Shortcut: index this folder as a filesystem source named 'documents'.",
+    )
+    config_file: Path | None = Field(default=None, exclude=True)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceSettings]) -> list[SourceSettings]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.name in seen:
+                raise ValueError(f"duplicate source name {source.name!r}")
+            seen.add(source.name)
+        return sources
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.store.path)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def all_sources(self) -> list[SourceSettings]:
+        """Configured sources plus the ``documents`` shortcut, if set."""
+        sources = list(self.sources)
+        if self.documents is not None and not any(s.name == "documents" for s in sources):
+            sources.append(
+                SourceSettings(
+                    name="documents",
+                    connector="filesystem",
+                    description="Documents folder",
+                    path=str(self.resolve(self.documents)),
+                )
+            )
+        return sources
+
+    def source(self, name: str) -> SourceSettings:
+        for source in self.all_sources():
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.all_sources()) or "none configured"
+        raise ConfigError(f"unknown source {name!r} (known: {known})")
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$STRONGROOM_CONFIG``, else ``./strongroom.toml``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("STRONGROOM_CONFIG") or DEFAULT_CONFIG_NAME)
+
+
+def load_settings(path: Path | None = None, *, required: bool | None = None) -> Settings:
+    """Load the configuration file (if any) and the environment.
+
+    ``path`` None means the default location, which may be absent (defaults and environment
+    apply). An explicitly named file must exist.
+    """
+    explicit = path is not None or "STRONGROOM_CONFIG" in os.environ
+    config_path = (path or default_config_path()).expanduser()
+    must_exist = explicit if required is None else required
+    data: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_path}: invalid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from exc
+        base_dir = config_path.resolve().parent
+        file_ref: Path | None = config_path.resolve()
+    elif must_exist:
+        raise ConfigError(f"{config_path}: configuration file not found")
+    else:
+        base_dir = Path.cwd()
+        file_ref = None
+    where = str(file_ref) if file_ref else "environment"
+    try:
+        return Settings(**data, config_file=file_ref, base_dir=base_dir)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where, data)) from exc
+
+
+def format_validation_error(exc: ValidationError, where: str, data: Mapping[str, Any] | None = None) -> str:
+    """One line per problem, naming the file and the dotted key (sources by name, not index)."""
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if data and len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+            sources = data.get("sources") or []
+            if loc[1] < len(sources) and isinstance(sources[loc[1]], dict) and "name" in sources[loc[1]]:
+                loc[1] = sources[loc[1]]["name"]
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
