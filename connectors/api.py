@@ -91,6 +91,10 @@ class Connector(abc.ABC):
         """Record an item that could not be read; the sync summary lists it and goes on."""
         self.skipped.append(SkippedItem(id=item_id, reason=reason))
 
+    async def estimated_count(self) -> int | None:
+        """How many documents a run will yield, if cheap to know (drives the progress bar ETA)."""
+        return None
+
     @abc.abstractmethod
     def documents(self) -> AsyncIterator[Document]:
         """Yield every document of the source. Raise ConnectorError if the source is unreadable."""

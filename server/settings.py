@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     server: ServerSettings = ServerSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
+    principal: str = Field(
+        default="local", description="Who is calling over stdio (STRONGROOM_PRINCIPAL)."
+    )
     documents: Path | None = Field(
         default=None,
         description="Shortcut: index this folder as a filesystem source named 'documents'.",

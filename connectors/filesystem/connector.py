@@ -1,0 +1,112 @@
+"""The filesystem connector: the documents in a local folder tree."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from pydantic import Field
+
+from ..api import Config, Connector, ConnectorError, Document
+from .formats import ParseError, first_heading, format_for
+from .formats.base import error_reason
+from .globs import GlobSet
+from .reader import ReadError, read_file
+from .walk import FileEntry, walk_files
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+DEFAULT_INCLUDE = ("**/*.md", "**/*.markdown", "**/*.txt", "**/*.html", "**/*.htm", "**/*.pdf", "**/*.docx")
+
+
+class FilesystemConfig(Config):
+    """Settings of a ``connector = "filesystem"`` source."""
+
+    path: Path = Field(description="Folder to index; a relative path is relative to the configuration file.")
+    include: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INCLUDE),
+        description="Glob patterns of the files to index, relative to `path` (`**` spans folders; "
+        "case-insensitive). Markdown, text, HTML, PDF and DOCX are parsed; other files are read as text.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of files or folders to leave out; a pattern without `/` matches a "
+        "name at any depth. Hidden files and folders (`.git`) are always left out.",
+    )
+    max_file_bytes: int = Field(
+        default=20 * MiB, gt=0, description="Files larger than this many bytes are skipped (default 20 MiB)."
+    )
+
+
+class FilesystemConnector(Connector):
+    """Markdown, text, HTML, PDF and Word files under a folder. Symbolic links are never followed."""
+
+    name = "filesystem"
+    description = "Files in a local folder: Markdown, text, HTML, PDF and Word (DOCX)."
+    Config = FilesystemConfig
+    config: FilesystemConfig
+
+    def __init__(self, config: FilesystemConfig) -> None:
+        super().__init__(config)
+
+    async def documents(self) -> AsyncIterator[Document]:
+        """Yield one document per readable file; unusable files are recorded with :meth:`skip`."""
+        root = await asyncio.to_thread(self._root)
+        entries = await asyncio.to_thread(self._list, root)
+        for entry in entries:
+            try:
+                document = await asyncio.to_thread(load_document, entry, root, self.config.max_file_bytes)
+            except (ReadError, ParseError) as exc:
+                self.skip(entry.rel, str(exc))
+            except Exception as exc:  # one bad file never stops the source
+                logger.warning("%s: unexpected error while parsing", entry.rel, exc_info=True)
+                self.skip(entry.rel, f"unexpected error: {error_reason(exc)}")
+            else:
+                yield document
+
+    def _root(self) -> Path:
+        path = self.config.path.expanduser()
+        try:
+            root = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise ConnectorError(f"{path}: folder not found") from exc
+        if not root.is_dir():
+            raise ConnectorError(f"{path}: not a folder")
+        return root
+
+    def _list(self, root: Path) -> list[FileEntry]:
+        include, exclude = GlobSet(self.config.include), GlobSet(self.config.exclude)
+        try:
+            return list(walk_files(root, include=include, exclude=exclude, on_skip=self.skip))
+        except OSError as exc:
+            raise ConnectorError(f"{root}: cannot read folder: {exc.strerror or exc}") from exc
+
+
+def load_document(entry: FileEntry, root: Path, max_bytes: int) -> Document:
+    """Read and parse one file (blocking). Raises ReadError or ParseError with the reason."""
+    data = read_file(entry, root=root, max_bytes=max_bytes)
+    file_format = format_for(entry.rel)
+    parsed = file_format.parse(data)
+    if not parsed.text.strip():
+        raise ParseError("no text")
+    return Document(
+        id=entry.rel,
+        title=parsed.title or first_heading(parsed.text) or title_from_name(entry.rel),
+        text=parsed.text,
+        uri=entry.path.as_uri(),
+        updated_at=datetime.fromtimestamp(entry.mtime, tz=UTC),
+        metadata={**parsed.metadata, "path": entry.rel, "format": file_format.name, "size": len(data)},
+    )
+
+
+def title_from_name(path: str) -> str:
+    """A readable title from a file name: ``docs/refund_policy-2024.md`` → ``Refund policy 2024``."""
+    stem = PurePosixPath(path).stem
+    words = " ".join(stem.replace("_", " ").replace("-", " ").split())
+    if not words:
+        return stem or path
+    return words[0].upper() + words[1:] if words.islower() else words

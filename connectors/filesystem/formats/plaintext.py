@@ -1,0 +1,56 @@
+"""Plain text files, and the byte decoding that Markdown shares."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from .base import Parsed, ParseError, tidy
+
+# Longest BOM first: the UTF-32-LE mark begins with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Control characters (category Cc) other than tab, line feed, form feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_MAX_CONTROL_RATIO = 0.01
+
+
+def decode_text(data: bytes) -> str:
+    """Decode text bytes: a BOM's encoding, else UTF-8, else cp1252 (latin-1 for its gaps).
+
+    Raises :class:`ParseError` ("binary content") for NUL bytes or text that is mostly
+    control characters.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _checked(data.decode(encoding))
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"undecodable {encoding} text") from exc
+    if b"\x00" in data:
+        raise ParseError("binary content")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    return _checked(text)
+
+
+def _checked(text: str) -> str:
+    controls = sum(1 for _ in _CONTROL.finditer(text))
+    if "\x00" in text or controls > len(text) * _MAX_CONTROL_RATIO:
+        raise ParseError("binary content")
+    return text
+
+
+def parse(data: bytes) -> Parsed:
+    """A plain text file: decoded and tidied; it declares no title."""
+    return Parsed(title=None, text=tidy(decode_text(data)))

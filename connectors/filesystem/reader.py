@@ -1,0 +1,49 @@
+"""Reading one file's bytes safely: inside the root, no links, no special files, size-capped."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .walk import FileEntry
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)  # a file swapped for a link after listing is refused
+    | getattr(os, "O_NONBLOCK", 0)  # a file swapped for a FIFO does not block the open
+    | getattr(os, "O_BINARY", 0)
+)
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
+
+
+class ReadError(Exception):
+    """The file cannot be read; the message is a short reason for users."""
+
+
+def read_file(entry: FileEntry, *, root: Path, max_bytes: int) -> bytes:
+    """The bytes of ``entry``, which must resolve inside ``root`` (itself resolved)."""
+    too_large = ReadError(f"larger than {format_size(max_bytes)} limit")
+    if entry.size > max_bytes:
+        raise too_large
+    if not Path(os.path.realpath(entry.path)).is_relative_to(root):
+        raise ReadError("outside the source folder")
+    try:
+        with os.fdopen(os.open(entry.path, _OPEN_FLAGS), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise ReadError("not a regular file")
+            data = file.read(max_bytes + 1)  # the file may have grown since it was listed
+    except OSError as exc:
+        raise ReadError(f"unreadable: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise too_large
+    return data
+
+
+def format_size(size: int) -> str:
+    """``20971520`` → ``"20 MiB"``, ``1536`` → ``"1.5 KiB"``, ``100`` → ``"100 bytes"``."""
+    exponent = 0
+    while exponent < len(_UNITS) - 1 and size >= 1024 ** (exponent + 1):
+        exponent += 1
+    value = f"{size / 1024**exponent:.1f}".removesuffix(".0")
+    return f"{value} {_UNITS[exponent]}"

@@ -1,0 +1,75 @@
+"""Listing the files of a folder tree without ever following a link out of it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .globs import GlobSet
+
+SkipCallback = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A regular file found under the root."""
+
+    rel: str
+    """Path relative to the root, ``/``-separated: the document id."""
+    path: Path
+    size: int
+    mtime: float
+
+
+def walk_files(
+    root: Path, *, include: GlobSet, exclude: GlobSet, on_skip: SkipCallback
+) -> Iterator[FileEntry]:
+    """Yield the regular files under ``root`` that ``include`` matches and ``exclude`` does not.
+
+    Depth first, names sorted, so the order is deterministic. Hidden entries (``.git``,
+    ``.env``) are ignored; excluded folders are not entered. Symbolic links and junctions are
+    never followed: those that would have been indexed are reported to ``on_skip(rel, reason)``,
+    as are unreadable folders. An unreadable ``root`` raises :class:`OSError`.
+    """
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        try:
+            with os.scandir(root / rel_dir) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as exc:
+            if not rel_dir:
+                raise
+            on_skip(rel_dir, f"unreadable folder: {exc.strerror or exc}")
+            continue
+        subdirs: list[str] = []
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if entry.name.startswith(".") or exclude.matches(rel):
+                continue
+            try:
+                if _is_link(entry):
+                    if include.matches(rel) or entry.is_dir():
+                        on_skip(rel, "symbolic link, not followed")
+                elif entry.is_dir(follow_symlinks=False):
+                    subdirs.append(rel)
+                elif include.matches(rel):
+                    if not entry.is_file(follow_symlinks=False):
+                        on_skip(rel, "not a regular file")
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    yield FileEntry(rel=rel, path=Path(entry.path), size=info.st_size, mtime=info.st_mtime)
+            except OSError as exc:  # vanished or unreadable between listing and stat
+                on_skip(rel, f"unreadable: {exc.strerror or exc}")
+        pending.extend(reversed(subdirs))
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    """A symbolic link, or on Windows any reparse point (junctions are not symlinks there)."""
+    if entry.is_symlink():
+        return True
+    attributes: int = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    return bool(attributes & stat.FILE_ATTRIBUTE_REPARSE_POINT)

@@ -1,0 +1,180 @@
+"""The ``strongroom`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from strongroom.connectors.api import ConnectorError
+from strongroom.server.errors import StrongroomError
+from strongroom.server.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("strongroom")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"strongroom: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A user's mistake is one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except (ConfigError, StrongroomError, ConnectorError) as exc:
+        _fail(str(exc).replace("\n", "\n  "))
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)  # stdout belongs to the protocol in stdio mode
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Configuration file (default: $STRONGROOM_CONFIG, else ./strongroom.toml).",
+)
+
+
+def _settings(config_path: Path | None) -> Settings:
+    with _user_errors():
+        return load_settings(config_path)
+
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="strongroom")
+def main() -> None:
+    """Strongroom: let AI models use your private documents without handing them over."""
+
+
+@main.command()
+@click.option("--source", "sources", multiple=True, help="Only sync this source (repeatable).")
+@click.option("--full", is_flag=True, help="Re-index every document, changed or not.")
+@config_option
+def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None:
+    """Index the configured sources (incremental)."""
+    from strongroom.server.cli_output import SyncProgressBar, print_sync_summary
+    from strongroom.server.knowledge import KnowledgeBase
+
+    settings = _settings(config_path)
+    _setup_logging("WARNING")
+    with _user_errors():
+        if not settings.all_sources():
+            raise ConfigError(f"{settings.config_file or 'configuration'}: no [[sources]] configured")
+        kb = KnowledgeBase(settings)
+        with SyncProgressBar(enabled=sys.stderr.isatty()) as bar:
+            report = kb.sync(list(sources) or None, full=full, progress=bar)
+    print_sync_summary(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--transport", type=click.Choice(["stdio", "sse", "http"]), default=None)
+@click.option("--host", default=None, help="Bind address for sse/http (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port for sse/http (default 8000).")
+@config_option
+def serve(config_path: Path | None, transport: str | None, host: str | None, port: int | None) -> None:
+    """Run the MCP server (stdio by default)."""
+    from strongroom.server.guard.gate import Caller
+    from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.mcp_app.app import build_server
+    from strongroom.server.mcp_app.transports import run
+
+    settings = _settings(config_path)
+    _setup_logging(settings.server.log_level)
+    transport = transport or settings.server.transport
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    with _user_errors():
+        kb = KnowledgeBase(settings)
+        server = build_server(kb, Caller(settings.principal, transport))
+        log.info("serving %s over %s", settings.data_dir, transport)
+    try:
+        run(server, settings.server, transport, host, port)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", "k", type=int, default=None, help="Number of hits.")
+@click.option("--source", "sources", multiple=True, help="Only search this source (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the same structure as the MCP tool.")
+@config_option
+def search(config_path: Path | None, query: str, k: int | None, sources: tuple[str, ...], as_json: bool) -> None:
+    """Search the index from the shell."""
+    from strongroom.server.cli_output import print_hits
+    from strongroom.server.knowledge import KnowledgeBase
+
+    settings = _settings(config_path)
+    _setup_logging("WARNING")
+    with _user_errors():
+        result = KnowledgeBase(settings).search(query, k, list(sources) or None)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        print_hits(result, settings.retrieval.snippet_chars)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@config_option
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Sources, document and chunk counts, last sync, model and store."""
+    from strongroom.server.cli_output import print_status
+    from strongroom.server.knowledge import KnowledgeBase
+
+    settings = _settings(config_path)
+    _setup_logging("WARNING")
+    with _user_errors():
+        kb = KnowledgeBase(settings)
+        sources = kb.list_sources()
+        documents, chunks = kb.catalog.counts()
+    info = {
+        "config": str(settings.config_file) if settings.config_file else None,
+        "store": {"path": str(settings.data_dir), "chroma_url": settings.store.chroma_url},
+        "model": settings.embedding.model,
+        "documents": documents,
+        "chunks": chunks,
+        "sources": [s.model_dump(mode="json") for s in sources.sources],
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        print_status(info)
+
+
+@main.command()
+def connectors() -> None:
+    """Installed connectors and their settings."""
+    from strongroom.server.cli_output import print_connectors
+
+    print_connectors()
+
+
+@main.command("claude-config")
+@config_option
+def claude_config(config_path: Path | None) -> None:
+    """Print the claude_desktop_config.json entry that launches this server."""
+    settings = _settings(config_path)
+    args = ["-m", "strongroom.server", "serve"]
+    if settings.config_file:
+        args += ["--config", str(settings.config_file)]
+    entry = {"mcpServers": {"strongroom": {"command": sys.executable, "args": args}}}
+    click.echo(json.dumps(entry, indent=2))

@@ -1,0 +1,309 @@
+"""Incremental, resumable, crash-safe sync of sources into the catalog and the vector store.
+
+The write protocol for one document, each step durable before the next:
+
+1. the new chunk ids are noted in the catalog's vector ledger;
+2. their vectors are upserted into the vector store (ids carry a content hash, so they never
+   collide with the chunks of the committed version);
+3. one catalog transaction swaps the document's row, chunks and keyword entries — only now
+   is the new version searchable (retrieval only returns committed chunk ids);
+4. the vectors of the replaced chunks are deleted and the ledger forgets them.
+
+A process killed anywhere leaves either the old or the new version searchable, never a mix,
+and the ledger tells the next sync which vectors are orphans to delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from strongroom.connectors.api import Connector, ConnectorError, Document
+from strongroom.connectors.registry import build_connector
+from strongroom.server.errors import StrongroomError
+from strongroom.server.indexing.chunking import Chunk, chunk_text
+from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.sanitize import clean_text
+from strongroom.server.settings import Settings, SourceSettings
+from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.records import ChunkRecord, DocumentRecord
+from strongroom.server.store.vectors import VectorStore, chunk_metadata
+
+log = logging.getLogger(__name__)
+
+
+class SyncBusy(StrongroomError):
+    """Another sync holds the data directory's lock."""
+
+
+@dataclass
+class FailedItem:
+    id: str
+    reason: str
+
+
+@dataclass
+class SourceReport:
+    """What one source's sync did."""
+
+    name: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    chunks: int = 0
+    failed: list[FailedItem] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    sources: list[SourceReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.error is None for s in self.sources)
+
+
+class SyncProgress(Protocol):
+    """Receives progress events (the CLI draws a bar from them)."""
+
+    def source_started(self, name: str, estimated_documents: int | None) -> None: ...
+
+    def documents_done(self, name: str, documents: int, chunks: int) -> None: ...
+
+    def source_finished(self, report: SourceReport) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    record: DocumentRecord
+    chunks: list[Chunk]
+    is_new: bool
+
+
+def document_id(source: str, source_id: str) -> str:
+    return f"{source}/{source_id}"
+
+
+def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
+    return f"{doc_id}#{content_hash[:10]}-{index}"
+
+
+class Indexer:
+    """Runs syncs; one instance per process, reusing the loaded model."""
+
+    def __init__(
+        self, settings: Settings, catalog: Catalog, vectors: VectorStore, embedder: Embedder
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._vectors = vectors
+        self._embedder = embedder
+        self._signature = json.dumps(
+            [settings.embedding.model, settings.chunking.max_chars, settings.chunking.min_chars]
+        )
+
+    def sync(
+        self,
+        source_names: Sequence[str] | None = None,
+        *,
+        full: bool = False,
+        progress: SyncProgress | None = None,
+    ) -> SyncReport:
+        """Sync the named sources (all by default). One failing source never stops the others."""
+        sources = (
+            [self._settings.source(n) for n in source_names]
+            if source_names
+            else self._settings.all_sources()
+        )
+        with self._lock():
+            self.recover()
+            reports = [asyncio.run(self._sync_source(s, full, progress)) for s in sources]
+        return SyncReport(reports)
+
+    def recover(self) -> int:
+        """Delete vectors orphaned by an interrupted sync; returns how many."""
+        orphans = self._catalog.orphaned_vectors()
+        if orphans:
+            self._vectors.delete(orphans)
+            log.info("removed %d orphaned vectors left by an interrupted sync", len(orphans))
+        self._catalog.forget_vectors(orphans)
+        return len(orphans)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        path = self._settings.data_dir / "sync.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise SyncBusy(f"another sync is running on {self._settings.data_dir}") from exc
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    async def _sync_source(
+        self, source: SourceSettings, full: bool, progress: SyncProgress | None
+    ) -> SourceReport:
+        report = SourceReport(source.name)
+        self._catalog.register_source(source.name, source.connector, source.description)
+        known = self._catalog.document_hashes(source.name)
+        seen: set[str] = set()
+        batch: list[_Prepared] = []
+        done = 0
+        connector: Connector | None = None
+        try:
+            connector = build_connector(
+                source.connector, source.connector_options(), self._settings.base_dir
+            )
+            if progress:
+                progress.source_started(source.name, await connector.estimated_count())
+            async for document in connector.documents():
+                if document.id in seen:
+                    report.failed.append(FailedItem(document.id, "duplicate document id in this source"))
+                    continue
+                seen.add(document.id)
+                prepared = self._prepare(source, document, known.get(document.id), full)
+                done += 1
+                if prepared is None:
+                    report.unchanged += 1
+                elif isinstance(prepared, FailedItem):
+                    report.failed.append(prepared)
+                else:
+                    batch.append(prepared)
+                    if sum(len(p.chunks) for p in batch) >= self._settings.embedding.batch_size:
+                        self._write(batch, report)
+                        batch = []
+                if progress:
+                    progress.documents_done(source.name, done, report.chunks)
+            self._write(batch, report)
+            batch = []
+        except Exception as exc:
+            # The source as a whole failed: keep what was read, delete nothing.
+            if batch:
+                self._write(batch, report)
+            report.error = _describe_failure(exc)
+            log.warning("source %s failed: %s", source.name, report.error)
+        if connector is not None:
+            for skipped in connector.skipped:
+                seen.add(skipped.id)  # keep its last good version
+                report.failed.append(FailedItem(skipped.id, skipped.reason))
+        if report.error is None:
+            for gone in sorted(set(known) - seen):
+                replaced = self._catalog.delete_document(document_id(source.name, gone))
+                self._vectors.delete(replaced)
+                self._catalog.forget_vectors(replaced)
+                report.deleted += 1
+        self._catalog.mark_synced(source.name, report.error)
+        if progress:
+            progress.source_finished(report)
+        return report
+
+    def _prepare(
+        self, source: SourceSettings, document: Document, known_hash: str | None, full: bool
+    ) -> _Prepared | FailedItem | None:
+        text = clean_text(document.text)
+        title = clean_text(document.title).strip() or document.id
+        content_hash = self._hash(source, document, title, text)
+        if known_hash == content_hash and not full:
+            return None
+        if not text.strip():
+            return FailedItem(document.id, "no text")
+        doc_id = document_id(source.name, document.id)
+        chunks = chunk_text(
+            text, max_chars=self._settings.chunking.max_chars, min_chars=self._settings.chunking.min_chars
+        )
+        record = DocumentRecord(
+            id=doc_id,
+            source=source.name,
+            source_id=document.id,
+            title=title,
+            uri=document.uri,
+            text=text,
+            content_hash=content_hash,
+            updated_at=document.updated_at,
+            metadata=dict(document.metadata),
+            fields=document.fields,
+            labels=tuple(sorted(set(source.labels))),
+        )
+        return _Prepared(record, chunks, known_hash is None)
+
+    def _hash(self, source: SourceSettings, document: Document, title: str, text: str) -> str:
+        payload = json.dumps(
+            [
+                self._signature,
+                title,
+                text,
+                document.uri,
+                document.metadata,
+                document.fields,
+                sorted(set(source.labels)),
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def _write(self, batch: list[_Prepared], report: SourceReport) -> None:
+        """Embed a batch of documents and commit them following the write protocol."""
+        if not batch:
+            return
+        texts = [c.embedding_text for p in batch for c in p.chunks]
+        vectors = iter(self._embedder.embed(texts))
+        ids: list[str] = []
+        embeddings: list[list[float]] = []
+        metadatas: list[dict[str, str | int | float | bool]] = []
+        rows: list[tuple[DocumentRecord, list[ChunkRecord]]] = []
+        for p in batch:
+            doc = p.record
+            chunk_rows = [
+                ChunkRecord(
+                    id=chunk_id(doc.id, doc.content_hash, c.index),
+                    document_id=doc.id,
+                    index=c.index,
+                    start=c.start,
+                    end=c.end,
+                    page=c.page,
+                    headings=c.headings,
+                    text=c.text,
+                )
+                for c in p.chunks
+            ]
+            meta = chunk_metadata(doc.source, doc.id, doc.labels, doc.metadata)
+            for row in chunk_rows:
+                ids.append(row.id)
+                embeddings.append(next(vectors))
+                metadatas.append({**meta, "chunk_index": row.index})
+            self._catalog.note_pending_vectors(doc.id, (r.id for r in chunk_rows))
+            rows.append((doc, chunk_rows))
+        self._vectors.upsert(ids, embeddings, metadatas)  # step 2
+        replaced: list[str] = []
+        for (doc, chunk_rows), p in zip(rows, batch, strict=True):
+            replaced += self._catalog.commit_document(doc, chunk_rows)  # step 3
+            report.chunks += len(chunk_rows)
+            if p.is_new:
+                report.added += 1
+            else:
+                report.updated += 1
+        self._vectors.delete(replaced)  # step 4
+        self._catalog.forget_vectors(replaced)
+
+
+def _describe_failure(exc: Exception) -> str:
+    """Our own errors already read well; anything else gets its type for context."""
+    if isinstance(exc, ConnectorError | StrongroomError | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,152 @@
+"""The knowledge base: search, read and list, as plain methods.
+
+Both the CLI and the MCP tools call these; validation lives here so every front end gives
+the same clear errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from strongroom.server.errors import InvalidArgument, NotFound
+from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
+from strongroom.server.models import DocumentWindow, SearchResult, SourceInfo, SourceList
+from strongroom.server.retrieval.pipeline import Retriever
+from strongroom.server.settings import Settings
+from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.records import MetadataValue, SearchFilter
+from strongroom.server.store.vectors import VectorStore
+
+MAX_QUERY_CHARS = 2000
+
+
+class KnowledgeBase:
+    """Everything a front end needs, built once from the settings."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.catalog = Catalog(settings.data_dir / "catalog.sqlite3")
+        self.vectors = VectorStore(settings.store, settings.data_dir)
+        self.embedder = embedder or Embedder(settings.embedding, settings.base_dir)
+        self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
+        self.indexer = Indexer(settings, self.catalog, self.vectors, self.embedder)
+
+    # -- tools ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> SearchResult:
+        """Hybrid search; raises InvalidArgument with a precise message on bad input."""
+        query = query.strip()
+        if not query:
+            raise InvalidArgument("query must not be empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidArgument(f"query is too long ({len(query)} characters; at most {MAX_QUERY_CHARS})")
+        limits = self.settings.retrieval
+        k = limits.default_k if k is None else k
+        if not 1 <= k <= limits.max_k:
+            raise InvalidArgument(f"k must be between 1 and {limits.max_k}, got {k}")
+        where = SearchFilter(
+            sources=self._check_sources(sources) if sources else None,
+            metadata=_check_filters(filters or {}),
+        )
+        return SearchResult(query=query, results=self.retriever.search(query, k, where))
+
+    def read_document(self, document_id: str, offset: int = 0, max_chars: int | None = None) -> DocumentWindow:
+        """A window of a document's text, starting at ``offset``."""
+        cap = self.settings.server.max_read_chars
+        max_chars = cap if max_chars is None else max_chars
+        if not 1 <= max_chars <= cap:
+            raise InvalidArgument(f"max_chars must be between 1 and {cap}, got {max_chars}")
+        if offset < 0:
+            raise InvalidArgument(f"offset must be 0 or more, got {offset}")
+        doc = self.catalog.document(document_id)
+        if doc is None:
+            raise NotFound(
+                f"no document with id {document_id!r}; use a document_id from search results"
+            )
+        total = len(doc.text)
+        if offset >= total and not (offset == 0 and total == 0):
+            raise InvalidArgument(
+                f"offset {offset} is past the end of document {document_id!r} ({total} characters)"
+            )
+        end = _window_end(doc.text, offset, max_chars)
+        return DocumentWindow(
+            document_id=doc.id,
+            source=doc.source,
+            title=doc.title,
+            uri=doc.uri,
+            offset=offset,
+            text=doc.text[offset:end],
+            total_chars=total,
+            next_offset=end if end < total else None,
+        )
+
+    def list_sources(self) -> SourceList:
+        """Configured sources with their counts and last sync time."""
+        states = {s.name: s for s in self.catalog.source_states()}
+        infos = []
+        for source in self.settings.all_sources():
+            state = states.get(source.name)
+            infos.append(
+                SourceInfo(
+                    name=source.name,
+                    description=source.description,
+                    connector=source.connector,
+                    documents=state.documents if state else 0,
+                    chunks=state.chunks if state else 0,
+                    last_synced=state.last_synced if state else None,
+                    last_error=state.last_error if state else None,
+                )
+            )
+        return SourceList(sources=infos)
+
+    def sync(
+        self, sources: Sequence[str] | None = None, *, full: bool = False, progress: SyncProgress | None = None
+    ) -> SyncReport:
+        return self.indexer.sync(sources, full=full, progress=progress)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _check_sources(self, sources: Sequence[str]) -> tuple[str, ...]:
+        known = [s.name for s in self.settings.all_sources()]
+        for name in sources:
+            if name not in known:
+                raise InvalidArgument(f"unknown source {name!r}; available: {', '.join(known) or 'none'}")
+        return tuple(dict.fromkeys(sources))
+
+
+def _check_filters(filters: Mapping[str, Any]) -> dict[str, MetadataValue | list[MetadataValue]]:
+    out: dict[str, MetadataValue | list[MetadataValue]] = {}
+    for key, value in filters.items():
+        if not key.isidentifier() or len(key) > 64:
+            raise InvalidArgument(f"filter key {key!r} must be a metadata field name (letters, digits, _)")
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str | int | float | bool) for v in values):
+            raise InvalidArgument(
+                f"filter {key!r} must be a string, number, boolean or a non-empty list of them"
+            )
+        out[key] = list(values) if isinstance(value, list) else value
+    return out
+
+
+def _window_end(text: str, offset: int, max_chars: int) -> int:
+    """End of a window: at most ``max_chars`` on, preferring a paragraph or line break."""
+    end = min(len(text), offset + max_chars)
+    if end == len(text):
+        return end
+    floor = offset + max_chars // 2
+    for sep in ("\n\n", "\n", " "):
+        cut = text.rfind(sep, floor, end)
+        if cut != -1:
+            return cut + len(sep)
+    return end

@@ -1,0 +1,369 @@
+"""The catalog: one SQLite file holding what must be transactional.
+
+Documents and their hashes, chunk texts and positions, the keyword (FTS5/BM25) index,
+sync state, and the ledger of vector writes not yet confirmed. Callers see one narrow
+interface so a shared deployment can put the same interface on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from strongroom.server.store.records import (
+    ChunkRecord,
+    DocumentRecord,
+    SearchFilter,
+    SourceState,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    connector TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    last_synced TEXT,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    updated_at TEXT,
+    indexed_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    fields TEXT,
+    labels TEXT NOT NULL,
+    UNIQUE (source, source_id)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    chunk_index INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    page INTEGER,
+    headings TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, chunk_index);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    chunk_id UNINDEXED, title, headings, body, tokenize = 'porter unicode61'
+);
+-- Vector writes in flight: ids written (or about to be) to the vector store but not yet
+-- committed here, and ids of replaced chunks whose vectors still have to be deleted.
+CREATE TABLE IF NOT EXISTS vector_ledger (chunk_id TEXT PRIMARY KEY, document_id TEXT NOT NULL);
+"""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def fts_query(text: str) -> str | None:
+    """Turn free text into an FTS5 OR-query of quoted terms (no operators from the user)."""
+    terms = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    return " OR ".join(f'"{t}"' for t in terms[:64]) or None
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    id: str
+    score: float
+
+
+class Catalog:
+    """Thread-safe access to the catalog database (one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- sources --------------------------------------------------------------------------
+
+    def register_source(self, name: str, connector: str, description: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO sources(name, connector, description) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET connector=excluded.connector, "
+                "description=excluded.description",
+                (name, connector, description),
+            )
+
+    def mark_synced(self, name: str, error: str | None) -> None:
+        with self._tx() as db:
+            if error is None:
+                db.execute("UPDATE sources SET last_synced=?, last_error=NULL WHERE name=?", (_now(), name))
+            else:
+                db.execute("UPDATE sources SET last_error=? WHERE name=?", (error, name))
+
+    def source_states(self) -> list[SourceState]:
+        rows = self._db().execute(
+            "SELECT s.name, s.connector, s.description, s.last_synced, s.last_error, "
+            "(SELECT COUNT(*) FROM documents d WHERE d.source = s.name) AS documents, "
+            "(SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+            " WHERE d.source = s.name) AS chunks FROM sources s ORDER BY s.name"
+        )
+        return [
+            SourceState(
+                name=r["name"],
+                connector=r["connector"],
+                description=r["description"],
+                documents=r["documents"],
+                chunks=r["chunks"],
+                last_synced=datetime.fromisoformat(r["last_synced"]) if r["last_synced"] else None,
+                last_error=r["last_error"],
+            )
+            for r in rows
+        ]
+
+    # -- documents ------------------------------------------------------------------------
+
+    def document_hashes(self, source: str) -> dict[str, str]:
+        """``source_id -> content_hash`` of every committed document of a source."""
+        rows = self._db().execute("SELECT source_id, content_hash FROM documents WHERE source=?", (source,))
+        return {r["source_id"]: r["content_hash"] for r in rows}
+
+    def document(self, document_id: str) -> DocumentRecord | None:
+        row = self._db().execute("SELECT * FROM documents WHERE id=?", (document_id,)).fetchone()
+        return None if row is None else _document(row)
+
+    def documents(self, source: str | None = None) -> list[DocumentRecord]:
+        if source is None:
+            rows = self._db().execute("SELECT * FROM documents ORDER BY id")
+        else:
+            rows = self._db().execute("SELECT * FROM documents WHERE source=? ORDER BY id", (source,))
+        return [_document(r) for r in rows]
+
+    def chunk_ids(self, document_id: str) -> list[str]:
+        rows = self._db().execute(
+            "SELECT id FROM chunks WHERE document_id=? ORDER BY chunk_index", (document_id,)
+        )
+        return [r["id"] for r in rows]
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]:
+        """Committed chunks by id; ids that are not committed are simply absent."""
+        found: dict[str, ChunkRecord] = {}
+        db = self._db()
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            for r in db.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", batch):
+                found[r["id"]] = _chunk(r)
+        return found
+
+    def counts(self) -> tuple[int, int]:
+        db = self._db()
+        documents = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(documents), int(chunks)
+
+    # -- the write protocol (see indexing.sync for the order of steps) --------------------
+
+    def note_pending_vectors(self, document_id: str, chunk_ids: Iterable[str]) -> None:
+        """Step 1: remember ids about to be written to the vector store, before writing them."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",
+                [(cid, document_id) for cid in chunk_ids],
+            )
+
+    def commit_document(self, document: DocumentRecord, chunks: Sequence[ChunkRecord]) -> list[str]:
+        """Step 3: make a document (new or changed) searchable in one transaction.
+
+        Returns the ids of the chunks it replaced; they stay in the ledger until their vectors
+        are deleted.
+        """
+        with self._tx() as db:
+            old = self._delete_document_rows(db, document.id)
+            db.execute(
+                "INSERT INTO documents(id, source, source_id, title, uri, text, content_hash, updated_at,"
+                " indexed_at, metadata, fields, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    document.id,
+                    document.source,
+                    document.source_id,
+                    document.title,
+                    document.uri,
+                    document.text,
+                    document.content_hash,
+                    document.updated_at.isoformat() if document.updated_at else None,
+                    _now(),
+                    json.dumps(document.metadata, sort_keys=True),
+                    None if document.fields is None else json.dumps(document.fields, default=str),
+                    json.dumps(sorted(document.labels)),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO chunks(id, document_id, chunk_index, start, end, page, headings, text)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (c.id, document.id, c.index, c.start, c.end, c.page, json.dumps(list(c.headings)), c.text)
+                    for c in chunks
+                ],
+            )
+            db.executemany(
+                "INSERT INTO chunks_fts(chunk_id, title, headings, body) VALUES (?,?,?,?)",
+                [(c.id, document.title, " ".join(c.headings), c.text) for c in chunks],
+            )
+            new_ids = {c.id for c in chunks}
+            db.executemany("DELETE FROM vector_ledger WHERE chunk_id=?", [(i,) for i in new_ids])
+            replaced = [i for i in old if i not in new_ids]
+            db.executemany(
+                "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",
+                [(i, document.id) for i in replaced],
+            )
+        return replaced
+
+    def delete_document(self, document_id: str) -> list[str]:
+        """Remove a document from search in one transaction; returns its chunk ids (ledgered)."""
+        with self._tx() as db:
+            old = self._delete_document_rows(db, document_id)
+            db.executemany(
+                "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",
+                [(i, document_id) for i in old],
+            )
+        return old
+
+    def orphaned_vectors(self) -> list[str]:
+        """Ledgered ids that no committed chunk uses: their vectors must be deleted."""
+        rows = self._db().execute(
+            "SELECT l.chunk_id FROM vector_ledger l LEFT JOIN chunks c ON c.id = l.chunk_id WHERE c.id IS NULL"
+        )
+        return [r["chunk_id"] for r in rows]
+
+    def forget_vectors(self, chunk_ids: Sequence[str]) -> None:
+        """Step 4: the vectors of these ids are gone (or committed); drop them from the ledger."""
+        with self._tx() as db:
+            db.executemany("DELETE FROM vector_ledger WHERE chunk_id=?", [(i,) for i in chunk_ids])
+            # Committed ids left in the ledger by a crash between steps are settled too.
+            db.execute("DELETE FROM vector_ledger WHERE chunk_id IN (SELECT id FROM chunks)")
+
+    @staticmethod
+    def _delete_document_rows(db: sqlite3.Connection, document_id: str) -> list[str]:
+        old = [r[0] for r in db.execute("SELECT id FROM chunks WHERE document_id=?", (document_id,))]
+        db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in old])
+        db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
+        db.execute("DELETE FROM documents WHERE id=?", (document_id,))
+        return old
+
+    # -- keyword search -------------------------------------------------------------------
+
+    def keyword_search(self, query: str, n: int, where: SearchFilter) -> list[KeywordMatch]:
+        """BM25-ranked chunks; the filter is part of the SQL query, not applied afterwards."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        sql = [
+            "SELECT f.chunk_id AS id, bm25(chunks_fts, 0.0, 2.0, 1.5, 1.0) AS score",
+            "FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id",
+            "WHERE chunks_fts MATCH ?",
+        ]
+        params: list[Any] = [match]
+        clause, clause_params = _filter_sql(where)
+        if clause:
+            sql.append("AND " + clause)
+            params.extend(clause_params)
+        sql.append("ORDER BY score LIMIT ?")
+        params.append(n)
+        rows = self._db().execute(" ".join(sql), params)
+        return [KeywordMatch(r["id"], -float(r["score"])) for r in rows]
+
+
+def _filter_sql(where: SearchFilter) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    if where.sources is not None:
+        parts.append(f"d.source IN ({','.join('?' * len(where.sources))})" if where.sources else "0")
+        params.extend(where.sources)
+    for key, value in where.metadata.items():
+        if not _METADATA_KEY.match(key):
+            raise ValueError(f"invalid metadata key {key!r}")
+        values = value if isinstance(value, list) else [value]
+        marks = ",".join("?" * len(values))
+        parts.append(f"json_extract(d.metadata, '$.{key}') IN ({marks})")
+        params.extend(int(v) if isinstance(v, bool) else v for v in values)
+    return " AND ".join(parts), params
+
+
+def _document(row: sqlite3.Row) -> DocumentRecord:
+    return DocumentRecord(
+        id=row["id"],
+        source=row["source"],
+        source_id=row["source_id"],
+        title=row["title"],
+        uri=row["uri"],
+        text=row["text"],
+        content_hash=row["content_hash"],
+        updated_at=datetime.fromisoformat(row["updated_at"]) if row["updated_at"] else None,
+        metadata=json.loads(row["metadata"]),
+        fields=None if row["fields"] is None else json.loads(row["fields"]),
+        labels=tuple(json.loads(row["labels"])),
+    )
+
+
+def _chunk(row: sqlite3.Row) -> ChunkRecord:
+    return ChunkRecord(
+        id=row["id"],
+        document_id=row["document_id"],
+        index=row["chunk_index"],
+        start=row["start"],
+        end=row["end"],
+        page=row["page"],
+        headings=tuple(json.loads(row["headings"])),
+        text=row["text"],
+    )

@@ -1,0 +1,149 @@
+"""The vector store: the only module that imports chromadb.
+
+Embedded ``PersistentClient`` by default, ``HttpClient`` against ``chroma run`` when
+``store.chroma_url`` is set; everything else is the same code path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from strongroom.server.errors import StrongroomError
+from strongroom.server.settings import StoreSettings
+from strongroom.server.store.records import SearchFilter
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+log = logging.getLogger(__name__)
+
+Metadata = Mapping[str, str | int | float | bool]
+Where = dict[str, Any]
+
+
+class VectorStoreError(StrongroomError):
+    """The vector store cannot be reached or refused an operation."""
+
+
+@dataclass(frozen=True)
+class VectorMatch:
+    id: str
+    distance: float
+
+
+class VectorStore:
+    """Chunk vectors with the metadata that filters need (source, document, labels)."""
+
+    def __init__(self, settings: StoreSettings, data_dir: Path) -> None:
+        self._settings = settings
+        self._data_dir = data_dir
+        self._collection: Collection | None = None
+
+    @property
+    def location(self) -> str:
+        return self._settings.chroma_url or str(self._data_dir / "chroma")
+
+    def _open(self) -> Collection:
+        if self._collection is not None:
+            return self._collection
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if self._settings.chroma_url:
+                url = urlparse(self._settings.chroma_url)
+                client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            else:
+                path = self._data_dir / "chroma"
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            self._collection = client.get_or_create_collection(
+                self._settings.collection,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        except Exception as exc:  # chromadb raises many types; the user needs one message
+            raise VectorStoreError(f"vector store at {self.location} is unavailable: {exc}") from exc
+        return self._collection
+
+    def upsert(
+        self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], metadatas: Sequence[Metadata]
+    ) -> None:
+        if not ids:
+            return
+        self._call(
+            lambda c: c.upsert(
+                ids=list(ids),
+                embeddings=[list(e) for e in embeddings],
+                metadatas=[dict(m) for m in metadatas],
+            )
+        )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call(lambda c: c.delete(ids=list(ids)))
+
+    def query(self, embedding: Sequence[float], n: int, where: Where | None) -> list[VectorMatch]:
+        """The ``n`` nearest chunks that satisfy ``where`` (applied inside the index query)."""
+
+        def run(c: Collection) -> list[VectorMatch]:
+            result = c.query(
+                query_embeddings=[list(embedding)],
+                n_results=n,
+                where=where or None,
+                include=["distances"],
+            )
+            distances = (result.get("distances") or [[]])[0]
+            return [VectorMatch(i, float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+
+        return self._call(run)
+
+    def count(self) -> int:
+        return self._call(lambda c: c.count())
+
+    def _call(self, op: Any) -> Any:
+        collection = self._open()
+        try:
+            return op(collection)
+        except Exception as exc:
+            raise VectorStoreError(f"vector store at {self.location} failed: {exc}") from exc
+
+
+METADATA_PREFIX = "meta_"
+
+
+def chunk_metadata(
+    source: str, document_id: str, labels: Sequence[str], metadata: Mapping[str, Any]
+) -> dict[str, str | int | float | bool]:
+    """What a chunk's vector carries for filtering: source, document, labels and scalar metadata."""
+    out: dict[str, str | int | float | bool] = {"source": source, "document_id": document_id}
+    for label in labels:
+        out[f"label_{label}"] = True
+    for key, value in metadata.items():
+        if isinstance(value, str | int | float | bool):
+            out[METADATA_PREFIX + key] = value
+    return out
+
+
+def chroma_where(filter_: SearchFilter) -> Where | None:
+    """Translate a SearchFilter into a Chroma ``where`` clause."""
+    clauses: list[Where] = []
+    if filter_.sources is not None:
+        clauses.append({"source": {"$in": list(filter_.sources) or ["\x00none"]}})
+    for key, value in filter_.metadata.items():
+        field = METADATA_PREFIX + key
+        clauses.append({field: {"$in": value}} if isinstance(value, list) else {field: value})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -1,0 +1,62 @@
+"""Shared fixtures: the packaged model, a synced index of the example corpus, a Chroma server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import EXAMPLE, free_port, wait_for_port
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The packaged model, loaded once for every in-process test."""
+    from strongroom.server.indexing.embedder import Embedder
+    from strongroom.server.settings import EmbeddingSettings
+
+    e = Embedder(EmbeddingSettings())
+    e.model()
+    return e
+
+
+@pytest.fixture(scope="session")
+def synced_example(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the example corpus with a synced index; returns its strongroom.toml."""
+    from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.settings import load_settings
+
+    root = tmp_path_factory.mktemp("acme")
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom"))
+    config = root / "strongroom.toml"
+    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    report = kb.sync()
+    assert report.ok, report
+    assert report.sources[0].added >= 10
+    kb.close()
+    return config
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real ``chroma run`` on a free loopback port; yields its URL."""
+    chroma = Path(sys.executable).parent / "chroma"
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "chroma")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 60, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
