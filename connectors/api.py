@@ -72,6 +72,9 @@ class Config(BaseModel):
         return value
 
 
+ConnectorConfig = Config  # the name ``Config`` is shadowed inside Connector
+
+
 class Connector(abc.ABC):
     """Base class of every connector.
 
@@ -81,9 +84,9 @@ class Connector(abc.ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    Config: ClassVar[type[Config]]
+    Config: ClassVar[type[ConnectorConfig]]
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: ConnectorConfig) -> None:
         self.config = config
         self.skipped: list[SkippedItem] = []
 

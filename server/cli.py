@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -53,7 +53,6 @@ config_option = click.option(
 def _settings(config_path: Path | None) -> Settings:
     with _user_errors():
         return load_settings(config_path)
-
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,10 +104,8 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
         kb = KnowledgeBase(settings)
         server = build_server(kb, Caller(settings.principal, transport))
         log.info("serving %s over %s", settings.data_dir, transport)
-    try:
+    with suppress(KeyboardInterrupt):
         run(server, settings.server, transport, host, port)
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()
@@ -117,7 +114,9 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
 @click.option("--source", "sources", multiple=True, help="Only search this source (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the same structure as the MCP tool.")
 @config_option
-def search(config_path: Path | None, query: str, k: int | None, sources: tuple[str, ...], as_json: bool) -> None:
+def search(
+    config_path: Path | None, query: str, k: int | None, sources: tuple[str, ...], as_json: bool
+) -> None:
     """Search the index from the shell."""
     from strongroom.server.cli_output import print_hits
     from strongroom.server.knowledge import KnowledgeBase

@@ -92,7 +92,9 @@ def print_hits(result: SearchResult, snippet_chars: int) -> None:
     for rank, hit in enumerate(result.results, start=1):
         where = " > ".join(hit.headings)
         position = f"chunk {hit.chunk_index}" + (f", page {hit.page}" if hit.page else "")
-        click.echo(click.style(f"{rank}. {hit.title}", bold=True) + f"  [{hit.source}]  score {hit.score:.4f}")
+        click.echo(
+            click.style(f"{rank}. {hit.title}", bold=True) + f"  [{hit.source}]  score {hit.score:.4f}"
+        )
         click.echo(f"   {hit.document_id} · {position}" + (f" · § {where}" if where else ""))
         snippet = " ".join(hit.text.split())
         if len(snippet) > snippet_chars:
@@ -130,6 +132,10 @@ def print_connectors() -> None:
             annotation = field.annotation
             type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
             secret = annotation is SecretStr or "SecretStr" in str(annotation)
-            default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
+            default = (
+                "required"
+                if field.is_required()
+                else f"default {field.get_default(call_default_factory=True)!r}"
+            )
             desc = f" — {field.description}" if field.description else ""
             click.echo(f"  {name}: {type_name}, {default}{' (secret)' if secret else ''}{desc}")

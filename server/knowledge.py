@@ -58,7 +58,9 @@ class KnowledgeBase:
         )
         return SearchResult(query=query, results=self.retriever.search(query, k, where))
 
-    def read_document(self, document_id: str, offset: int = 0, max_chars: int | None = None) -> DocumentWindow:
+    def read_document(
+        self, document_id: str, offset: int = 0, max_chars: int | None = None
+    ) -> DocumentWindow:
         """A window of a document's text, starting at ``offset``."""
         cap = self.settings.server.max_read_chars
         max_chars = cap if max_chars is None else max_chars
@@ -68,9 +70,7 @@ class KnowledgeBase:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
         doc = self.catalog.document(document_id)
         if doc is None:
-            raise NotFound(
-                f"no document with id {document_id!r}; use a document_id from search results"
-            )
+            raise NotFound(f"no document with id {document_id!r}; use a document_id from search results")
         total = len(doc.text)
         if offset >= total and not (offset == 0 and total == 0):
             raise InvalidArgument(
@@ -108,7 +108,11 @@ class KnowledgeBase:
         return SourceList(sources=infos)
 
     def sync(
-        self, sources: Sequence[str] | None = None, *, full: bool = False, progress: SyncProgress | None = None
+        self,
+        sources: Sequence[str] | None = None,
+        *,
+        full: bool = False,
+        progress: SyncProgress | None = None,
     ) -> SyncReport:
         return self.indexer.sync(sources, full=full, progress=progress)
 

@@ -58,6 +58,13 @@ class RetrievalSettings(_Section):
     default_k: int = Field(default=5, ge=1)
     max_k: int = Field(default=20, ge=1, le=100)
     candidates: int = Field(default=40, ge=5, le=500, description="Candidates per ranker before fusion.")
+    fusion: Literal["relative", "rrf"] = Field(
+        default="relative",
+        description="How dense and keyword rankings combine: weighted normalised scores, or RRF.",
+    )
+    dense_weight: float = Field(
+        default=0.75, ge=0.0, le=1.0, description="Share of the dense score in relative fusion."
+    )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
     snippet_chars: int = Field(default=240, ge=40)
 
@@ -107,9 +114,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     server: ServerSettings = ServerSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
-    principal: str = Field(
-        default="local", description="Who is calling over stdio (STRONGROOM_PRINCIPAL)."
-    )
+    principal: str = Field(default="local", description="Who is calling over stdio (STRONGROOM_PRINCIPAL).")
     documents: Path | None = Field(
         default=None,
         description="Shortcut: index this folder as a filesystem source named 'documents'.",
@@ -150,14 +155,13 @@ class Settings(BaseSettings):
         """Configured sources plus the ``documents`` shortcut, if set."""
         sources = list(self.sources)
         if self.documents is not None and not any(s.name == "documents" for s in sources):
-            sources.append(
-                SourceSettings(
-                    name="documents",
-                    connector="filesystem",
-                    description="Documents folder",
-                    path=str(self.resolve(self.documents)),
-                )
-            )
+            shortcut = {
+                "name": "documents",
+                "connector": "filesystem",
+                "description": "Documents folder",
+                "path": str(self.resolve(self.documents)),
+            }
+            sources.append(SourceSettings.model_validate(shortcut))
         return sources
 
     def source(self, name: str) -> SourceSettings:

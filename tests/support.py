@@ -41,5 +41,3 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     env.update(extra)
     return env
-
-

@@ -15,7 +15,7 @@ from .formats import ParseError, first_heading, format_for
 from .formats.base import error_reason
 from .globs import GlobSet
 from .reader import ReadError, read_file
-from .walk import FileEntry, walk_files
+from .walk import FileEntry, SkipCallback, walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class FilesystemConnector(Connector):
     async def documents(self) -> AsyncIterator[Document]:
         """Yield one document per readable file; unusable files are recorded with :meth:`skip`."""
         root = await asyncio.to_thread(self._root)
-        entries = await asyncio.to_thread(self._list, root)
+        entries = await asyncio.to_thread(self._list, root, self.skip)
         for entry in entries:
             try:
                 document = await asyncio.to_thread(load_document, entry, root, self.config.max_file_bytes)
@@ -68,6 +68,14 @@ class FilesystemConnector(Connector):
             else:
                 yield document
 
+    async def estimated_count(self) -> int | None:
+        """How many files a run will parse: a walk of the tree without reading any file."""
+        try:
+            root = await asyncio.to_thread(self._root)
+            return len(await asyncio.to_thread(self._list, root, _ignore_skip))
+        except ConnectorError:
+            return None
+
     def _root(self) -> Path:
         path = self.config.path.expanduser()
         try:
@@ -78,10 +86,10 @@ class FilesystemConnector(Connector):
             raise ConnectorError(f"{path}: not a folder")
         return root
 
-    def _list(self, root: Path) -> list[FileEntry]:
+    def _list(self, root: Path, on_skip: SkipCallback) -> list[FileEntry]:
         include, exclude = GlobSet(self.config.include), GlobSet(self.config.exclude)
         try:
-            return list(walk_files(root, include=include, exclude=exclude, on_skip=self.skip))
+            return list(walk_files(root, include=include, exclude=exclude, on_skip=on_skip))
         except OSError as exc:
             raise ConnectorError(f"{root}: cannot read folder: {exc.strerror or exc}") from exc
 
@@ -101,6 +109,10 @@ def load_document(entry: FileEntry, root: Path, max_bytes: int) -> Document:
         updated_at=datetime.fromtimestamp(entry.mtime, tz=UTC),
         metadata={**parsed.metadata, "path": entry.rel, "format": file_format.name, "size": len(data)},
     )
+
+
+def _ignore_skip(item_id: str, reason: str) -> None:
+    """Skips seen while only counting are reported by the run itself."""
 
 
 def title_from_name(path: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from .globs import GlobSet
 
 SkipCallback = Callable[[str, str], None]
+_HIDDEN_PREFIXES = (".", "~$")  # dot files, and Office's lock files beside an open document
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ def walk_files(
     """Yield the regular files under ``root`` that ``include`` matches and ``exclude`` does not.
 
     Depth first, names sorted, so the order is deterministic. Hidden entries (``.git``,
-    ``.env``) are ignored; excluded folders are not entered. Symbolic links and junctions are
-    never followed: those that would have been indexed are reported to ``on_skip(rel, reason)``,
-    as are unreadable folders. An unreadable ``root`` raises :class:`OSError`.
+    ``.env``, Office lock files ``~$name.docx``) are ignored; excluded folders are not entered.
+    Symbolic links and junctions are never followed: those that would have been indexed are
+    reported to ``on_skip(rel, reason)``, as are unreadable folders. An unreadable ``root``
+    raises :class:`OSError`.
     """
     pending = [""]
     while pending:
@@ -48,7 +50,7 @@ def walk_files(
         subdirs: list[str] = []
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if entry.name.startswith(".") or exclude.matches(rel):
+            if entry.name.startswith(_HIDDEN_PREFIXES) or exclude.matches(rel):
                 continue
             try:
                 if _is_link(entry):

@@ -50,10 +50,18 @@ class Guard:
         except Exception as exc:
             log.info(
                 "%s %s args=%s refused/failed in %.0fms: %s",
-                caller.principal, action, digest, (time.monotonic() - started) * 1000, type(exc).__name__,
+                caller.principal,
+                action,
+                digest,
+                (time.monotonic() - started) * 1000,
+                type(exc).__name__,
             )
             raise
         log.info(
-            "%s %s args=%s ok in %.0fms", caller.principal, action, digest, (time.monotonic() - started) * 1000
+            "%s %s args=%s ok in %.0fms",
+            caller.principal,
+            action,
+            digest,
+            (time.monotonic() - started) * 1000,
         )
         return result

@@ -152,7 +152,7 @@ def _cut_point(text: str, start: int, limit: int, min_piece: int) -> int:
     floor = start + min_piece
     sentence_ends = [m.end() for m in _SENTENCE_END.finditer(text, floor, limit + 1) if m.end() <= limit]
     if sentence_ends:
-        return sentence_ends[0]
+        return sentence_ends[-1]
     for i in range(limit, floor, -1):
         if text[i].isspace():
             return i

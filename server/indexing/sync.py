@@ -121,9 +121,7 @@ class Indexer:
     ) -> SyncReport:
         """Sync the named sources (all by default). One failing source never stops the others."""
         sources = (
-            [self._settings.source(n) for n in source_names]
-            if source_names
-            else self._settings.all_sources()
+            [self._settings.source(n) for n in source_names] if source_names else self._settings.all_sources()
         )
         with self._lock():
             self.recover()
@@ -166,9 +164,7 @@ class Indexer:
         done = 0
         connector: Connector | None = None
         try:
-            connector = build_connector(
-                source.connector, source.connector_options(), self._settings.base_dir
-            )
+            connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
             async for document in connector.documents():

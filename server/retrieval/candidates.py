@@ -1,7 +1,7 @@
-"""First stage: ranked candidate chunk ids from the vector index and the keyword index.
+"""First stage: ranked candidates ``(chunk id, score)`` from the vector and keyword indexes.
 
 Filters travel inside both queries. Ids that are not committed in the catalog (vectors of
-an interrupted sync) are dropped here, so nothing half-written is ever returned.
+an interrupted sync) are dropped by the shaping stage, so nothing half-written is returned.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from strongroom.server.store.vectors import VectorStore, chroma_where
 
 def dense_candidates(
     vectors: VectorStore, embedder: Embedder, query: str, n: int, where: SearchFilter
-) -> list[str]:
+) -> list[tuple[str, float]]:
+    """Nearest chunks by cosine similarity (1 - cosine distance)."""
     matches = vectors.query(embedder.embed_query(query), n, chroma_where(where))
-    return [m.id for m in matches]
+    return [(m.id, 1.0 - m.distance) for m in matches]
 
 
-def keyword_candidates(catalog: Catalog, query: str, n: int, where: SearchFilter) -> list[str]:
-    return [m.id for m in catalog.keyword_search(query, n, where)]
+def keyword_candidates(catalog: Catalog, query: str, n: int, where: SearchFilter) -> list[tuple[str, float]]:
+    """Best BM25 matches (higher is better)."""
+    return [(m.id, m.score) for m in catalog.keyword_search(query, n, where)]

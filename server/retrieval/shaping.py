@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 from strongroom.server.models import SearchHit
 from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.records import DocumentRecord
 
 
 def shape_hits(catalog: Catalog, fused: Sequence[tuple[str, float]], k: int) -> list[SearchHit]:
     """The top ``k`` committed chunks with their citations; unknown ids are skipped."""
     chunks = catalog.chunks([cid for cid, _ in fused])
     hits: list[SearchHit] = []
-    documents = {}
+    documents: dict[str, DocumentRecord] = {}
     for cid, score in fused:
         chunk = chunks.get(cid)
         if chunk is None:

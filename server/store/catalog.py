@@ -24,6 +24,7 @@ from strongroom.server.store.records import (
     SearchFilter,
     SourceState,
 )
+from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1
 
@@ -80,7 +81,8 @@ def _now() -> str:
 
 def fts_query(text: str) -> str | None:
     """Turn free text into an FTS5 OR-query of quoted terms (no operators from the user)."""
-    terms = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    terms = [w for w in words if w not in STOPWORDS] or words
     return " OR ".join(f'"{t}"' for t in terms[:64]) or None
 
 
@@ -282,7 +284,8 @@ class Catalog:
     def orphaned_vectors(self) -> list[str]:
         """Ledgered ids that no committed chunk uses: their vectors must be deleted."""
         rows = self._db().execute(
-            "SELECT l.chunk_id FROM vector_ledger l LEFT JOIN chunks c ON c.id = l.chunk_id WHERE c.id IS NULL"
+            "SELECT l.chunk_id FROM vector_ledger l"
+            " LEFT JOIN chunks c ON c.id = l.chunk_id WHERE c.id IS NULL"
         )
         return [r["chunk_id"] for r in rows]
 

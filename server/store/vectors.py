@@ -7,10 +7,10 @@ Embedded ``PersistentClient`` by default, ``HttpClient`` against ``chroma run`` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from strongroom.server.errors import StrongroomError
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 Metadata = Mapping[str, str | int | float | bool]
 Where = dict[str, Any]
+T = TypeVar("T")
 
 
 class VectorStoreError(StrongroomError):
@@ -85,7 +86,7 @@ class VectorStore:
         self._call(
             lambda c: c.upsert(
                 ids=list(ids),
-                embeddings=[list(e) for e in embeddings],
+                embeddings=[list(e) for e in embeddings],  # type: ignore[arg-type]
                 metadatas=[dict(m) for m in metadatas],
             )
         )
@@ -99,7 +100,7 @@ class VectorStore:
 
         def run(c: Collection) -> list[VectorMatch]:
             result = c.query(
-                query_embeddings=[list(embedding)],
+                query_embeddings=[list(embedding)],  # type: ignore[arg-type]
                 n_results=n,
                 where=where or None,
                 include=["distances"],
@@ -112,7 +113,7 @@ class VectorStore:
     def count(self) -> int:
         return self._call(lambda c: c.count())
 
-    def _call(self, op: Any) -> Any:
+    def _call(self, op: Callable[[Collection], T]) -> T:
         collection = self._open()
         try:
             return op(collection)

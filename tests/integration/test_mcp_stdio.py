@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -14,8 +13,8 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.support import ROOT, clean_env
 from tests.integration.mcp_helpers import error_text, is_jsonrpc, structured
+from tests.support import ROOT, clean_env
 
 pytestmark = pytest.mark.model
 
@@ -41,7 +40,9 @@ def test_stdio_session_searches_cites_and_reads(synced_example: Path) -> None:
             assert sources[0]["name"] == "handbook" and sources[0]["documents"] >= 10
 
             hits = structured(
-                await client.call_tool("search", {"query": "can I send back a tent I already pitched?", "k": 3})
+                await client.call_tool(
+                    "search", {"query": "can I send back a tent I already pitched?", "k": 3}
+                )
             )["results"]
             assert hits[0]["document_id"] == "handbook/refund-policy.md"
             top = hits[0]
@@ -55,7 +56,8 @@ def test_stdio_session_searches_cites_and_reads(synced_example: Path) -> None:
             while offset is not None:
                 window = structured(
                     await client.call_tool(
-                        "read_document", {"document_id": top["document_id"], "offset": offset, "max_chars": 700}
+                        "read_document",
+                        {"document_id": top["document_id"], "offset": offset, "max_chars": 700},
                     )
                 )
                 total = window["total_chars"]
@@ -82,8 +84,16 @@ def test_bad_calls_are_tool_errors_and_the_server_keeps_serving(synced_example: 
                 ("search", {"query": "refund", "sources": ["nope"]}, "unknown source 'nope'"),
                 ("search", {"k": 3}, "query"),
                 ("read_document", {"document_id": "handbook/missing.md"}, "no document with id"),
-                ("read_document", {"document_id": "handbook/refund-policy.md", "offset": 10**7}, "past the end"),
-                ("read_document", {"document_id": "handbook/refund-policy.md", "max_chars": 10**7}, "max_chars"),
+                (
+                    "read_document",
+                    {"document_id": "handbook/refund-policy.md", "offset": 10**7},
+                    "past the end",
+                ),
+                (
+                    "read_document",
+                    {"document_id": "handbook/refund-policy.md", "max_chars": 10**7},
+                    "max_chars",
+                ),
             ]
             for tool, args, expected in cases:
                 result = await client.call_tool(tool, args)
@@ -119,16 +129,31 @@ def test_stdout_carries_only_jsonrpc_and_initialize_does_not_wait_for_the_model(
         proc.stdin.write(json.dumps(message) + "\n")
         proc.stdin.flush()
 
-    send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "raw-test", "version": "1"}}})
+    send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw-test", "version": "1"},
+            },
+        }
+    )
     first = proc.stdout.readline()
     initialized_at = time.monotonic()
     send({"jsonrpc": "2.0", "method": "notifications/initialized"})
     send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
     second = proc.stdout.readline()
-    send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-          "params": {"name": "search", "arguments": {"query": "CCTV footage retention", "k": 2}}})
+    send(
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "CCTV footage retention", "k": 2}},
+        }
+    )
     third = proc.stdout.readline()
     proc.stdin.close()
     rest = proc.stdout.read()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from strongroom.server.indexing.chunking import MERGE_SLACK, Chunk, chunk_text
 
 WORDS = ["refund", "policy", "customer", "order", "days", "item", "sale", "store", "café", "漢字"]
@@ -174,6 +176,9 @@ def test_long_paragraph_is_cut_at_sentence_ends() -> None:
     assert len(chunks) > 5
     assert all(len(c.text) <= 400 and c.text.endswith(".") for c in chunks)
     assert " ".join(c.text for c in chunks) == text
+    for chunk, following in itertools.pairwise(chunks):
+        next_sentence = following.text.split(". ")[0] + "."
+        assert len(chunk.text) + 1 + len(next_sentence) > 400, "cut at the last sentence end that fits"
 
 
 def test_sentence_without_ends_is_cut_at_whitespace() -> None:

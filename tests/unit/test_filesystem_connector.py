@@ -10,10 +10,13 @@ from pathlib import Path
 import docx
 import pytest
 from pydantic import ValidationError
+from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
+
 from strongroom.connectors import ConnectorError, Document
 from strongroom.connectors.filesystem import FilesystemConfig, FilesystemConnector
-from strongroom.connectors.filesystem.formats import ParseError, format_for
+from strongroom.connectors.filesystem import connector as connector_module
+from strongroom.connectors.filesystem.formats import Format, Parsed, ParseError, format_for
 from strongroom.connectors.filesystem.formats.plaintext import decode_text
 from strongroom.connectors.filesystem.globs import GlobSet
 from strongroom.connectors.filesystem.reader import format_size
@@ -21,8 +24,9 @@ from strongroom.connectors.filesystem.reader import format_size
 # --- fixture files, made with the real tools ----------------------------------------------------
 
 
-def write_pdf(path: Path, pages: list[str], title: str | None = None) -> None:
-    pdf = canvas.Canvas(str(path))
+def write_pdf(path: Path, pages: list[str], title: str | None = None, password: str | None = None) -> None:
+    encryption = StandardEncryption(password, ownerPassword="owner") if password else None
+    pdf = canvas.Canvas(str(path), encrypt=encryption)
     if title:
         pdf.setTitle(title)
     for text in pages:
@@ -155,6 +159,14 @@ def test_docx_without_core_title_uses_its_first_heading(tmp_path: Path) -> None:
     assert collect(connector(tmp_path))["rules.docx"].title == "Meals"
 
 
+def test_estimated_count_walks_without_parsing_or_recording(library: Path) -> None:
+    (library / "broken.pdf").write_bytes(b"not a pdf")
+    source = connector(library)
+    assert asyncio.run(source.estimated_count()) == 6
+    assert source.skipped == []
+    assert asyncio.run(connector(library / "missing").estimated_count()) is None
+
+
 def test_order_is_deterministic(library: Path) -> None:
     assert list(collect(connector(library))) == list(collect(connector(library)))
 
@@ -177,6 +189,32 @@ def test_bad_files_are_skipped_with_reasons(library: Path) -> None:
     assert reasons["binary.txt"] == "binary content"
     assert reasons["empty.md"] == reasons["blank.pdf"] == "no text"
     assert len(docs) == 5, "the good files are still read"
+
+
+def test_encrypted_pdf_is_skipped_unless_it_opens_without_a_password(tmp_path: Path) -> None:
+    write_pdf(tmp_path / "locked.pdf", ["Secret."], password="hunter2")
+    write_pdf(tmp_path / "open.pdf", ["Owner-protected but readable."], password="")
+    source = connector(tmp_path)
+    assert list(collect(source)) == ["open.pdf"]
+    assert skipped(source) == {"locked.pdf": "encrypted PDF (needs a password)"}
+
+
+def test_unexpected_parser_failure_skips_only_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bad.md").write_text("# Bad", encoding="utf-8")
+    (tmp_path / "good.txt").write_text("Good.", encoding="utf-8")
+
+    def explode(data: bytes) -> Parsed:
+        raise RuntimeError("parser bug")
+
+    def formats(path: str) -> Format:
+        return Format("md", explode) if path.endswith(".md") else format_for(path)
+
+    monkeypatch.setattr(connector_module, "format_for", formats)
+    source = connector(tmp_path)
+    assert list(collect(source)) == ["good.txt"]
+    assert skipped(source) == {"bad.md": "unexpected error: parser bug"}
 
 
 def test_oversized_file_is_skipped(tmp_path: Path) -> None:
@@ -254,6 +292,7 @@ def test_hidden_files_and_folders_are_ignored(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "notes.md").write_text("# Git", encoding="utf-8")
     (tmp_path / ".draft.md").write_text("# Draft", encoding="utf-8")
+    (tmp_path / "~$port.docx").write_bytes(b"\x0bWord lock file")
     (tmp_path / "visible.md").write_text("# Visible", encoding="utf-8")
     source = connector(tmp_path)
     assert list(collect(source)) == ["visible.md"]

@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from strongroom.server.indexing.sanitize import clean_text
 
 REMOVED = [

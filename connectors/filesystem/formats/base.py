@@ -35,10 +35,14 @@ class Parsed:
 Parser = Callable[[bytes], Parsed]
 
 
+def normalise_line_ends(text: str) -> str:
+    """``\r\n`` and lone ``\r`` become ``\n``."""
+    return _LINE_END.sub("\n", text)
+
+
 def tidy(text: str) -> str:
     """Normalise line ends, drop trailing spaces, keep at most one blank line, strip the ends."""
-    text = _LINE_END.sub("\n", text)
-    text = _TRAILING_SPACE.sub("", text)
+    text = _TRAILING_SPACE.sub("", normalise_line_ends(text))
     return _BLANK_RUN.sub("\n\n", text).strip()
 
 

@@ -9,13 +9,7 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from .base import (
-    Parsed,
-    ParseError,
-    collapse_whitespace,
-    error_reason,
-    tidy,
-)
+from .base import Parsed, ParseError, collapse_whitespace, error_reason, tidy
 
 _HEADING_STYLE = re.compile(r"^Heading (?P<level>[1-9])$")
 _LIST_STYLE = re.compile(r"^List")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .base import Parsed, tidy
+from .base import Parsed, normalise_line_ends, tidy
 from .plaintext import decode_text
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<body>.*?)\n?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -14,8 +14,7 @@ _QUOTES = ('"', "'")
 
 def parse(data: bytes) -> Parsed:
     """A Markdown file; the front matter's ``title``, if any, becomes the title."""
-    text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
-    front, body = split_front_matter(text)
+    front, body = split_front_matter(normalise_line_ends(decode_text(data)))
     return Parsed(title=_front_matter_title(front), text=tidy(body))
 
 

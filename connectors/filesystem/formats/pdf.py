@@ -6,15 +6,8 @@ import io
 import logging
 
 from pypdf import PasswordType, PdfReader
-from pypdf.errors import PyPdfError
 
-from .base import (
-    Parsed,
-    ParseError,
-    collapse_whitespace,
-    error_reason,
-    tidy,
-)
+from .base import Parsed, ParseError, collapse_whitespace, error_reason, tidy
 
 PAGE_BREAK = "\f"
 
@@ -40,7 +33,7 @@ def _page_text(reader: PdfReader, number: int) -> str:
     """One page's text; a page whose content cannot be read counts as empty."""
     try:
         text = reader.pages[number].extract_text()
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # one unreadable page must not lose the others
         logger.debug("page %d: no text extracted: %s", number + 1, exc)
         return ""
     return tidy(text.replace(PAGE_BREAK, "\n"))

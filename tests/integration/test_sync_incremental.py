@@ -1,0 +1,349 @@
+"""Incremental sync on a small generated corpus: adds, no-ops, edits, deletions, failures.
+
+Everything runs in-process against a real embedded Chroma (and once against a real
+``chroma run`` server) with the packaged model.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.settings import load_settings
+
+pytestmark = pytest.mark.model
+
+SOURCE = "notes"
+
+CORPUS = {
+    "lighthouse.md": (
+        "# Lighthouse maintenance\n\n"
+        "The keeper climbs the spiral stair at dawn to polish the Fresnel lens with a chamois cloth. "
+        "Salt spray leaves a film on the prisms that scatters the beam, so every pane is wiped twice "
+        "and the brass frame is checked for verdigris before the lamp is lit again at dusk.\n\n"
+        "Once a month the clockwork rotation mechanism is wound, oiled and timed against the chart: "
+        "the light must flash every fifteen seconds so that ships can tell this headland from the "
+        "next one along the coast. A slow flash is logged and reported to the harbour master.\n"
+    ),
+    "sourdough.md": (
+        "# Sourdough starter\n\n"
+        "A sourdough starter is flour and water colonised by wild yeast and lactobacilli. Feed it "
+        "equal weights of rye flour and lukewarm water every twelve hours, discard half before each "
+        "feeding, and keep the jar loosely covered so the fermentation gases can escape freely.\n\n"
+        "The loaf dough uses seventy-five percent hydration. After the autolyse, fold the dough four "
+        "times at half-hour intervals, shape a tight boule, and proof it overnight in the fridge "
+        "before baking in a preheated cast-iron pot with the lid on for the first twenty minutes.\n"
+    ),
+    "beekeeping.md": (
+        "# Beekeeping in spring\n\n"
+        "Open the hive on a warm still afternoon and look for capped brood, fresh eggs and the "
+        "queen. A colony that has eaten through its winter stores needs fondant or a thin sugar "
+        "syrup straight away, before the first dandelions and willow catkins provide nectar.\n\n"
+        "Varroa mites are counted with a sticky board under the mesh floor for three days. More "
+        "than ten mites a day calls for an oxalic acid treatment, applied only when the colony is "
+        "broodless, and the count is repeated a fortnight later to confirm that it has worked.\n"
+    ),
+    "glacier.md": (
+        "# Glacier travel\n\n"
+        "Rope teams of three cross the glacier with forty metres of dynamic rope between them. "
+        "Snow bridges over hidden crevasses are weakest in the afternoon sun, so the party sets "
+        "out before first light and probes any sagging surface with an avalanche probe first.\n\n"
+        "If a climber falls into a crevasse the others drop into self-arrest with their ice axes, "
+        "build a snow anchor from a buried picket, and rig a pulley system to haul the climber "
+        "out. The lateral moraine at the edge of the ice is the safest route back to the hut.\n"
+    ),
+    "chess.md": (
+        "# Chess openings\n\n"
+        "The Sicilian Defence answers the king pawn with the c-pawn and fights for the centre "
+        "from the flank. Black accepts a slightly cramped position in return for an unbalanced "
+        "game with chances for both sides, which is why attacking players have favoured it.\n\n"
+        "The Najdorf variation delays the development of the queen knight and prepares a queenside "
+        "pawn advance. Club players should learn the ideas behind the English Attack and the "
+        "poisoned pawn line before memorising long sequences of forcing moves from databases.\n"
+    ),
+    "volcano.md": (
+        "# Volcano monitoring\n\n"
+        "Seismometers around the crater record swarms of small earthquakes as magma rises through "
+        "the crust. Tiltmeters measure the swelling of the flanks, and gas spectrometers track "
+        "the ratio of sulphur dioxide to carbon dioxide in the plume drifting from the summit vent.\n\n"
+        "When the alert level is raised, villages in the valley are evacuated because pyroclastic "
+        "flows of hot ash and basalt fragments can travel down the gullies faster than a car. Lahars "
+        "of mud and meltwater remain a hazard for years after the eruption has ended.\n"
+    ),
+}
+
+EDITED_LIGHTHOUSE = (
+    "# Lighthouse automation\n\n"
+    "The station was automated last year: a solar-charged LED beacon replaced the old lamp, and "
+    "a telemetry modem reports the battery voltage to the coastguard every hour. Nobody climbs "
+    "the tower at dawn any more; a technician visits each quarter to clean the solar panels.\n\n"
+    "The foghorn was replaced by a radar transponder that answers ships' radar with a Morse "
+    "letter, and the keeper's cottage is now a small museum of maritime signalling equipment "
+    "with a xylophone-shaped bell collection donated by a retired marmalade merchant.\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STRONGROOM_* variables in the developer's environment would override the test config."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("STRONGROOM_"):
+            monkeypatch.delenv(key)
+
+
+def write_corpus(root: Path, *, chroma_url: str | None = None) -> Path:
+    """The corpus and its strongroom.toml under ``root``; returns the config path."""
+    docs = root / "docs"
+    docs.mkdir(parents=True)
+    for name, text in CORPUS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    store = '[store]\npath = ".strongroom"\n'
+    if chroma_url:
+        store += f'chroma_url = "{chroma_url}"\n'
+    config = root / "strongroom.toml"
+    config.write_text(
+        store + "\n[chunking]\nmax_chars = 400\n\n"
+        f'[[sources]]\nname = "{SOURCE}"\nconnector = "filesystem"\npath = "docs"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path)
+
+
+@pytest.fixture
+def kb(config: Path, embedder) -> Iterator[KnowledgeBase]:  # type: ignore[no-untyped-def]
+    knowledge = KnowledgeBase(load_settings(config), embedder=embedder)
+    yield knowledge
+    knowledge.close()
+
+
+class EmbedCounter:
+    """Counts the passages embedded through the shared embedder (queries excluded)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, embedder) -> None:  # type: ignore[no-untyped-def]
+        self.calls = 0
+        self.texts = 0
+        original: Callable[[Sequence[str]], list[list[float]]] = embedder.embed
+
+        def embed(texts: Sequence[str]) -> list[list[float]]:
+            self.calls += 1
+            self.texts += len(texts)
+            return original(texts)
+
+        monkeypatch.setattr(embedder, "embed", embed)
+        # A query goes through embed([query]) too; count only indexing.
+        monkeypatch.setattr(embedder, "embed_query", lambda text: original([text])[0])
+
+    def reset(self) -> None:
+        self.calls = self.texts = 0
+
+
+def doc_id(name: str) -> str:
+    return f"{SOURCE}/{name}"
+
+
+def catalog_chunk_ids(kb: KnowledgeBase) -> set[str]:
+    return {cid for doc in kb.catalog.documents() for cid in kb.catalog.chunk_ids(doc.id)}
+
+
+def chroma_ids(kb: KnowledgeBase, ids: Sequence[str] | None = None) -> set[str]:
+    collection = kb.vectors._open()
+    got = collection.get(ids=list(ids), include=[]) if ids is not None else collection.get(include=[])
+    return set(got["ids"])
+
+
+def assert_consistent(kb: KnowledgeBase) -> None:
+    """Catalog and vector store hold exactly the same chunks, nothing in flight."""
+    chunks = catalog_chunk_ids(kb)
+    assert chroma_ids(kb) == chunks
+    assert kb.vectors.count() == len(chunks) == kb.catalog.counts()[1]
+    assert kb.catalog.orphaned_vectors() == []
+    ledger = kb.catalog._db().execute("SELECT COUNT(*) FROM vector_ledger").fetchone()[0]
+    assert ledger == 0
+
+
+def hits(kb: KnowledgeBase, query: str, k: int = 10) -> list:  # type: ignore[type-arg]
+    return kb.search(query, k=k).results
+
+
+def only(report):  # type: ignore[no-untyped-def]
+    assert len(report.sources) == 1
+    return report.sources[0]
+
+
+def test_first_sync_adds_everything_and_second_changes_nothing(
+    kb: KnowledgeBase, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    counter = EmbedCounter(monkeypatch, embedder)
+    first = only(kb.sync())
+    assert (first.added, first.updated, first.unchanged, first.deleted) == (6, 0, 0, 0)
+    assert first.failed == [] and first.error is None
+    assert first.chunks >= 12  # every file is two paragraphs of ~300 characters
+    assert counter.texts == first.chunks
+    assert kb.catalog.counts() == (6, first.chunks)
+    assert_consistent(kb)
+    ids_before = catalog_chunk_ids(kb)
+    hashes_before = kb.catalog.document_hashes(SOURCE)
+
+    counter.reset()
+    second = only(kb.sync())
+    assert (second.added, second.updated, second.unchanged, second.deleted) == (0, 0, 6, 0)
+    assert second.chunks == 0 and second.failed == [] and second.error is None
+    assert counter.calls == 0 and counter.texts == 0
+    assert catalog_chunk_ids(kb) == ids_before
+    assert kb.catalog.document_hashes(SOURCE) == hashes_before
+    assert kb.vectors.count() == len(ids_before)
+    assert_consistent(kb)
+
+    top = hits(kb, "how do I feed a sourdough starter?", k=3)
+    assert top[0].document_id == doc_id("sourdough.md")
+
+
+def test_editing_a_file_replaces_only_its_chunks(
+    kb: KnowledgeBase, config: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    only(kb.sync())
+    old_ids = kb.catalog.chunk_ids(doc_id("lighthouse.md"))
+    others = catalog_chunk_ids(kb) - set(old_ids)
+    assert old_ids and chroma_ids(kb, old_ids) == set(old_ids)
+    assert any("Fresnel" in h.text for h in hits(kb, "Fresnel lens polishing"))
+
+    (config.parent / "docs" / "lighthouse.md").write_text(EDITED_LIGHTHOUSE, encoding="utf-8")
+    counter = EmbedCounter(monkeypatch, embedder)
+    report = only(kb.sync())
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 1, 5, 0)
+    new_ids = kb.catalog.chunk_ids(doc_id("lighthouse.md"))
+    assert counter.texts == len(new_ids) == report.chunks  # only the edited file was embedded
+
+    assert not set(old_ids) & set(new_ids)
+    assert kb.catalog.chunks(old_ids) == {}
+    assert chroma_ids(kb, old_ids) == set()
+    assert chroma_ids(kb, new_ids) == set(new_ids)
+    assert catalog_chunk_ids(kb) - set(new_ids) == others  # the other documents were not touched
+    assert_consistent(kb)
+
+    document = kb.catalog.document(doc_id("lighthouse.md"))
+    assert document is not None and "telemetry modem" in document.text and "Fresnel" not in document.text
+    found = hits(kb, "solar-charged LED beacon telemetry modem", k=3)
+    assert found[0].document_id == doc_id("lighthouse.md")
+    assert "telemetry modem" in found[0].text
+    assert not any("Fresnel" in h.text for h in hits(kb, "Fresnel lens polishing chamois"))
+
+
+def test_deleting_a_file_removes_it_from_search(kb: KnowledgeBase, config: Path) -> None:
+    only(kb.sync())
+    chess_ids = kb.catalog.chunk_ids(doc_id("chess.md"))
+    assert hits(kb, "Sicilian Defence Najdorf", k=3)[0].document_id == doc_id("chess.md")
+
+    (config.parent / "docs" / "chess.md").unlink()
+    report = only(kb.sync())
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 0, 5, 1)
+    assert kb.catalog.document(doc_id("chess.md")) is None
+    assert kb.catalog.chunks(chess_ids) == {}
+    assert chroma_ids(kb, chess_ids) == set()
+    assert kb.catalog.counts()[0] == 5
+    assert_consistent(kb)
+    assert all(h.document_id != doc_id("chess.md") for h in hits(kb, "Sicilian Defence Najdorf", k=20))
+
+
+def test_full_sync_reembeds_everything_without_duplicates(
+    kb: KnowledgeBase, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    first = only(kb.sync())
+    ids_before = catalog_chunk_ids(kb)
+    counts_before = kb.catalog.counts()
+
+    counter = EmbedCounter(monkeypatch, embedder)
+    full = only(kb.sync(full=True))
+    assert (full.added, full.updated, full.unchanged, full.deleted) == (0, 6, 0, 0)
+    assert full.chunks == first.chunks
+    assert counter.texts == first.chunks  # every chunk embedded again
+    assert kb.catalog.counts() == counts_before
+    assert catalog_chunk_ids(kb) == ids_before  # same content, same ids: upserted in place
+    assert kb.vectors.count() == len(ids_before)
+    assert_consistent(kb)
+
+    counter.reset()
+    again = only(kb.sync())
+    assert again.unchanged == 6 and counter.texts == 0
+
+
+def test_a_corrupt_pdf_fails_alone(kb: KnowledgeBase, config: Path) -> None:
+    (config.parent / "docs" / "x.pdf").write_bytes(random.Random(7).randbytes(4096))
+    report = only(kb.sync())
+    assert report.error is None
+    assert report.added == 6
+    assert [f.id for f in report.failed] == ["x.pdf"]
+    reason = report.failed[0].reason
+    assert reason and "pdf" in reason.lower()
+    assert kb.catalog.document(doc_id("x.pdf")) is None
+    assert kb.catalog.counts()[0] == 6
+    assert_consistent(kb)
+
+    # Still reported on the next sync, and it neither deletes nor re-embeds the others.
+    again = only(kb.sync())
+    assert [f.id for f in again.failed] == ["x.pdf"]
+    assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 6, 0)
+
+
+def test_a_missing_source_folder_is_an_error_and_deletes_nothing(kb: KnowledgeBase, config: Path) -> None:
+    only(kb.sync())
+    counts = kb.catalog.counts()
+    ids = catalog_chunk_ids(kb)
+
+    docs = config.parent / "docs"
+    docs.rename(config.parent / "docs-moved")
+    report = kb.sync()
+    assert not report.ok
+    source = only(report)
+    assert source.error is not None and str(docs) in source.error, source.error
+    assert source.deleted == 0
+    assert kb.catalog.counts() == counts
+    assert catalog_chunk_ids(kb) == ids
+    assert_consistent(kb)
+    state = {s.name: s for s in kb.catalog.source_states()}[SOURCE]
+    assert state.last_error == source.error
+    assert hits(kb, "varroa mites oxalic acid", k=3)[0].document_id == doc_id("beekeeping.md")
+
+    # Once the folder is back, nothing needs doing and the error is cleared.
+    (config.parent / "docs-moved").rename(docs)
+    back = only(kb.sync())
+    assert back.error is None and back.unchanged == 6 and back.deleted == 0
+    assert {s.name: s for s in kb.catalog.source_states()}[SOURCE].last_error is None
+
+
+def test_incremental_sync_against_a_chroma_server(
+    tmp_path: Path, chroma_server: str, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    config = write_corpus(tmp_path / "corpus", chroma_url=chroma_server)
+    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    try:
+        assert kb.vectors.location == chroma_server
+        first = only(kb.sync())
+        assert first.added == 6 and first.error is None
+        assert_consistent(kb)
+        assert not (config.parent / ".strongroom" / "chroma").exists()  # vectors live on the server
+
+        old_ids = kb.catalog.chunk_ids(doc_id("lighthouse.md"))
+        (config.parent / "docs" / "lighthouse.md").write_text(EDITED_LIGHTHOUSE, encoding="utf-8")
+        report = only(kb.sync())
+        assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 1, 5, 0)
+        assert chroma_ids(kb, old_ids) == set()
+        assert_consistent(kb)
+
+        found = hits(kb, "solar-charged LED beacon telemetry modem", k=3)
+        assert found[0].document_id == doc_id("lighthouse.md") and "telemetry modem" in found[0].text
+        assert not any("Fresnel" in h.text for h in hits(kb, "Fresnel lens polishing chamois"))
+        assert hits(kb, "crevasse rescue pulley", k=3)[0].document_id == doc_id("glacier.md")
+    finally:
+        kb.close()
