@@ -89,10 +89,25 @@ class Connector(abc.ABC):
     def __init__(self, config: ConnectorConfig) -> None:
         self.config = config
         self.skipped: list[SkippedItem] = []
+        self.kept: set[str] = set()
+        #: JSON-serialisable memory between runs (ETags, a high-water mark, ...). Strongroom
+        #: loads it before :meth:`documents` and saves it only after a run that succeeded.
+        self.state: dict[str, Any] = {}
 
     def skip(self, item_id: str, reason: str) -> None:
-        """Record an item that could not be read; the sync summary lists it and goes on."""
+        """Record an item that could not be read; the sync summary lists it and goes on.
+
+        Its previously indexed version, if any, is kept.
+        """
         self.skipped.append(SkippedItem(id=item_id, reason=reason))
+
+    def unchanged(self, item_id: str) -> None:
+        """Say that an item still exists and has not changed since the last run.
+
+        For incremental sources (conditional HTTP requests, an ``updated_at`` column): the
+        item is not yielded again, and its indexed version is kept rather than deleted.
+        """
+        self.kept.add(item_id)
 
     async def estimated_count(self) -> int | None:
         """How many documents a run will yield, if cheap to know (drives the progress bar ETA)."""

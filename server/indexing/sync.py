@@ -16,11 +16,9 @@ and the ledger tells the next sync which vectors are orphans to delete.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from strongroom.connectors.registry import build_connector
 from strongroom.server.errors import StrongroomError
 from strongroom.server.indexing.chunking import Chunk, chunk_text
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.lock import exclusive_lock
 from strongroom.server.indexing.sanitize import clean_text
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
@@ -139,19 +138,10 @@ class Indexer:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        path = self._settings.data_dir / "sync.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise SyncBusy(f"another sync is running on {self._settings.data_dir}") from exc
-            handle.write(str(os.getpid()))
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive_lock(self._settings.data_dir / "sync.lock") as held:
+            if not held:
+                raise SyncBusy(f"another sync is running on {self._settings.data_dir}")
+            yield
 
     async def _sync_source(
         self, source: SourceSettings, full: bool, progress: SyncProgress | None
@@ -165,6 +155,7 @@ class Indexer:
         connector: Connector | None = None
         try:
             connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
+            connector.state = self._catalog.connector_state(source.name)
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
             async for document in connector.documents():
@@ -194,9 +185,13 @@ class Indexer:
             report.error = _describe_failure(exc)
             log.warning("source %s failed: %s", source.name, report.error)
         if connector is not None:
+            report.unchanged += len(connector.kept - seen)
+            seen |= connector.kept
             for skipped in connector.skipped:
                 seen.add(skipped.id)  # keep its last good version
                 report.failed.append(FailedItem(skipped.id, skipped.reason))
+            if report.error is None:
+                self._catalog.save_connector_state(source.name, connector.state)
         if report.error is None:
             for gone in sorted(set(known) - seen):
                 replaced = self._catalog.delete_document(document_id(source.name, gone))

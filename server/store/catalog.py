@@ -24,6 +24,7 @@ from strongroom.server.store.records import (
     SearchFilter,
     SourceState,
 )
+from strongroom.server.store.fieldcodec import decode_fields, encode_fields
 from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS sources (
     connector TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
     last_synced TEXT,
-    last_error TEXT
+    last_error TEXT,
+    connector_state TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -99,7 +101,11 @@ class Catalog:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        db = self._db()
+        db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        columns = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
+        if "connector_state" not in columns:  # catalogs made before connector state existed
+            db.execute("ALTER TABLE sources ADD COLUMN connector_state TEXT NOT NULL DEFAULT '{}'")
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -152,6 +158,21 @@ class Catalog:
                 db.execute("UPDATE sources SET last_synced=?, last_error=NULL WHERE name=?", (_now(), name))
             else:
                 db.execute("UPDATE sources SET last_error=? WHERE name=?", (error, name))
+
+    def connector_state(self, name: str) -> dict[str, Any]:
+        row = self._db().execute("SELECT connector_state FROM sources WHERE name=?", (name,)).fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
+    def save_connector_state(self, name: str, state: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE sources SET connector_state=? WHERE name=?", (json.dumps(state), name))
+
+    def record(self, source: str, key: str) -> DocumentRecord | None:
+        """The record whose key is ``key`` in ``source`` (records are documents with fields)."""
+        row = self._db().execute(
+            "SELECT * FROM documents WHERE source=? AND source_id=? AND fields IS NOT NULL", (source, key)
+        ).fetchone()
+        return None if row is None else _document(row)
 
     def source_states(self) -> list[SourceState]:
         rows = self._db().execute(
@@ -246,7 +267,7 @@ class Catalog:
                     document.updated_at.isoformat() if document.updated_at else None,
                     _now(),
                     json.dumps(document.metadata, sort_keys=True),
-                    None if document.fields is None else json.dumps(document.fields, default=str),
+                    None if document.fields is None else encode_fields(document.fields),
                     json.dumps(sorted(document.labels)),
                 ),
             )
@@ -354,7 +375,7 @@ def _document(row: sqlite3.Row) -> DocumentRecord:
         content_hash=row["content_hash"],
         updated_at=datetime.fromisoformat(row["updated_at"]) if row["updated_at"] else None,
         metadata=json.loads(row["metadata"]),
-        fields=None if row["fields"] is None else json.loads(row["fields"]),
+        fields=None if row["fields"] is None else decode_fields(row["fields"]),
         labels=tuple(json.loads(row["labels"])),
     )
 

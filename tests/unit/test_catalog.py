@@ -76,3 +76,34 @@ def test_replacing_a_document_ledgers_the_old_chunks(catalog: Catalog) -> None:
     assert catalog.orphaned_vectors() == []
     assert catalog.delete_document(new.id) == [chunks_of(new)[0].id]
     assert catalog.document(new.id) is None
+
+
+def test_record_fields_keep_their_types(catalog: Catalog) -> None:
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    fields = {
+        "order_id": 4471,
+        "total": Decimal("129.90"),
+        "placed_on": date(2026, 10, 2),
+        "shipped_at": datetime(2026, 10, 3, 9, 30, tzinfo=UTC),
+        "status": "delivered",
+        "gift": False,
+        "note": None,
+    }
+    record = DocumentRecord(
+        id="orders/4471", source="orders", source_id="4471", title="Order 4471", uri="", text="Order 4471",
+        content_hash="h", updated_at=None, metadata={}, fields=fields, labels=("staff",),
+    )
+    catalog.commit_document(record, chunks_of(record))
+    found = catalog.record("orders", "4471")
+    assert found is not None and found.fields == fields
+    assert type(found.fields["total"]) is Decimal and type(found.fields["placed_on"]) is date
+    assert catalog.record("orders", "9999") is None
+
+
+def test_connector_state_round_trip(catalog: Catalog) -> None:
+    catalog.register_source("web", "web", "")
+    assert catalog.connector_state("web") == {}
+    catalog.save_connector_state("web", {"etags": {"https://x/": '"abc"'}})
+    assert catalog.connector_state("web") == {"etags": {"https://x/": '"abc"'}}
