@@ -90,10 +90,11 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
 @config_option
 def serve(config_path: Path | None, transport: str | None, host: str | None, port: int | None) -> None:
     """Run the MCP server (stdio by default)."""
-    from strongroom.server.guard.gate import Caller
+    from strongroom.server.guard.factory import build_guard
+    from strongroom.server.guard.access import Caller, check_stdio_principal
     from strongroom.server.knowledge import KnowledgeBase
     from strongroom.server.mcp_app.app import build_server
-    from strongroom.server.mcp_app.transports import run
+    from strongroom.server.mcp_app.transports import http_auth, run
 
     settings = _settings(config_path)
     _setup_logging(settings.server.log_level)
@@ -101,8 +102,13 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     with _user_errors():
+        if transport == "stdio":
+            check_stdio_principal(settings.guard, settings.principal)
+            auth = None
+        else:
+            auth = http_auth(settings, host, port)
         kb = KnowledgeBase(settings)
-        server = build_server(kb, Caller(settings.principal, transport))
+        server = build_server(kb, build_guard(settings, kb), Caller(settings.principal, transport), auth)
         log.info("serving %s over %s", settings.data_dir, transport)
     with suppress(KeyboardInterrupt):
         run(server, settings.server, transport, host, port)
@@ -160,11 +166,12 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-def connectors() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def connectors(as_json: bool) -> None:
     """Installed connectors and their settings."""
     from strongroom.server.cli_output import print_connectors
 
-    print_connectors()
+    print_connectors(as_json)
 
 
 @main.command("claude-config")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
 from types import TracebackType
 from typing import Any
 
@@ -116,26 +118,33 @@ def print_status(info: dict[str, Any]) -> None:
         )
 
 
-def print_connectors() -> None:
-    from pydantic import SecretStr
-
+def print_connectors(as_json: bool = False) -> None:
+    """Every installed connector: package, version, description and settings; broken ones say why."""
     from strongroom.connectors.registry import installed_connectors
 
-    for c in installed_connectors():
+    installed = installed_connectors()
+    if as_json:
+        click.echo(json.dumps({"connectors": [c.to_json() for c in installed]}, indent=2))
+        return
+    for c in installed:
         click.echo(click.style(c.name, bold=True) + f"  ({c.package} {c.version})")
+        if c.shadowed:
+            click.echo(f"  also registered by {', '.join(c.shadowed)} (ignored)")
         if c.cls is None:
-            click.echo(f"  broken: {c.error}")
+            click.echo(click.style(f"  broken: {c.error}", fg="red"))
             continue
-        if c.cls.description:
-            click.echo(f"  {c.cls.description}")
-        for name, field in c.cls.Config.model_fields.items():
-            annotation = field.annotation
-            type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-            secret = annotation is SecretStr or "SecretStr" in str(annotation)
-            default = (
-                "required"
-                if field.is_required()
-                else f"default {field.get_default(call_default_factory=True)!r}"
-            )
-            desc = f" — {field.description}" if field.description else ""
-            click.echo(f"  {name}: {type_name}, {default}{' (secret)' if secret else ''}{desc}")
+        if c.description:
+            click.echo(textwrap.fill(c.description, 100, initial_indent="  ", subsequent_indent="  "))
+        settings = c.settings
+        click.echo("  settings:" if settings else "  settings: none")
+        for s in settings:
+            if s.required:
+                default = " (required)"
+            elif s.default is None:
+                default = " (optional)"
+            else:
+                default = f" = {json.dumps(s.default, ensure_ascii=False)}"
+            secret = click.style("  [secret]", fg="yellow") if s.secret else ""
+            click.echo(f"    {click.style(s.name, bold=True)}: {s.type}{default}{secret}")
+            if s.description:
+                click.echo(textwrap.fill(s.description, 100, initial_indent=" " * 6, subsequent_indent=" " * 6))

@@ -10,16 +10,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument, NotFound
+from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchResult, SourceInfo, SourceList
 from strongroom.server.retrieval.pipeline import Retriever
-from strongroom.server.settings import Settings
+from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import MetadataValue, SearchFilter
 from strongroom.server.store.vectors import VectorStore
 
 MAX_QUERY_CHARS = 2000
+EVERYTHING = Access.everything()
 
 
 class KnowledgeBase:
@@ -41,8 +43,9 @@ class KnowledgeBase:
         k: int | None = None,
         sources: Sequence[str] | None = None,
         filters: Mapping[str, Any] | None = None,
+        access: Access = EVERYTHING,
     ) -> SearchResult:
-        """Hybrid search; raises InvalidArgument with a precise message on bad input."""
+        """Hybrid search over what ``access`` may see; InvalidArgument names bad input."""
         query = query.strip()
         if not query:
             raise InvalidArgument("query must not be empty")
@@ -53,23 +56,33 @@ class KnowledgeBase:
         if not 1 <= k <= limits.max_k:
             raise InvalidArgument(f"k must be between 1 and {limits.max_k}, got {k}")
         where = SearchFilter(
-            sources=self._check_sources(sources) if sources else None,
+            sources=self._check_sources(sources, access) if sources else None,
             metadata=_check_filters(filters or {}),
+            labels=access.labels,
         )
         return SearchResult(query=query, results=self.retriever.search(query, k, where))
 
     def read_document(
-        self, document_id: str, offset: int = 0, max_chars: int | None = None
+        self,
+        document_id: str,
+        offset: int = 0,
+        max_chars: int | None = None,
+        access: Access = EVERYTHING,
+        *,
+        cap: int | None = None,
     ) -> DocumentWindow:
-        """A window of a document's text, starting at ``offset``."""
-        cap = self.settings.server.max_read_chars
+        """A window of a document's text, starting at ``offset``.
+
+        A document ``access`` may not see gets the same answer as one that does not exist.
+        """
+        cap = cap or self.settings.server.max_read_chars
         max_chars = cap if max_chars is None else max_chars
         if not 1 <= max_chars <= cap:
             raise InvalidArgument(f"max_chars must be between 1 and {cap}, got {max_chars}")
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
         doc = self.catalog.document(document_id)
-        if doc is None:
+        if doc is None or not access.can_see(doc.labels):
             raise NotFound(f"no document with id {document_id!r}; use a document_id from search results")
         total = len(doc.text)
         if offset >= total and not (offset == 0 and total == 0):
@@ -77,6 +90,11 @@ class KnowledgeBase:
                 f"offset {offset} is past the end of document {document_id!r} ({total} characters)"
             )
         end = _window_end(doc.text, offset, max_chars)
+        spans = [
+            (c.id, min(end, c.end) - max(offset, c.start))
+            for c in self.catalog.chunks(self.catalog.chunk_ids(doc.id)).values()
+            if c.start < end and c.end > offset
+        ]
         return DocumentWindow(
             document_id=doc.id,
             source=doc.source,
@@ -86,13 +104,15 @@ class KnowledgeBase:
             text=doc.text[offset:end],
             total_chars=total,
             next_offset=end if end < total else None,
+            chunk_ids=[cid for cid, _ in spans],
+            overlaps=[chars for _, chars in spans],
         )
 
-    def list_sources(self) -> SourceList:
-        """Configured sources with their counts and last sync time."""
+    def list_sources(self, access: Access = EVERYTHING) -> SourceList:
+        """Configured sources ``access`` may see, with their counts and last sync time."""
         states = {s.name: s for s in self.catalog.source_states()}
         infos = []
-        for source in self.settings.all_sources():
+        for source in self._visible_sources(access):
             state = states.get(source.name)
             infos.append(
                 SourceInfo(
@@ -121,8 +141,18 @@ class KnowledgeBase:
 
     # -- validation -------------------------------------------------------------------------
 
-    def _check_sources(self, sources: Sequence[str]) -> tuple[str, ...]:
-        known = [s.name for s in self.settings.all_sources()]
+    def source_sizes(self) -> dict[str, int]:
+        """Passages per source (the guard sizes per-source budgets from it)."""
+        return {s.name: s.chunks for s in self.catalog.source_states()}
+
+    def canary_documents(self) -> set[str]:
+        return self.catalog.canary_documents()
+
+    def _visible_sources(self, access: Access) -> list[SourceSettings]:
+        return [s for s in self.settings.all_sources() if access.can_see(s.labels)]
+
+    def _check_sources(self, sources: Sequence[str], access: Access) -> tuple[str, ...]:
+        known = [s.name for s in self._visible_sources(access)]
         for name in sources:
             if name not in known:
                 raise InvalidArgument(f"unknown source {name!r}; available: {', '.join(known) or 'none'}")

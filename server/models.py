@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from strongroom.server.store.exposure import Served
+
 
 class Citation(BaseModel):
     """Where a passage comes from, precisely enough to read it again."""
@@ -33,6 +35,10 @@ class SearchResult(BaseModel):
     query: str
     results: list[SearchHit]
 
+    def exposure(self) -> list[Served]:
+        """The passages this result hands out (for the guard)."""
+        return [Served(h.id, h.document_id, h.source, len(h.text)) for h in self.results]
+
 
 class DocumentWindow(BaseModel):
     """A window of a document's text; call again with ``next_offset`` to continue."""
@@ -45,6 +51,17 @@ class DocumentWindow(BaseModel):
     text: str
     total_chars: int
     next_offset: int | None = Field(description="Offset of the next window, or null at the end.")
+    chunk_ids: list[str] = Field(
+        default_factory=list, description="Ids of the passages this window overlaps, for citing."
+    )
+    overlaps: list[int] = Field(default_factory=list, exclude=True)
+
+    def exposure(self) -> list[Served]:
+        """The passages this window hands out, with the characters of each it shows."""
+        return [
+            Served(cid, self.document_id, self.source, chars)
+            for cid, chars in zip(self.chunk_ids, self.overlaps, strict=True)
+        ]
 
 
 class SourceInfo(BaseModel):

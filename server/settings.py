@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from strongroom.server.guard.settings import GuardSettings
+
 DEFAULT_CONFIG_NAME = "strongroom.toml"
 
 
@@ -83,6 +85,10 @@ class ServerSettings(_Section):
     )
     max_read_chars: int = Field(default=4000, ge=100, le=100_000, description="Cap of one read window.")
     sync_on_start: bool = Field(default=False, description="Run a sync in the background when serving.")
+    public_url: str | None = Field(
+        default=None,
+        description="This server's URL as clients see it (protected-resource metadata); default from host/port.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -113,6 +119,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     server: ServerSettings = ServerSettings()
+    guard: GuardSettings = GuardSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     principal: str = Field(default="local", description="Who is calling over stdio (STRONGROOM_PRINCIPAL).")
     documents: Path | None = Field(

@@ -1,7 +1,9 @@
-"""The single call path: every tool and resource call passes through :class:`Guard`.
+"""The single call path: every tool and resource call passes through :meth:`Guard.run`.
 
-It knows who is calling; access control, budgets and the audit trail hook in here so no
-tool has to know about them.
+In order: who is calling (and what they may see), the rate limit, whether their exposure
+budget is already spent, the call itself (with access control inside its queries), a
+judgement of the result (budgets, novelty, collective cap, canaries) before it is returned,
+and an audit record of all of it — hashes and ids, never arguments or passage text.
 """
 
 from __future__ import annotations
@@ -10,58 +12,161 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from strongroom.server.errors import StrongroomError
+from strongroom.server.guard.access import Access, Caller, resolve
+from strongroom.server.guard.policy import Decision, Refusal, check_exhausted, check_rate, judge_result
+from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.store.audit import AuditLog, GuardEvent
+from strongroom.server.store.exposure import ExposureLedger, Served
 
 log = logging.getLogger("strongroom.guard")
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, over which transport."""
+class Refused(StrongroomError):
+    """The guard refused the call; the message names the limit."""
 
-    principal: str
-    transport: str
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class Exposing(Protocol):
+    """A result that hands out passages."""
+
+    def exposure(self) -> list[Served]: ...
+
+
+class Inventory(Protocol):
+    """What the guard needs to know about the index."""
+
+    def source_sizes(self) -> dict[str, int]: ...
+
+    def canary_documents(self) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    decision: Decision
+    served: list[Served]
 
 
 def arguments_digest(arguments: Mapping[str, Any]) -> str:
-    """A short hash of the arguments: traceable in logs without revealing the query."""
+    """A hash of the arguments: traceable without revealing the question."""
     blob = json.dumps(arguments, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return hashlib.sha256(blob).hexdigest()
 
 
 class Guard:
-    """Wraps each call; logs principal, action, argument hash and outcome (never content)."""
+    def __init__(
+        self,
+        settings: GuardSettings,
+        audit: AuditLog,
+        ledger: ExposureLedger,
+        inventory: Inventory,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.ledger = ledger
+        self._inventory = inventory
+        self._clock = clock
+        self._locks: dict[str, anyio.Lock] = {}
 
     async def run(
         self,
         caller: Caller,
         action: str,
         arguments: Mapping[str, Any],
-        call: Callable[[], Awaitable[T]],
+        call: Callable[[Access], Awaitable[T]],
     ) -> T:
-        started = time.monotonic()
+        principal = resolve(self.settings, caller)
         digest = arguments_digest(arguments)
-        try:
-            result = await call()
-        except Exception as exc:
-            log.info(
-                "%s %s args=%s refused/failed in %.0fms: %s",
-                caller.principal,
-                action,
-                digest,
-                (time.monotonic() - started) * 1000,
-                type(exc).__name__,
-            )
-            raise
-        log.info(
-            "%s %s args=%s ok in %.0fms",
-            caller.principal,
-            action,
-            digest,
-            (time.monotonic() - started) * 1000,
-        )
+        lock = self._locks.setdefault(principal.name, anyio.Lock())
+        async with lock:
+            now = self._clock()
+            limits = principal.limits
+            since = now - limits.window_hours * 3600
+            refusal = await anyio.to_thread.run_sync(self._precheck, principal.name, now, since, limits)
+            if refusal is not None:
+                await self._record(principal.name, action, digest, "refused", [], [refusal.event])
+                raise Refused(refusal)
+            await anyio.to_thread.run_sync(self.ledger.record_call, principal.name, now)
+            try:
+                result = await call(principal.access)
+            except StrongroomError as exc:
+                await self._record(principal.name, action, digest, "error", [], [])
+                log.info("%s %s args=%s failed: %s", principal.name, action, digest[:12], type(exc).__name__)
+                raise
+            served = _served(result)
+            outcome = await anyio.to_thread.run_sync(self._judge, principal.name, served, since, limits)
+            events = list(outcome.decision.events)
+            if outcome.decision.refusal is not None:
+                events.append(outcome.decision.refusal.event)
+                await self._record(principal.name, action, digest, "refused", [], events)
+                raise Refused(outcome.decision.refusal)
+            canaries = self._inventory.canary_documents() & {s.document_id for s in served}
+            for document_id in sorted(canaries):
+                events.append(GuardEvent("canary_served", "high", f"canary document {document_id} was returned"))
+                log.warning("canary document %s returned to %s", document_id, principal.name)
+            await anyio.to_thread.run_sync(self.ledger.record_served, principal.name, served, now)
+            await self._record(principal.name, action, digest, "ok", served, events)
+        if outcome.decision.delay_s:
+            await anyio.sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
         return result
+
+    def _precheck(self, principal: str, now: float, since: float, limits: Any) -> Refusal | None:
+        refusal = check_rate(self.ledger.calls_since(principal, now - 60), now, limits)
+        if refusal is None:
+            refusal = check_exhausted(self.ledger.exposure(principal, since, limits.novelty_calls), limits)
+        return refusal
+
+    def _judge(self, principal: str, served: list[Served], since: float, limits: Any) -> _Outcome:
+        ids = list(dict.fromkeys(s.chunk_id for s in served))
+        exposure = self.ledger.exposure(principal, since, limits.novelty_calls - 1)
+        never, new_in_window = self.ledger.unseen(principal, ids, since)
+        sizes = self._inventory.source_sizes()
+        decision = judge_result(
+            exposure=exposure,
+            served=served,
+            never_seen=never,
+            new_in_window=new_in_window,
+            source_sizes=sizes,
+            collective_seen=self.ledger.collective_chunks(since),
+            collective_new=len(self.ledger.collective_unseen(ids, since)),
+            total_chunks=sum(sizes.values()),
+            limits=limits,
+            collective=self.settings.collective,
+        )
+        return _Outcome(decision, served)
+
+    async def _record(
+        self,
+        principal: str,
+        action: str,
+        digest: str,
+        outcome: str,
+        served: Sequence[Served],
+        events: Sequence[GuardEvent],
+    ) -> None:
+        chunk_ids = list(dict.fromkeys(s.chunk_id for s in served))
+        documents = sorted({s.document_id for s in served})
+        await anyio.to_thread.run_sync(
+            lambda: self.audit.append(principal, action, digest, outcome, chunk_ids, documents, events)
+        )
+        for event in events:
+            level = logging.WARNING if event.severity in ("warning", "high") else logging.INFO
+            log.log(level, "%s %s: %s (%s)", principal, action, event.kind, event.detail)
+
+
+def _served(result: object) -> list[Served]:
+    exposure = getattr(result, "exposure", None)
+    return list(exposure()) if callable(exposure) else []

@@ -192,6 +192,7 @@ class Indexer:
                 report.failed.append(FailedItem(skipped.id, skipped.reason))
             if report.error is None:
                 self._catalog.save_connector_state(source.name, connector.state)
+        seen |= self._catalog.canary_source_ids(source.name)  # planted decoys stay
         if report.error is None:
             for gone in sorted(set(known) - seen):
                 replaced = self._catalog.delete_document(document_id(source.name, gone))

@@ -12,12 +12,16 @@ from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from strongroom.server.errors import NotFound, StrongroomError
-from strongroom.server.guard.gate import Caller, Guard
+from strongroom.server.guard.access import Access, Caller
+from strongroom.server.guard.auth import LABELS_CLAIM_KEY, TokenVerifier
+from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
 
@@ -38,9 +42,17 @@ READ_ONLY = ToolAnnotations(
 DOCUMENT_URI = "strongroom://documents/{+document_id}"
 
 
-def build_server(kb: KnowledgeBase, caller: Caller, guard: Guard | None = None) -> MCPServer[Any]:
-    """An MCPServer exposing ``kb`` to ``caller`` through ``guard``."""
-    guard = guard or Guard()
+def build_server(
+    kb: KnowledgeBase,
+    guard: Guard,
+    caller: Caller,
+    auth: tuple[AuthSettings, TokenVerifier] | None = None,
+) -> MCPServer[Any]:
+    """An MCPServer exposing ``kb`` through ``guard``.
+
+    ``caller`` is who calls when no bearer token says otherwise (stdio, unauthenticated
+    loopback HTTP). With ``auth``, every HTTP request must carry a valid bearer token.
+    """
     limits = kb.settings.retrieval
     max_read = kb.settings.server.max_read_chars
 
@@ -52,15 +64,34 @@ def build_server(kb: KnowledgeBase, caller: Caller, guard: Guard | None = None) 
         yield
 
     server: MCPServer[Any] = MCPServer(
-        "strongroom", instructions=INSTRUCTIONS, version=_version(), lifespan=lifespan
+        "strongroom",
+        instructions=INSTRUCTIONS,
+        version=_version(),
+        lifespan=lifespan,
+        auth=auth[0] if auth else None,
+        token_verifier=auth[1] if auth else None,
     )
 
-    async def guarded(action: str, arguments: dict[str, Any], fn: Callable[[], T]) -> T:
-        async def call() -> T:
-            return await anyio.to_thread.run_sync(fn)
+    def current_caller() -> Caller:
+        token = get_access_token()
+        if token is None:
+            return caller
+        labels = (token.claims or {}).get(LABELS_CLAIM_KEY)
+        return Caller(
+            token.subject or token.client_id,
+            caller.transport,
+            frozenset(labels) if isinstance(labels, list) else None,
+        )
 
+    async def run_guarded(action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
+        async def call(access: Access) -> T:
+            return await anyio.to_thread.run_sync(fn, access)
+
+        return await guard.run(current_caller(), action, arguments, call)
+
+    async def guarded(action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
         try:
-            return await guard.run(caller, action, arguments, call)
+            return await run_guarded(action, arguments, fn)
         except StrongroomError as exc:
             raise ToolError(str(exc)) from exc
 
@@ -84,7 +115,7 @@ def build_server(kb: KnowledgeBase, caller: Caller, guard: Guard | None = None) 
         passage's position in its document.
         """
         args = {"query": query, "k": k, "sources": sources, "filters": filters}
-        return await guarded("search", args, lambda: kb.search(query, k, sources, filters))
+        return await guarded("search", args, lambda access: kb.search(query, k, sources, filters, access))
 
     @server.tool(name="read_document", title="Read a document", annotations=READ_ONLY)
     async def read_document(
@@ -96,7 +127,9 @@ def build_server(kb: KnowledgeBase, caller: Caller, guard: Guard | None = None) 
     ) -> DocumentWindow:
         """Read a window of a document's text; continue with `next_offset` until it is null."""
         args = {"document_id": document_id, "offset": offset, "max_chars": max_chars}
-        return await guarded("read_document", args, lambda: kb.read_document(document_id, offset, max_chars))
+        return await guarded(
+            "read_document", args, lambda access: kb.read_document(document_id, offset, max_chars, access)
+        )
 
     @server.tool(name="list_sources", title="List sources", annotations=READ_ONLY)
     async def list_sources() -> SourceList:
@@ -111,23 +144,19 @@ def build_server(kb: KnowledgeBase, caller: Caller, guard: Guard | None = None) 
         mime_type="text/plain",
     )
     async def document_resource(document_id: str) -> str:
-        def read() -> str:
-            window = kb.read_document(document_id, 0, kb.settings.server.max_read_chars)
-            parts = [window.text]
-            while window.next_offset is not None:
-                window = kb.read_document(document_id, window.next_offset, kb.settings.server.max_read_chars)
-                parts.append(window.text)
-            return "".join(parts)
+        """The document's text, up to the per-call character cap (read_document pages further)."""
+        cap = guard.settings.max_chars_per_call
+
+        def read(access: Access) -> DocumentWindow:
+            return kb.read_document(document_id, 0, cap, access, cap=cap)
 
         try:
-            return await guard.run(
-                caller,
-                "resource:document",
-                {"document_id": document_id},
-                lambda: anyio.to_thread.run_sync(read),
-            )
+            window = await run_guarded("resource:document", {"document_id": document_id}, read)
         except NotFound as exc:
             raise ResourceNotFoundError(str(exc)) from exc
+        except StrongroomError as exc:
+            raise ResourceError(str(exc)) from exc
+        return window.text
 
     @server.prompt(name="research", title="Answer from the private documents")
     def research(question: str) -> str:

@@ -6,9 +6,12 @@ import ipaddress
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 
-from strongroom.server.settings import ServerSettings
+from strongroom.server.errors import StrongroomError
+from strongroom.server.guard.auth import TokenVerifier
+from strongroom.server.settings import ServerSettings, Settings
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -20,6 +23,30 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def http_auth(settings: Settings, host: str, port: int) -> tuple[AuthSettings, TokenVerifier] | None:
+    """Bearer authentication for SSE/HTTP, or None on loopback when none is configured.
+
+    Serving on a non-loopback address without authentication is refused.
+    """
+    guard = settings.guard
+    if not guard.authentication_configured:
+        if not is_loopback(host):
+            raise StrongroomError(
+                f"refusing to serve on {host} without authentication: declare principals with "
+                "token_sha256 or configure [guard.jwt] (or bind to 127.0.0.1)"
+            )
+        return None
+    url_host = f"[{host}]" if ":" in host else host
+    resource = settings.server.public_url or f"http://{url_host}:{port}/mcp"
+    issuer = guard.jwt.issuer if guard.jwt else resource
+    auth = AuthSettings(
+        issuer_url=issuer,  # type: ignore[arg-type]
+        resource_server_url=resource,  # type: ignore[arg-type]
+        validate_token_resource=False,  # the verifier checks each JWT's audience itself
+    )
+    return auth, TokenVerifier(guard, settings.base_dir)
 
 
 def transport_security(settings: ServerSettings, host: str) -> TransportSecuritySettings:

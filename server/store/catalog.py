@@ -70,6 +70,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 -- Vector writes in flight: ids written (or about to be) to the vector store but not yet
 -- committed here, and ids of replaced chunks whose vectors still have to be deleted.
+-- Decoy documents planted by `strongroom canary`; kept across syncs, never shown as decoys.
+CREATE TABLE IF NOT EXISTS canaries (
+    document_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    created TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS vector_ledger (chunk_id TEXT PRIMARY KEY, document_id TEXT NOT NULL);
 """
 
@@ -173,6 +181,29 @@ class Catalog:
             "SELECT * FROM documents WHERE source=? AND source_id=? AND fields IS NOT NULL", (source, key)
         ).fetchone()
         return None if row is None else _document(row)
+
+    def add_canary(self, document_id: str, source: str, source_id: str, token: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO canaries(document_id, source, source_id, token, created)"
+                " VALUES (?,?,?,?,?)",
+                (document_id, source, source_id, token, _now()),
+            )
+
+    def remove_canary(self, document_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM canaries WHERE document_id=?", (document_id,))
+
+    def canaries(self) -> list[dict[str, str]]:
+        rows = self._db().execute("SELECT * FROM canaries ORDER BY created, document_id")
+        return [dict(r) for r in rows]
+
+    def canary_documents(self) -> set[str]:
+        return {r[0] for r in self._db().execute("SELECT document_id FROM canaries")}
+
+    def canary_source_ids(self, source: str) -> set[str]:
+        rows = self._db().execute("SELECT source_id FROM canaries WHERE source=?", (source,))
+        return {r[0] for r in rows}
 
     def source_states(self) -> list[SourceState]:
         rows = self._db().execute(
@@ -354,6 +385,11 @@ def _filter_sql(where: SearchFilter) -> tuple[str, list[Any]]:
     if where.sources is not None:
         parts.append(f"d.source IN ({','.join('?' * len(where.sources))})" if where.sources else "0")
         params.extend(where.sources)
+    if where.labels is not None:
+        marks = ",".join("?" * len(where.labels))
+        visible = f"EXISTS (SELECT 1 FROM json_each(d.labels) WHERE value IN ({marks}))" if marks else "0"
+        parts.append(f"(d.labels = '[]' OR {visible})")
+        params.extend(sorted(where.labels))
     for key, value in where.metadata.items():
         if not _METADATA_KEY.match(key):
             raise ValueError(f"invalid metadata key {key!r}")

@@ -128,7 +128,11 @@ def chunk_metadata(
     source: str, document_id: str, labels: Sequence[str], metadata: Mapping[str, Any]
 ) -> dict[str, str | int | float | bool]:
     """What a chunk's vector carries for filtering: source, document, labels and scalar metadata."""
-    out: dict[str, str | int | float | bool] = {"source": source, "document_id": document_id}
+    out: dict[str, str | int | float | bool] = {
+        "source": source,
+        "document_id": document_id,
+        "labelled": bool(labels),
+    }
     for label in labels:
         out[f"label_{label}"] = True
     for key, value in metadata.items():
@@ -142,6 +146,9 @@ def chroma_where(filter_: SearchFilter) -> Where | None:
     clauses: list[Where] = []
     if filter_.sources is not None:
         clauses.append({"source": {"$in": list(filter_.sources) or ["\x00none"]}})
+    if filter_.labels is not None:
+        visible: list[Where] = [{"labelled": False}] + [{f"label_{label}": True} for label in sorted(filter_.labels)]
+        clauses.append(visible[0] if len(visible) == 1 else {"$or": visible})
     for key, value in filter_.metadata.items():
         field = METADATA_PREFIX + key
         clauses.append({field: {"$in": value}} if isinstance(value, list) else {field: value})

@@ -66,11 +66,15 @@ def run_inspector(inspector: Path, config: Path, *method_args: str) -> Any:
         cwd=config.parent,
         stdin=subprocess.DEVNULL,
     )
-    assert proc.returncode == 0, f"inspector exited {proc.returncode}\n{proc.stderr[-3000:]}\n{proc.stdout[-3000:]}"
+    assert proc.returncode == 0, (
+        f"inspector exited {proc.returncode}\n{proc.stderr[-3000:]}\n{proc.stdout[-3000:]}"
+    )
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
-        raise AssertionError(f"inspector printed no JSON: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}") from exc
+        raise AssertionError(
+            f"inspector printed no JSON: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        ) from exc
 
 
 def test_inspector_lists_the_tools(inspector: Path, synced_example: Path) -> None:

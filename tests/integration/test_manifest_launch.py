@@ -42,7 +42,9 @@ def substitute(value: str, variables: dict[str, str]) -> str:
     return PLACEHOLDER.sub(one, value)
 
 
-def host_variables(manifest: dict[str, Any], bundle: Path, user_choices: dict[str, str], home: Path) -> dict[str, str]:
+def host_variables(
+    manifest: dict[str, Any], bundle: Path, user_choices: dict[str, str], home: Path
+) -> dict[str, str]:
     """The variables Claude Desktop offers: bundle dir, system paths, and every user_config value."""
     system = {
         "__dirname": str(bundle),
@@ -64,7 +66,9 @@ def host_variables(manifest: dict[str, Any], bundle: Path, user_choices: dict[st
     return variables
 
 
-def manifest_launch(manifest: dict[str, Any], variables: dict[str, str], bundle: Path) -> StdioServerParameters:
+def manifest_launch(
+    manifest: dict[str, Any], variables: dict[str, str], bundle: Path
+) -> StdioServerParameters:
     config = manifest["server"]["mcp_config"]
     command = substitute(config["command"], variables)
     args = [substitute(a, variables) for a in config.get("args", [])]
@@ -126,7 +130,9 @@ def test_manifest_launch_syncs_in_background_and_serves(tmp_path: Path) -> None:
                 await anyio.sleep(1)
 
             hits = structured(
-                await client.call_tool("search", {"query": "can I send back a tent I already pitched?", "k": 3})
+                await client.call_tool(
+                    "search", {"query": "can I send back a tent I already pitched?", "k": 3}
+                )
             )["results"]
             assert hits, "no hits after the background sync"
             assert hits[0]["source"] == "documents"

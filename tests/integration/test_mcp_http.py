@@ -161,7 +161,9 @@ def test_http_rejects_foreign_origin_and_host(http_server: RunningServer) -> Non
     url = f"{http_server.base}/mcp"
     with httpx.Client(timeout=30) as http:
         # A web page on another site must not reach the local server through the browser.
-        evil_origin = http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "http://evil.example"})
+        evil_origin = http.post(
+            url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "http://evil.example"}
+        )
         assert evil_origin.status_code == 403, evil_origin.text
         lookalike = http.post(
             url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "http://127.0.0.1.evil.example"}
@@ -208,9 +210,13 @@ def test_sse_session_and_origin_check(synced_example: Path, tmp_path: Path) -> N
                 tools = {t.name for t in (await client.list_tools()).tools}
                 assert tools >= {"search", "read_document", "list_sources"}
                 hits = structured(
-                    await client.call_tool("search", {"query": "how long is the warranty on a backpack?", "k": 3})
+                    await client.call_tool(
+                        "search", {"query": "how long is the warranty on a backpack?", "k": 3}
+                    )
                 )["results"]
-                assert hits[0]["document_id"] == "handbook/warranty-policy.md", [h["document_id"] for h in hits]
+                assert hits[0]["document_id"] == "handbook/warranty-policy.md", [
+                    h["document_id"] for h in hits
+                ]
 
         anyio.run(session)
 

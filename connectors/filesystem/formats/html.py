@@ -21,9 +21,13 @@ _HEADING_LEVELS = {f"h{level}": level for level in range(1, 7)}
 _END_BLOCK = object()
 
 
-def parse(data: bytes) -> Parsed:
-    """An HTML page; its ``<title>``, if any, becomes the title."""
-    soup = BeautifulSoup(data, "html.parser")
+def parse(data: bytes, encoding: str | None = None) -> Parsed:
+    """An HTML page; its ``<title>``, if any, becomes the title.
+
+    ``encoding`` is a known character set (an HTTP ``charset``) that overrides the page's own
+    ``<meta charset>``; without it the encoding is sniffed from the bytes.
+    """
+    soup = BeautifulSoup(data, "html.parser", from_encoding=encoding)
     title = collapse_whitespace(soup.title.get_text()) if soup.title else ""
     return Parsed(title=title or None, text=tidy("\n\n".join(_render(soup))))
 

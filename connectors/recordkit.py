@@ -1,0 +1,320 @@
+"""Shared pieces of the record connectors (``sql``, ``records``): one row becomes one Document.
+
+A record is an ordered mapping ``column -> typed value``. This module turns it into a document
+the same way for every source of rows:
+
+- the **id** is the key column's value as text (:func:`key_id`);
+- the **title** comes from a :class:`TitleTemplate` (``"Order {order_id}"``, a bare column name,
+  or a default ``"<label> <key>"``);
+- the **text** is a readable rendering, a ``#`` heading with the title followed by one
+  ``column: value`` line per non-empty column (:func:`render_text`);
+- the **fields** keep the typed values (int, float, Decimal, str, bool, date, datetime, time,
+  bytes, None, and lists/dicts of JSON values), see :func:`normalise_value`.
+
+It also holds the strict text parsers (:func:`parse_value`) used to type CSV cells and SQLite
+columns declared as dates, decimals or booleans.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import string
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from .api import Document, JsonScalar
+
+ValueType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime"]
+VALUE_TYPES: tuple[ValueType, ...] = ("str", "int", "float", "decimal", "bool", "date", "datetime")
+
+
+class RecordError(ValueError):
+    """One record cannot become a document (no key, a value that does not parse)."""
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def normalise_value(value: Any) -> Any:
+    """A value the catalog can store with its type: scalars, dates, decimals, bytes, JSON lists/dicts.
+
+    Driver-specific types without a lossless equivalent (UUID, intervals, network addresses,
+    ranges) become their text form.
+    """
+    if value is None or isinstance(value, str | bool | int | Decimal | date | time):
+        return value  # datetime is a date subclass
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, list | tuple):
+        return [normalise_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): normalise_value(v) for k, v in value.items()}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def display_value(value: Any) -> str:
+    """How a value reads in a record's text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, default=display_value)
+    return str(value)
+
+
+def key_id(value: Any) -> str | None:
+    """The document id for a key value, or None when there is none (NULL, empty, binary)."""
+    if value is None or isinstance(value, bytes | list | dict):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = display_value(value).strip()
+    return text or None
+
+
+# --- parsing text ---------------------------------------------------------------------------
+
+_INT = re.compile(r"[+-]?\d+")
+_PLAIN_INT = re.compile(r"[+-]?(0|[1-9]\d*)")  # no leading zeros: "007" stays text when inferred
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+def parse_value(text: str, kind: ValueType) -> Any:
+    """Parse ``text`` as ``kind`` strictly; raises ValueError naming the expected form.
+
+    Accepted forms: int ``-12``; float and decimal ``3.5``, ``1e3``; bool ``true/false``,
+    ``yes/no``, ``t/f``, ``y/n``, ``1/0``; date ``2024-03-01``; datetime ISO 8601
+    ``2024-03-01T10:00[:00[.ffffff]][Z|+01:00]`` (a space may replace the ``T``; a plain date
+    means midnight).
+    """
+    raw = text.strip()
+    if kind == "str":
+        return text
+    if kind == "int":
+        if _INT.fullmatch(raw):
+            return int(raw)
+        raise ValueError(f"{text!r} is not an integer")
+    if kind in ("float", "decimal"):
+        if _NUMBER.fullmatch(raw):
+            return float(raw) if kind == "float" else Decimal(raw)
+        raise ValueError(f"{text!r} is not a number")
+    if kind == "bool":
+        lowered = raw.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"{text!r} is not a boolean (true/false)")
+    if kind == "date":
+        if _DATE.fullmatch(raw):
+            return date.fromisoformat(raw)
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+    if kind == "datetime":
+        if _DATETIME.fullmatch(raw):
+            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if _DATE.fullmatch(raw):
+            return datetime.fromisoformat(raw)
+        raise ValueError(f"{text!r} is not a date and time (ISO 8601)")
+    raise ValueError(f"unknown type {kind!r}")
+
+
+def infer_type(cells: Iterable[str]) -> ValueType:
+    """The narrowest type that every non-empty cell parses as, conservatively.
+
+    In order: int (no leading zeros, so codes like ``007`` stay text), float, date, datetime,
+    bool (``true``/``false`` only), else str. A column mixing dates and date-times is str.
+    """
+    values = [c.strip() for c in cells if c.strip()]
+    if not values:
+        return "str"
+    if all(_PLAIN_INT.fullmatch(v) for v in values):
+        return "int"
+    if all(_NUMBER.fullmatch(v) for v in values):
+        return "float"
+    if all(_DATE.fullmatch(v) for v in values) and _all_parse(values, "date"):
+        return "date"
+    if all(_DATETIME.fullmatch(v) for v in values) and _all_parse(values, "datetime"):
+        return "datetime"
+    if all(v.lower() in ("true", "false") for v in values):
+        return "bool"
+    return "str"
+
+
+def _all_parse(values: Sequence[str], kind: ValueType) -> bool:
+    try:
+        for v in values:
+            parse_value(v, kind)
+    except ValueError:
+        return False
+    return True
+
+
+def lenient(kind: ValueType, value: Any) -> Any:
+    """``value`` converted to ``kind`` when it is text (or a number for decimal/bool) that
+    parses; otherwise the value unchanged. For database columns whose declared type the driver
+    does not apply (SQLite stores dates as text and decimals as floats)."""
+    try:
+        if isinstance(value, str):
+            return parse_value(value, kind)
+        if kind == "decimal" and isinstance(value, int | float) and not isinstance(value, bool):
+            return Decimal(str(value)) if math.isfinite(value) else value
+        if kind == "bool" and isinstance(value, int) and value in (0, 1):
+            return bool(value)
+    except (ValueError, InvalidOperation):
+        pass
+    return value
+
+
+# --- titles -----------------------------------------------------------------------------------
+
+
+class TitleTemplate:
+    """How a record's title is made.
+
+    - ``None``: ``"<label> <key>"`` (the label is chosen by the connector);
+    - text with ``{column}`` placeholders: ``"Order {order_id} ({customer})"``; a format spec
+      works too (``{amount:.2f}``); ``{{`` and ``}}`` are literal braces;
+    - text without braces: the name of the column that holds the title.
+
+    A placeholder whose column is missing or empty renders as nothing; a title that comes out
+    blank falls back to the default.
+    """
+
+    def __init__(self, template: str | None, label: str) -> None:
+        self.template = template
+        self.label = label
+        self._parts: list[tuple[str, str | None, str, str | None]] = []
+        if template is not None:
+            self._parts = parse_template(template)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the template refers to."""
+        return tuple(dict.fromkeys(name for _, name, _, _ in self._parts if name is not None))
+
+    def render(self, fields: Mapping[str, Any], key: str) -> str:
+        default = f"{self.label} {key}".strip()
+        if self.template is None:
+            return default
+        out: list[str] = []
+        for literal, name, spec, conversion in self._parts:
+            out.append(literal)
+            if name is None:
+                continue
+            value = fields.get(name)
+            if value is None:
+                continue
+            if conversion == "r":
+                value = repr(value)
+            elif conversion in ("s", "a"):
+                value = str(value) if conversion == "s" else ascii(value)
+            try:
+                out.append(format(value, spec) if spec else display_value(value))
+            except (ValueError, TypeError):  # a spec that does not fit this value's type
+                out.append(display_value(value))
+        title = " ".join("".join(out).split())
+        return title or default
+
+
+def parse_template(template: str) -> list[tuple[str, str | None, str, str | None]]:
+    """``(literal, column, format_spec, conversion)`` pieces; ValueError for a bad template.
+
+    A template without braces is a column name: one piece that renders that column.
+    """
+    if "{" not in template and "}" not in template:
+        name = template.strip()
+        if not name:
+            raise ValueError("title must not be empty")
+        return [("", name, "", None)]
+    try:
+        pieces = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"bad title template {template!r}: {exc}") from None
+    parts: list[tuple[str, str | None, str, str | None]] = []
+    for literal, name, spec, conversion in pieces:
+        if name is not None and (not name.strip() or name.strip().isdigit()):
+            raise ValueError(f"bad title template {template!r}: name a column inside {{}}, e.g. {{order_id}}")
+        if spec and "{" in spec:
+            raise ValueError(f"bad title template {template!r}: nested placeholders are not supported")
+        parts.append((literal, name.strip() if name is not None else None, spec or "", conversion))
+    return parts
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+def render_text(title: str, fields: Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
+    """``# title`` then one ``column: value`` line per non-empty column (all, or ``columns``)."""
+    lines = [f"# {title}", ""]
+    for name in columns if columns is not None else list(fields):
+        value = fields.get(name)
+        shown = display_value(value)
+        if not shown.strip():
+            continue
+        shown = "\n  ".join(line for line in shown.strip().splitlines() if line.strip())
+        lines.append(f"{name}: {shown}")
+    return "\n".join(lines) + "\n"
+
+
+class RecordShape:
+    """The settings every record connector shares: key column, title, text columns."""
+
+    def __init__(self, key: str, title: TitleTemplate, text_columns: Sequence[str] | None = None) -> None:
+        self.key = key
+        self.title = title
+        self.text_columns = tuple(text_columns) if text_columns is not None else None
+
+    def id_of(self, fields: Mapping[str, Any]) -> str:
+        """The record's key as text; RecordError when it is missing or empty."""
+        if self.key not in fields:
+            raise RecordError(f"no {self.key!r} value (the key column)")
+        ident = key_id(fields[self.key])
+        if ident is None:
+            raise RecordError(f"empty or NULL key {self.key!r}")
+        return ident
+
+    def document(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        id_prefix: str = "",
+        uri: str = "",
+        metadata: Mapping[str, JsonScalar] | None = None,
+        updated_at: datetime | None = None,
+    ) -> Document:
+        """The document of one record; ``key`` is :meth:`id_of` when the caller has it already."""
+        key = self.id_of(fields) if key is None else key
+        typed = {str(name): normalise_value(value) for name, value in fields.items()}
+        title = self.title.render(typed, key)
+        return Document(
+            id=f"{id_prefix}{key}",
+            title=title,
+            text=render_text(title, typed, self.text_columns),
+            uri=uri,
+            updated_at=updated_at,
+            metadata=dict(metadata or {}),
+            fields=typed,
+        )

@@ -1,0 +1,253 @@
+"""HTTP fetching: one client, per-host concurrency and rate limits, retries, redirects, size caps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from ..filesystem.reader import format_size
+from .urls import Scope, host_key, resolve
+
+logger = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: After this many pages of one host failed in a row for want of a connection, its other pages
+#: fail at once instead of each waiting through its own retries.
+BREAKER_THRESHOLD = 3
+
+#: Why a fetch failed, for deciding whether the source as a whole is down.
+UNAVAILABLE = "unavailable"  # no connection, timeouts, 5xx, 429, 401/403 after retries
+PAGE = "page"  # something about this page only: its type, its size, a refused redirect, a 4xx
+
+
+class FetchError(Exception):
+    """A URL could not be fetched; ``str()`` is a short reason for users."""
+
+    def __init__(self, reason: str, kind: str = PAGE) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The final response of a fetch: 200 with its body, 304, or 404/410 (gone)."""
+
+    url: str
+    """The URL that answered, after redirects (normalised)."""
+    status: int
+    headers: httpx.Headers
+    body: bytes = b""
+
+    @property
+    def content_type(self) -> str:
+        return media_type(self.headers.get("content-type", ""))
+
+    @property
+    def charset(self) -> str | None:
+        return charset(self.headers.get("content-type", ""))
+
+
+def media_type(content_type: str) -> str:
+    """``text/HTML; charset=utf-8`` → ``text/html``."""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if any."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Last-Modified``) as an aware UTC datetime; None if absent or invalid."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    when = http_date(value)
+    return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class HostLimits:
+    """One host's limits: a semaphore for requests in flight and a minimum interval between starts."""
+
+    def __init__(self, concurrency: int, requests_per_second: float) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self._interval = 1.0 / requests_per_second
+        self._pace = asyncio.Lock()
+        self._next_start = 0.0
+        self.failures_in_a_row = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a request slot, started no sooner than the interval after the previous start."""
+        async with self._slots:
+            async with self._pace:
+                now = time.monotonic()
+                if self._next_start > now:
+                    await asyncio.sleep(self._next_start - now)
+                self._next_start = max(now, self._next_start) + self._interval
+            yield
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    timeout_s: float
+    retries: int
+    backoff_s: float
+    max_retry_wait_s: float
+    concurrency_per_host: int
+    requests_per_second: float
+
+
+Accept = Callable[[str], bool]
+"""Whether a media type (``text/html``) is wanted; decided before the body is read."""
+
+
+class Fetcher:
+    """GETs over one shared :class:`httpx.AsyncClient`, which it does not own."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: FetchSettings) -> None:
+        self._client = client
+        self._settings = settings
+        self._hosts: dict[str, HostLimits] = {}
+
+    def limits(self, url: str) -> HostLimits:
+        key = host_key(url)
+        if key not in self._hosts:
+            self._hosts[key] = HostLimits(self._settings.concurrency_per_host, self._settings.requests_per_second)
+        return self._hosts[key]
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        scope: Scope,
+        accept: Accept,
+        max_bytes: int,
+        conditional: Callable[[str], Mapping[str, str]] = lambda url: {},
+    ) -> Fetched:
+        """GET ``url`` following at most :data:`MAX_REDIRECTS` redirects, each one inside ``scope``.
+
+        ``conditional(url)`` gives the ``If-None-Match``/``If-Modified-Since`` headers for each URL
+        requested. Returns a 200 (with the body), a 304, a 404 or a 410; raises :class:`FetchError`.
+        """
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            fetched = await self._get(current, dict(conditional(current)), accept, max_bytes)
+            if fetched.status not in REDIRECT_STATUSES:
+                if fetched.status in (200, 203, 304, 404, 410):
+                    return fetched
+                raise FetchError(f"HTTP {fetched.status} {_phrase(fetched.status)}".rstrip(), _kind(fetched))
+            location = fetched.headers.get("location")
+            if not location:
+                raise FetchError(f"HTTP {fetched.status} redirect without a Location")
+            try:
+                target = resolve(current, location)
+            except ValueError:
+                raise FetchError(f"redirected to an invalid URL {location!r}") from None
+            if not scope.allows_redirect(current, target):
+                raise FetchError(f"redirected to {target}, outside the allowed hosts and path prefixes")
+            logger.debug("%s: redirected to %s", current, target)
+            current = target
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _get(self, url: str, headers: dict[str, str], accept: Accept, max_bytes: int) -> Fetched:
+        """One URL, retried on connection errors, timeouts, 429 and 5xx."""
+        limits = self.limits(url)
+        settings = self._settings
+        for attempt in range(settings.retries + 1):
+            if limits.failures_in_a_row >= BREAKER_THRESHOLD:
+                raise FetchError("host unreachable (its previous pages could not be fetched)", UNAVAILABLE)
+            wait: float | None = None
+            connected = False
+            try:
+                async with limits.slot():
+                    fetched = await self._attempt(url, headers, accept, max_bytes)
+            except (httpx.TimeoutException, TimeoutError):
+                failure = f"timed out after {settings.timeout_s:g}s"
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                failure = f"connection failed: {_describe(exc)}"
+            except httpx.HTTPError as exc:  # an invalid URL, a bad content encoding, ...
+                raise FetchError(f"request failed: {_describe(exc)}") from None
+            else:
+                connected = True
+                limits.failures_in_a_row = 0
+                if fetched.status != 429 and fetched.status < 500:
+                    return fetched
+                failure = f"HTTP {fetched.status} {_phrase(fetched.status)}".rstrip()
+                wait = retry_after(fetched.headers.get("retry-after"))
+            if attempt == settings.retries:
+                if not connected:
+                    limits.failures_in_a_row += 1
+                raise FetchError(_attempts(failure, attempt), UNAVAILABLE)
+            delay = wait if wait is not None else settings.backoff_s * 2**attempt
+            delay = min(delay, settings.max_retry_wait_s)
+            logger.info("%s: %s; retrying in %.1fs", url, failure, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, url: str, headers: dict[str, str], accept: Accept, max_bytes: int) -> Fetched:
+        """One request, within ``timeout_s`` from connecting to the last byte."""
+        async with asyncio.timeout(self._settings.timeout_s):
+            async with self._client.stream("GET", url, headers=headers) as response:
+                if response.status_code not in (200, 203):
+                    return Fetched(url, response.status_code, response.headers)
+                content_type = media_type(response.headers.get("content-type", ""))
+                if not accept(content_type):
+                    raise FetchError(f"not a web page (content type {content_type or 'missing'})")
+                too_large = FetchError(f"larger than {format_size(max_bytes)} limit")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise too_large
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise too_large
+                return Fetched(url, response.status_code, response.headers, bytes(body))
+
+
+def _kind(fetched: Fetched) -> str:
+    return UNAVAILABLE if fetched.status in (401, 403, 407) else PAGE
+
+
+def _phrase(status: int) -> str:
+    try:
+        return httpx.codes.get_reason_phrase(status)
+    except ValueError:
+        return ""
+
+
+def _attempts(failure: str, attempt: int) -> str:
+    return failure if attempt == 0 else f"{failure} (after {attempt + 1} attempts)"
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

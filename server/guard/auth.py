@@ -1,0 +1,117 @@
+"""Bearer authentication for SSE/HTTP: static tokens (stored as SHA-256 digests) and JWTs.
+
+This is the MCP authorization spec's resource-server role: the SDK's bearer middleware
+answers 401 with ``WWW-Authenticate`` and serves protected-resource metadata; this module
+decides which tokens are good and whose they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import jwt
+from mcp.server.auth.provider import AccessToken
+
+from strongroom.server.guard.settings import GuardSettings, JwtSettings
+
+log = logging.getLogger(__name__)
+
+LABELS_CLAIM_KEY = "strongroom_labels"
+JWKS_TTL_S = 300
+
+
+def token_digest(token: str) -> str:
+    """What the configuration stores for a static token (``token_sha256``)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class KeySet:
+    """The issuer's public keys, from a file or a URL (cached for a few minutes)."""
+
+    def __init__(self, settings: JwtSettings, base_dir: Path) -> None:
+        self._settings = settings
+        self._base_dir = base_dir
+        self._keys: jwt.PyJWKSet | None = None
+        self._loaded_at = 0.0
+
+    def _load(self) -> jwt.PyJWKSet:
+        if self._keys is not None and time.monotonic() - self._loaded_at < JWKS_TTL_S:
+            return self._keys
+        if self._settings.jwks_file:
+            path = Path(self._settings.jwks_file)
+            data = json.loads((path if path.is_absolute() else self._base_dir / path).read_text())
+        elif self._settings.jwks_url:
+            response = httpx.get(self._settings.jwks_url, timeout=10)
+            response.raise_for_status()
+            data = response.json()
+        else:
+            raise ValueError("guard.jwt needs jwks_file or jwks_url")
+        self._keys = jwt.PyJWKSet.from_dict(data)
+        self._loaded_at = time.monotonic()
+        return self._keys
+
+    def key_for(self, token: str) -> Any:
+        kid = jwt.get_unverified_header(token).get("kid")
+        keys = self._load().keys
+        for key in keys:
+            if kid is None or key.key_id == kid:
+                return key.key
+        raise jwt.InvalidKeyError(f"no key with kid {kid!r}")
+
+
+class TokenVerifier:
+    """Implements the SDK's TokenVerifier protocol."""
+
+    def __init__(self, settings: GuardSettings, base_dir: Path) -> None:
+        self._settings = settings
+        self._digests = {d: p.name for p in settings.principals for d in p.token_sha256}
+        self._keys = KeySet(settings.jwt, base_dir) if settings.jwt else None
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        digest = token_digest(token)
+        for known, principal in self._digests.items():
+            if hmac.compare_digest(known, digest):
+                return AccessToken(token=token, client_id=principal, subject=principal, scopes=[])
+        if self._keys is not None and self._settings.jwt is not None and token.count(".") == 2:
+            return await anyio.to_thread.run_sync(self._verify_jwt, token, self._settings.jwt, self._keys)
+        return None
+
+    @staticmethod
+    def _verify_jwt(token: str, settings: JwtSettings, keys: KeySet) -> AccessToken | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in settings.algorithms:
+                raise jwt.InvalidAlgorithmError(f"algorithm {header.get('alg')!r} is not accepted")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                keys.key_for(token),
+                algorithms=settings.algorithms,
+                audience=settings.audience,
+                issuer=settings.issuer,
+                leeway=settings.leeway_s,
+                options={"require": ["exp", "iss", "aud", settings.principal_claim]},
+            )
+        except (jwt.PyJWTError, ValueError, OSError, httpx.HTTPError) as exc:
+            # The reason helps an operator; the token itself is never logged.
+            log.info("bearer JWT refused: %s", type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+            return None
+        principal = str(claims[settings.principal_claim])
+        labels = claims.get(settings.labels_claim) if settings.labels_claim else None
+        extra = {LABELS_CLAIM_KEY: [str(x) for x in labels]} if isinstance(labels, list) else {}
+        return AccessToken(
+            token=token,
+            client_id=principal,
+            subject=principal,
+            scopes=str(claims.get("scope", "")).split(),
+            expires_at=int(claims["exp"]),
+            resource=settings.audience,
+            claims={"iss": claims["iss"], **extra},
+        )

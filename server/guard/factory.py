@@ -1,0 +1,14 @@
+"""Building the guard for a data directory."""
+
+from __future__ import annotations
+
+from strongroom.server.guard.gate import Guard, Inventory
+from strongroom.server.settings import Settings
+from strongroom.server.store.audit import AuditLog
+from strongroom.server.store.exposure import ExposureLedger
+
+
+def build_guard(settings: Settings, inventory: Inventory) -> Guard:
+    """The guard for this data directory (its state lives in the catalog file)."""
+    path = settings.data_dir / "catalog.sqlite3"
+    return Guard(settings.guard, AuditLog(path), ExposureLedger(path), inventory)

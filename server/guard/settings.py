@@ -1,0 +1,137 @@
+"""Guard configuration: principals, authentication and the limits that cap harvesting."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Section):
+    """How much one principal may take. Defaults are sized so real work never meets them."""
+
+    calls_per_minute: int = Field(default=60, ge=1, description="Rate limit; refusals carry a retry-after.")
+    window_hours: float = Field(default=24.0, gt=0, description="Sliding window of the exposure budget.")
+    soft_chunks: int = Field(
+        default=400, ge=1, description="Distinct passages in the window before calls are slowed and audited."
+    )
+    hard_chunks: int = Field(default=800, ge=1, description="Distinct passages in the window: refused beyond.")
+    hard_chars: int = Field(
+        default=1_000_000, ge=1, description="Distinct characters returned in the window: refused beyond."
+    )
+    source_share: float = Field(
+        default=0.08,
+        gt=0,
+        le=1,
+        description="Share of one source's passages a principal may see in the window (sources over 1,000).",
+    )
+    novelty_calls: int = Field(default=20, ge=2, description="Calls over which novelty is averaged.")
+    novelty_limit: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Mean share of never-seen passages per call above which a client is treated as a crawler.",
+    )
+    novelty_min_chunks: int = Field(
+        default=150, ge=0, description="Novelty is judged only once a principal has seen this many passages."
+    )
+    soft_delay_s: float = Field(default=1.0, ge=0, description="Delay added to each call past the soft limit.")
+
+
+class Principal(_Section):
+    """Someone who may call the server."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+    labels: list[str] = Field(
+        default_factory=list,
+        description='Labels of the documents this principal may see ("*" = every document).',
+    )
+    token_sha256: list[str] = Field(
+        default_factory=list, description="SHA-256 hex digests of this principal's static bearer tokens."
+    )
+    limits: Limits | None = Field(default=None, description="Overrides the default limits for this principal.")
+
+    @field_validator("token_sha256", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _hex_digests(cls, value: list[str]) -> list[str]:
+        for digest in value:
+            if not _SHA256.match(digest):
+                raise ValueError("must be a SHA-256 hex digest (64 lowercase hex characters), not a token")
+        return value
+
+
+class JwtSettings(_Section):
+    """Bearer JWTs from an OAuth authorization server (the MCP resource-server role)."""
+
+    issuer: str = Field(description="Expected `iss`; also advertised in protected-resource metadata.")
+    audience: str = Field(description="Expected `aud`: this server's resource URL.")
+    jwks_file: str | None = Field(default=None, description="Path of a JSON Web Key Set file.")
+    jwks_url: str | None = Field(default=None, description="URL of the issuer's JSON Web Key Set.")
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    principal_claim: str = Field(default="sub", description="Claim naming the principal.")
+    labels_claim: str | None = Field(
+        default=None, description="Claim listing labels, for principals not declared in the configuration."
+    )
+    leeway_s: int = Field(default=30, ge=0)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+        bad = [a for a in value if a not in allowed]
+        if bad or not value:
+            raise ValueError(f"algorithms must be asymmetric ones from {sorted(allowed)} (not 'none' or HS*)")
+        return value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("jwks_url must use https (or be on loopback)")
+        return value
+
+
+class CollectiveLimits(_Section):
+    """Limits across all principals together, so many identities cannot do what one may not."""
+
+    share: float = Field(
+        default=0.25, gt=0, le=1, description="Share of all passages that all principals together may see."
+    )
+    min_chunks: int = Field(default=2000, ge=0, description="The collective cap is never below this.")
+
+
+class GuardSettings(_Section):
+    """``[guard]``: who may call, what they may see, how much they may take."""
+
+    principals: list[Principal] = Field(default_factory=list)
+    limits: Limits = Limits()
+    collective: CollectiveLimits = CollectiveLimits()
+    jwt: JwtSettings | None = None
+    max_chars_per_call: int = Field(default=20_000, ge=100, description="Characters one call may return.")
+
+    @field_validator("principals")
+    @classmethod
+    def _unique(cls, principals: list[Principal]) -> list[Principal]:
+        names = [p.name for p in principals]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate principal {duplicates[0]!r}")
+        return principals
+
+    def principal(self, name: str) -> Principal | None:
+        return next((p for p in self.principals if p.name == name), None)
+
+    @property
+    def authentication_configured(self) -> bool:
+        return self.jwt is not None or any(p.token_sha256 for p in self.principals)
