@@ -74,6 +74,10 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        in_loop = False
+    else:
+        in_loop = True
+    if not in_loop:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called from inside an event loop
         return pool.submit(asyncio.run, coro).result()

@@ -5,54 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from strongroom.connectors.api import ConnectorError
-from strongroom.server.errors import StrongroomError
-from strongroom.server.settings import ConfigError, Settings, load_settings
+from strongroom.server.cli_common import (
+    cli_settings,
+    config_option,
+    setup_logging,
+    user_errors,
+)
+from strongroom.server.settings import ConfigError
 
 log = logging.getLogger("strongroom")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"strongroom: error: {message}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """A user's mistake is one line on stderr and a non-zero exit, never a traceback."""
-    try:
-        yield
-    except (ConfigError, StrongroomError, ConnectorError) as exc:
-        _fail(str(exc).replace("\n", "\n  "))
-
-
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)  # stdout belongs to the protocol in stdio mode
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Configuration file (default: $STRONGROOM_CONFIG, else ./strongroom.toml).",
-)
-
-
-def _settings(config_path: Path | None) -> Settings:
-    with _user_errors():
-        return load_settings(config_path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,9 +36,9 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
     from strongroom.server.cli_output import SyncProgressBar, print_sync_summary
     from strongroom.server.knowledge import KnowledgeBase
 
-    settings = _settings(config_path)
-    _setup_logging("WARNING")
-    with _user_errors():
+    settings = cli_settings(config_path)
+    setup_logging("WARNING")
+    with user_errors():
         if not settings.all_sources():
             raise ConfigError(f"{settings.config_file or 'configuration'}: no [[sources]] configured")
         kb = KnowledgeBase(settings)
@@ -90,18 +56,18 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
 @config_option
 def serve(config_path: Path | None, transport: str | None, host: str | None, port: int | None) -> None:
     """Run the MCP server (stdio by default)."""
-    from strongroom.server.guard.factory import build_guard
     from strongroom.server.guard.access import Caller, check_stdio_principal
+    from strongroom.server.guard.factory import build_guard
     from strongroom.server.knowledge import KnowledgeBase
     from strongroom.server.mcp_app.app import build_server
     from strongroom.server.mcp_app.transports import http_auth, run
 
-    settings = _settings(config_path)
-    _setup_logging(settings.server.log_level)
+    settings = cli_settings(config_path)
+    setup_logging(settings.server.log_level)
     transport = transport or settings.server.transport
     host = host or settings.server.host
     port = settings.server.port if port is None else port
-    with _user_errors():
+    with user_errors():
         if transport == "stdio":
             check_stdio_principal(settings.guard, settings.principal)
             auth = None
@@ -127,9 +93,9 @@ def search(
     from strongroom.server.cli_output import print_hits
     from strongroom.server.knowledge import KnowledgeBase
 
-    settings = _settings(config_path)
-    _setup_logging("WARNING")
-    with _user_errors():
+    settings = cli_settings(config_path)
+    setup_logging("WARNING")
+    with user_errors():
         result = KnowledgeBase(settings).search(query, k, list(sources) or None)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -145,9 +111,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
     from strongroom.server.cli_output import print_status
     from strongroom.server.knowledge import KnowledgeBase
 
-    settings = _settings(config_path)
-    _setup_logging("WARNING")
-    with _user_errors():
+    settings = cli_settings(config_path)
+    setup_logging("WARNING")
+    with user_errors():
         kb = KnowledgeBase(settings)
         sources = kb.list_sources()
         documents, chunks = kb.catalog.counts()
@@ -178,9 +144,19 @@ def connectors(as_json: bool) -> None:
 @config_option
 def claude_config(config_path: Path | None) -> None:
     """Print the claude_desktop_config.json entry that launches this server."""
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     args = ["-m", "strongroom.server", "serve"]
     if settings.config_file:
         args += ["--config", str(settings.config_file)]
     entry = {"mcpServers": {"strongroom": {"command": sys.executable, "args": args}}}
     click.echo(json.dumps(entry, indent=2))
+
+
+def _register_subcommands() -> None:
+    from strongroom.server.cli_guard import audit, budget, canary, token
+
+    for command in (audit, budget, canary, token):
+        main.add_command(command)
+
+
+_register_subcommands()

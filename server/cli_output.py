@@ -134,7 +134,7 @@ def print_connectors(as_json: bool = False) -> None:
             click.echo(click.style(f"  broken: {c.error}", fg="red"))
             continue
         if c.description:
-            click.echo(textwrap.fill(c.description, 100, initial_indent="  ", subsequent_indent="  "))
+            click.echo(_wrap(c.description, 2))
         settings = c.settings
         click.echo("  settings:" if settings else "  settings: none")
         for s in settings:
@@ -147,4 +147,9 @@ def print_connectors(as_json: bool = False) -> None:
             secret = click.style("  [secret]", fg="yellow") if s.secret else ""
             click.echo(f"    {click.style(s.name, bold=True)}: {s.type}{default}{secret}")
             if s.description:
-                click.echo(textwrap.fill(s.description, 100, initial_indent=" " * 6, subsequent_indent=" " * 6))
+                click.echo(_wrap(s.description, 6))
+
+
+def _wrap(text: str, indent: int) -> str:
+    pad = " " * indent
+    return textwrap.fill(text, 100, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False)

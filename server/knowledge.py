@@ -17,7 +17,7 @@ from strongroom.server.models import DocumentWindow, SearchResult, SourceInfo, S
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import MetadataValue, SearchFilter
+from strongroom.server.store.records import DocumentRecord, MetadataValue, SearchFilter
 from strongroom.server.store.vectors import VectorStore
 
 MAX_QUERY_CHARS = 2000
@@ -126,6 +126,16 @@ class KnowledgeBase:
                 )
             )
         return SourceList(sources=infos)
+
+    def record(self, source: str, key: str, access: Access = EVERYTHING) -> DocumentRecord | None:
+        """The record of ``source`` whose key is ``key`` (typed ``fields``), None if it has none.
+
+        NotFound names the available sources when ``source`` is not one ``access`` may see.
+        """
+        known = [s.name for s in self._visible_sources(access)]
+        if source not in known:
+            raise NotFound(f"unknown source {source!r}; available: {', '.join(known) or 'none'}")
+        return self.catalog.record(source, key)
 
     def sync(
         self,

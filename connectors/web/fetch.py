@@ -141,7 +141,8 @@ class Fetcher:
     def limits(self, url: str) -> HostLimits:
         key = host_key(url)
         if key not in self._hosts:
-            self._hosts[key] = HostLimits(self._settings.concurrency_per_host, self._settings.requests_per_second)
+            settings = self._settings
+            self._hosts[key] = HostLimits(settings.concurrency_per_host, settings.requests_per_second)
         return self._hosts[key]
 
     async def fetch(

@@ -65,7 +65,9 @@ def resolve(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
     """
     declared = settings.principal(caller.principal)
     if declared is not None:
-        return ResolvedPrincipal(declared.name, Access.of(declared.labels), declared.limits or settings.limits)
+        return ResolvedPrincipal(
+            declared.name, Access.of(declared.labels), declared.limits or settings.limits
+        )
     if not settings.principals:
         return ResolvedPrincipal(caller.principal, Access.everything(), settings.limits)
     return ResolvedPrincipal(caller.principal, Access.of(caller.token_labels or ()), settings.limits)
@@ -75,4 +77,6 @@ def check_stdio_principal(settings: GuardSettings, name: str) -> None:
     """Over stdio the principal comes from the environment and must be declared (if any are)."""
     if settings.principals and settings.principal(name) is None:
         known = ", ".join(p.name for p in settings.principals)
-        raise UnknownPrincipal(f"principal {name!r} (STRONGROOM_PRINCIPAL) is not declared; declared: {known}")
+        raise UnknownPrincipal(
+            f"principal {name!r} (STRONGROOM_PRINCIPAL) is not declared; declared: {known}"
+        )

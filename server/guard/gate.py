@@ -115,7 +115,9 @@ class Guard:
                 raise Refused(outcome.decision.refusal)
             canaries = self._inventory.canary_documents() & {s.document_id for s in served}
             for document_id in sorted(canaries):
-                events.append(GuardEvent("canary_served", "high", f"canary document {document_id} was returned"))
+                events.append(
+                    GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
+                )
                 log.warning("canary document %s returned to %s", document_id, principal.name)
             await anyio.to_thread.run_sync(self.ledger.record_served, principal.name, served, now)
             await self._record(principal.name, action, digest, "ok", served, events)

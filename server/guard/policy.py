@@ -48,7 +48,9 @@ def check_rate(recent_calls: Sequence[float], now: float, limits: Limits) -> Ref
 def check_exhausted(exposure: Exposure, limits: Limits) -> Refusal | None:
     """Refuse before doing any work when the budget is already spent."""
     if exposure.chunks >= limits.hard_chunks + exposure.extra_chunks:
-        return _budget_refusal("passages", exposure.chunks, limits.hard_chunks + exposure.extra_chunks, limits)
+        return _budget_refusal(
+            "passages", exposure.chunks, limits.hard_chunks + exposure.extra_chunks, limits
+        )
     if exposure.chars >= limits.hard_chars + exposure.extra_chars:
         return _budget_refusal("characters", exposure.chars, limits.hard_chars + exposure.extra_chars, limits)
     return None
@@ -114,7 +116,9 @@ def judge_result(
     if collective_new and collective_seen + collective_new > collective_cap:
         decision.refusal = Refusal(
             "collective exposure budget reached: all clients together have seen as much as allowed for now",
-            GuardEvent("collective_budget_exceeded", "high", f"{collective_seen + collective_new} > {collective_cap}"),
+            GuardEvent(
+                "collective_budget_exceeded", "high", f"{collective_seen + collective_new} > {collective_cap}"
+            ),
         )
         return decision
     if chunks_after >= limits.soft_chunks:

@@ -21,7 +21,9 @@ class Limits(_Section):
     soft_chunks: int = Field(
         default=400, ge=1, description="Distinct passages in the window before calls are slowed and audited."
     )
-    hard_chunks: int = Field(default=800, ge=1, description="Distinct passages in the window: refused beyond.")
+    hard_chunks: int = Field(
+        default=800, ge=1, description="Distinct passages in the window: refused beyond."
+    )
     hard_chars: int = Field(
         default=1_000_000, ge=1, description="Distinct characters returned in the window: refused beyond."
     )
@@ -41,7 +43,9 @@ class Limits(_Section):
     novelty_min_chunks: int = Field(
         default=150, ge=0, description="Novelty is judged only once a principal has seen this many passages."
     )
-    soft_delay_s: float = Field(default=1.0, ge=0, description="Delay added to each call past the soft limit.")
+    soft_delay_s: float = Field(
+        default=1.0, ge=0, description="Delay added to each call past the soft limit."
+    )
 
 
 class Principal(_Section):
@@ -55,7 +59,9 @@ class Principal(_Section):
     token_sha256: list[str] = Field(
         default_factory=list, description="SHA-256 hex digests of this principal's static bearer tokens."
     )
-    limits: Limits | None = Field(default=None, description="Overrides the default limits for this principal.")
+    limits: Limits | None = Field(
+        default=None, description="Overrides the default limits for this principal."
+    )
 
     @field_validator("token_sha256", mode="before")
     @classmethod

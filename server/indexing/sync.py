@@ -127,6 +127,21 @@ class Indexer:
             reports = [asyncio.run(self._sync_source(s, full, progress)) for s in sources]
         return SyncReport(reports)
 
+    def plant(self, source_name: str, documents: Sequence[Document]) -> SourceReport:
+        """Index documents into a source directly (canaries): same write protocol as a sync."""
+        source = self._settings.source(source_name)
+        report = SourceReport(source.name)
+        with self._lock():
+            self._catalog.register_source(source.name, source.connector, source.description)
+            known = self._catalog.document_hashes(source.name)
+            batch: list[_Prepared] = []
+            for document in documents:
+                prepared = self._prepare(source, document, known.get(document.id), full=False)
+                if isinstance(prepared, _Prepared):
+                    batch.append(prepared)
+            self._write(batch, report)
+        return report
+
     def recover(self) -> int:
         """Delete vectors orphaned by an interrupted sync; returns how many."""
         orphans = self._catalog.orphaned_vectors()
@@ -181,7 +196,10 @@ class Indexer:
         except Exception as exc:
             # The source as a whole failed: keep what was read, delete nothing.
             if batch:
-                self._write(batch, report)
+                try:
+                    self._write(batch, report)
+                except Exception as again:  # e.g. the store failed: the next sync writes them
+                    log.warning("source %s: %d documents not written: %s", source.name, len(batch), again)
             report.error = _describe_failure(exc)
             log.warning("source %s failed: %s", source.name, report.error)
         if connector is not None:
@@ -194,11 +212,15 @@ class Indexer:
                 self._catalog.save_connector_state(source.name, connector.state)
         seen |= self._catalog.canary_source_ids(source.name)  # planted decoys stay
         if report.error is None:
-            for gone in sorted(set(known) - seen):
-                replaced = self._catalog.delete_document(document_id(source.name, gone))
-                self._vectors.delete(replaced)
-                self._catalog.forget_vectors(replaced)
-                report.deleted += 1
+            try:
+                for gone in sorted(set(known) - seen):
+                    replaced = self._catalog.delete_document(document_id(source.name, gone))
+                    self._vectors.delete(replaced)  # if this fails, the ledger keeps the ids for recover()
+                    self._catalog.forget_vectors(replaced)
+                    report.deleted += 1
+            except Exception as exc:
+                report.error = _describe_failure(exc)
+                log.warning("source %s failed while deleting: %s", source.name, report.error)
         self._catalog.mark_synced(source.name, report.error)
         if progress:
             progress.source_finished(report)

@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from strongroom.server.store.fieldcodec import decode_fields, encode_fields
 from strongroom.server.store.records import (
     ChunkRecord,
     DocumentRecord,
     SearchFilter,
     SourceState,
 )
-from strongroom.server.store.fieldcodec import decode_fields, encode_fields
 from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1

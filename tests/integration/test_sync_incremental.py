@@ -14,6 +14,7 @@ import pytest
 
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
+from strongroom.server.store.vectors import VectorStoreError
 
 pytestmark = pytest.mark.model
 
@@ -345,5 +346,85 @@ def test_incremental_sync_against_a_chroma_server(
         assert found[0].document_id == doc_id("lighthouse.md") and "telemetry modem" in found[0].text
         assert not any("Fresnel" in h.text for h in hits(kb, "Fresnel lens polishing chamois"))
         assert hits(kb, "crevasse rescue pulley", k=3)[0].document_id == doc_id("glacier.md")
+    finally:
+        kb.close()
+
+
+def add_second_source(config: Path) -> None:
+    """A second source, "more", with two files of its own."""
+    more = config.parent / "more"
+    more.mkdir()
+    (more / "kites.md").write_text(
+        "# Kite flying\n\nA delta kite flies in light wind; a sled kite needs a steady breeze.\n", encoding="utf-8"
+    )
+    (more / "tides.md").write_text(
+        "# Tide tables\n\nSpring tides follow the full and new moon; neap tides the quarter moons.\n",
+        encoding="utf-8",
+    )
+    with config.open("a", encoding="utf-8") as f:
+        f.write('\n[[sources]]\nname = "more"\nconnector = "filesystem"\npath = "more"\n')
+
+
+def failing_for(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, method: str, source: str) -> None:
+    """Make the vector store refuse writes that touch ``source`` (as a server that went away)."""
+    original = getattr(kb.vectors, method)
+
+    def refuse(ids: Sequence[str], *args, **kwargs):  # type: ignore[no-untyped-def]
+        if any(i.startswith(f"{source}/") for i in ids):
+            raise VectorStoreError(f"vector store at {kb.vectors.location} failed: connection refused")
+        return original(ids, *args, **kwargs)
+
+    monkeypatch.setattr(kb.vectors, method, refuse)
+
+
+def test_a_vector_store_failure_fails_only_its_source(
+    config: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    add_second_source(config)
+    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    try:
+        with monkeypatch.context() as patch:
+            failing_for(kb, patch, "upsert", SOURCE)
+            report = kb.sync()
+        notes, more = report.sources
+        assert notes.error is not None and "connection refused" in notes.error
+        assert more.error is None and more.added == 2
+        assert kb.catalog.documents(SOURCE) == []  # nothing half-written became searchable
+        states = {s.name: s for s in kb.catalog.source_states()}
+        assert states[SOURCE].last_error == notes.error and states["more"].last_error is None
+
+        healed = kb.sync()
+        assert healed.ok
+        assert healed.sources[0].added == 6 and healed.sources[1].unchanged == 2
+        assert_consistent(kb)
+    finally:
+        kb.close()
+
+
+def test_a_failed_deletion_is_finished_by_the_next_sync(
+    config: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    add_second_source(config)
+    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    try:
+        assert kb.sync().ok
+        chess_ids = kb.catalog.chunk_ids(doc_id("chess.md"))
+        (config.parent / "docs" / "chess.md").unlink()
+        with monkeypatch.context() as patch:
+            failing_for(kb, patch, "delete", SOURCE)
+            report = kb.sync()
+        notes, more = report.sources
+        assert notes.error is not None and "connection refused" in notes.error
+        assert more.error is None and more.unchanged == 2
+        # The document left search at once; its vectors wait in the ledger for the next sync.
+        assert kb.catalog.document(doc_id("chess.md")) is None
+        assert chroma_ids(kb, chess_ids) == set(chess_ids)
+        assert set(chess_ids) <= set(kb.catalog.orphaned_vectors())
+        assert all(h.document_id != doc_id("chess.md") for h in hits(kb, "Sicilian Defence Najdorf", k=20))
+
+        healed = kb.sync()
+        assert healed.ok and healed.sources[0].unchanged == 5
+        assert chroma_ids(kb, chess_ids) == set()
+        assert_consistent(kb)
     finally:
         kb.close()

@@ -1,0 +1,178 @@
+"""Operator commands of the guard: audit, budget, canary, token."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import click
+
+from strongroom.server.cli_common import cli_settings, config_option, fail, setup_logging, user_errors
+from strongroom.server.settings import Settings
+from strongroom.server.store.audit import AuditLog, AuditRecord
+from strongroom.server.store.exposure import ExposureLedger
+
+
+def _catalog_path(settings: Settings) -> Path:
+    return settings.data_dir / "catalog.sqlite3"
+
+
+def _print_record(r: AuditRecord) -> None:
+    events = "; ".join(f"{e['severity']}:{e['kind']} ({e['detail']})" for e in r.events)
+    docs = ", ".join(r.document_ids[:4]) + (f" +{len(r.document_ids) - 4}" if len(r.document_ids) > 4 else "")
+    click.echo(
+        f"#{r.seq} {r.ts} {r.principal} {r.action} {r.outcome} args={r.args_hash[:12]} "
+        f"passages={len(r.chunk_ids)}"
+        + (f" docs=[{docs}]" if docs else "")
+        + (f" events: {events}" if events else "")
+    )
+
+
+@click.group(invoke_without_command=True)
+@click.option("--principal", help="Only this principal's calls.")
+@click.option("--document", "document_id", help='Only calls that returned this document ("who has seen X?").')
+@click.option(
+    "--severity", type=click.Choice(["info", "warning", "high"]), help="Only calls with such events."
+)
+@click.option("--limit", type=int, default=50, show_default=True, help="Most recent N records (0: all).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Export as JSON Lines.")
+@config_option
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    config_path: Path | None,
+    principal: str | None,
+    document_id: str | None,
+    severity: str | None,
+    limit: int,
+    as_jsonl: bool,
+) -> None:
+    """Show the audit log (most recent first), filtered; `audit verify` checks its chain."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = cli_settings(config_path)
+    records = AuditLog(_catalog_path(settings)).query(principal, document_id, severity, limit or None)
+    for record in records:
+        if as_jsonl:
+            click.echo(json.dumps(record.to_json(), ensure_ascii=False))
+        else:
+            _print_record(record)
+
+
+@audit.command()
+@config_option
+def verify(config_path: Path | None) -> None:
+    """Check that no audit record was edited, removed or reordered."""
+    settings = cli_settings(config_path)
+    result = AuditLog(_catalog_path(settings)).verify()
+    if result.ok:
+        click.echo(f"ok: {result.records} records, chain head {result.head}")
+    else:
+        fail(f"audit log is not intact: {result.problem}")
+
+
+@click.group()
+def budget() -> None:
+    """Show, reset or lift principals' exposure budgets."""
+
+
+@budget.command("show")
+@click.argument("principal", required=False)
+@config_option
+def budget_show(config_path: Path | None, principal: str | None) -> None:
+    """What each principal has been shown in the current window."""
+    from strongroom.server.guard.access import Caller, resolve
+
+    settings = cli_settings(config_path)
+    ledger = ExposureLedger(_catalog_path(settings))
+    names = (
+        [principal]
+        if principal
+        else sorted(set(ledger.principals()) | {p.name for p in settings.guard.principals})
+    )
+    for name in names:
+        limits = resolve(settings.guard, Caller(name, "cli")).limits
+        since = ledger.now() - limits.window_hours * 3600
+        e = ledger.exposure(name, since, limits.novelty_calls)
+        novelty = f"{sum(e.recent_novelty) / len(e.recent_novelty):.0%}" if e.recent_novelty else "-"
+        click.echo(
+            f"{name}: {e.chunks}/{limits.hard_chunks + e.extra_chunks} passages, "
+            f"{e.chars}/{limits.hard_chars + e.extra_chars} characters in {limits.window_hours:g} h; "
+            f"recent novelty {novelty}"
+        )
+
+
+@budget.command("reset")
+@click.argument("principal")
+@config_option
+def budget_reset(config_path: Path | None, principal: str) -> None:
+    """Forget what PRINCIPAL has been shown (window, novelty and rate history)."""
+    settings = cli_settings(config_path)
+    ExposureLedger(_catalog_path(settings)).reset(principal)
+    AuditLog(_catalog_path(settings)).append("operator", "budget.reset", principal, "ok")
+    click.echo(f"reset {principal}")
+
+
+@budget.command("lift")
+@click.argument("principal")
+@click.option("--chunks", type=int, default=500, show_default=True, help="Extra distinct passages.")
+@click.option("--chars", type=int, default=500_000, show_default=True, help="Extra characters.")
+@click.option("--hours", type=float, default=24, show_default=True, help="How long the allowance lasts.")
+@config_option
+def budget_lift(config_path: Path | None, principal: str, chunks: int, chars: int, hours: float) -> None:
+    """Give PRINCIPAL an extra allowance for a while."""
+    settings = cli_settings(config_path)
+    ExposureLedger(_catalog_path(settings)).grant(principal, chunks, chars, hours)
+    AuditLog(_catalog_path(settings)).append("operator", "budget.lift", principal, "ok")
+    click.echo(f"lifted {principal}: +{chunks} passages, +{chars} characters for {hours:g} h")
+
+
+@click.group()
+def canary() -> None:
+    """Plant and list decoy documents that reveal a harvesting client."""
+
+
+@canary.command("plant")
+@click.option("--source", required=True, help="Source to plant them in.")
+@click.option("--count", type=int, default=3, show_default=True)
+@config_option
+def canary_plant(config_path: Path | None, source: str, count: int) -> None:
+    """Index COUNT plausible, unique decoys into SOURCE; a principal served one raises an alert."""
+    from strongroom.server.guard.canary import make_canary
+    from strongroom.server.indexing.sync import document_id
+    from strongroom.server.knowledge import KnowledgeBase
+
+    settings = cli_settings(config_path)
+    setup_logging("WARNING")
+    with user_errors():
+        kb = KnowledgeBase(settings)
+        canaries = [make_canary() for _ in range(count)]
+        kb.indexer.plant(source, [c.document for c in canaries])
+        for c in canaries:
+            kb.catalog.add_canary(document_id(source, c.document.id), source, c.document.id, c.token)
+            click.echo(f"planted {document_id(source, c.document.id)} (trace token {c.token})")
+
+
+@canary.command("list")
+@config_option
+def canary_list(config_path: Path | None) -> None:
+    """The planted canaries."""
+    from strongroom.server.store.catalog import Catalog
+
+    settings = cli_settings(config_path)
+    for row in Catalog(_catalog_path(settings)).canaries():
+        click.echo(f"{row['document_id']}  token {row['token']}  planted {row['created']}")
+
+
+@click.command()
+@click.option("--principal", help="Print the TOML to paste under this principal.")
+def token(principal: str | None) -> None:
+    """Generate a bearer token and the digest to put in the configuration (token_sha256)."""
+    from strongroom.server.guard.auth import token_digest
+
+    value = "sr_" + secrets.token_urlsafe(32)
+    click.echo(f"token:        {value}   (give it to the client; only its digest is kept)")
+    click.echo(f"token_sha256: {token_digest(value)}")
+    if principal:
+        click.echo(f'\n[[guard.principals]]\nname = "{principal}"\ntoken_sha256 = ["{token_digest(value)}"]')
