@@ -95,6 +95,7 @@ def key_id(value: Any) -> str | None:
 _INT = re.compile(r"[+-]?\d+")
 _PLAIN_INT = re.compile(r"[+-]?(0|[1-9]\d*)")  # no leading zeros: "007" stays text when inferred
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_PLAIN_NUMBER = re.compile(r"[+-]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -143,7 +144,7 @@ def parse_value(text: str, kind: ValueType) -> Any:
 def infer_type(cells: Iterable[str]) -> ValueType:
     """The narrowest type that every non-empty cell parses as, conservatively.
 
-    In order: int (no leading zeros, so codes like ``007`` stay text), float, date, datetime,
+    In order: int, float (neither with leading zeros, so codes like ``007`` stay text), date, datetime,
     bool (``true``/``false`` only), else str. A column mixing dates and date-times is str.
     """
     values = [c.strip() for c in cells if c.strip()]
@@ -151,7 +152,7 @@ def infer_type(cells: Iterable[str]) -> ValueType:
         return "str"
     if all(_PLAIN_INT.fullmatch(v) for v in values):
         return "int"
-    if all(_NUMBER.fullmatch(v) for v in values):
+    if all(_PLAIN_NUMBER.fullmatch(v) for v in values):
         return "float"
     if all(_DATE.fullmatch(v) for v in values) and _all_parse(values, "date"):
         return "date"
@@ -253,12 +254,13 @@ def parse_template(template: str) -> list[tuple[str, str | None, str, str | None
     except ValueError as exc:
         raise ValueError(f"bad title template {template!r}: {exc}") from None
     parts: list[tuple[str, str | None, str, str | None]] = []
-    for literal, name, spec, conversion in pieces:
-        if name is not None and (not name.strip() or name.strip().isdigit()):
+    for literal, field, spec, conversion in pieces:
+        column = field.strip() if field is not None else None
+        if column is not None and (not column or column.isdigit()):
             raise ValueError(f"bad title template {template!r}: name a column inside {{}}, e.g. {{order_id}}")
         if spec and "{" in spec:
             raise ValueError(f"bad title template {template!r}: nested placeholders are not supported")
-        parts.append((literal, name.strip() if name is not None else None, spec or "", conversion))
+        parts.append((literal, column, spec or "", conversion))
     return parts
 
 
@@ -306,11 +308,11 @@ class RecordShape:
         updated_at: datetime | None = None,
     ) -> Document:
         """The document of one record; ``key`` is :meth:`id_of` when the caller has it already."""
-        key = self.id_of(fields) if key is None else key
+        ident = self.id_of(fields) if key is None else key
         typed = {str(name): normalise_value(value) for name, value in fields.items()}
-        title = self.title.render(typed, key)
+        title = self.title.render(typed, ident)
         return Document(
-            id=f"{id_prefix}{key}",
+            id=f"{id_prefix}{ident}",
             title=title,
             text=render_text(title, typed, self.text_columns),
             uri=uri,

@@ -122,6 +122,14 @@ def is_secret(annotation: Any) -> bool:
     return any(is_secret(a) for a in get_args(annotation))
 
 
+def _has_content(value: Any) -> bool:
+    if isinstance(value, SecretStr | SecretBytes):
+        return bool(value.get_secret_value())
+    if isinstance(value, str | bytes | dict | list | tuple | set | frozenset):
+        return len(value) > 0
+    return value is not None
+
+
 def config_settings(config: type[BaseModel]) -> list[Setting]:
     """The settings of a connector's Config model: name, type, default, description, secret."""
     settings = []
@@ -136,7 +144,7 @@ def config_settings(config: type[BaseModel]) -> list[Setting]:
                 value = "(computed)"
             if value is PydanticUndefined:
                 value = None
-            if secret and value is not None:
+            if secret and _has_content(value):
                 default = HIDDEN
             else:
                 try:

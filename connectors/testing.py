@@ -44,9 +44,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args, get_origin
 
 import pytest
 from pydantic import SecretBytes, SecretStr, ValidationError
@@ -95,6 +96,32 @@ def collect(connector: Connector) -> list[Document]:
 def secret_settings(config: type[Config]) -> list[str]:
     """The names of a Config model's fields typed SecretStr / SecretBytes (optional ones included)."""
     return [name for name, info in config.model_fields.items() if is_secret(info.annotation)]
+
+
+def _canary(annotation: Any) -> Any:
+    """A value for a secret-typed setting that holds SECRET: a string, or a list/dict of them."""
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr | SecretBytes):
+        return SECRET
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (list, set, frozenset, tuple, Sequence, AbstractSet) and args:
+        inner = _canary(args[0])
+        return None if inner is None else [inner]
+    if origin in (dict, Mapping) and len(args) == 2:
+        inner = _canary(args[1])
+        return None if inner is None else {"X-Contract-Canary": inner}
+    return next((c for c in map(_canary, args) if c is not None), None)  # unions, Annotated
+
+
+def _secret_values(value: Any) -> list[str]:
+    """The secret strings held by a setting's value (a secret, or containers of secrets)."""
+    if isinstance(value, SecretStr | SecretBytes):
+        secret = value.get_secret_value()
+        return [secret.decode(errors="replace") if isinstance(secret, bytes) else secret]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _secret_values(item)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [text for item in value for text in _secret_values(item)]
+    return []
 
 
 def _is_fixture(member: Any) -> bool:
@@ -162,7 +189,9 @@ class ConnectorContract:
         return dict(options)
 
     @pytest.fixture
-    def contract_connector(self, contract_config: dict[str, Any], contract_base_dir: Path | None) -> Connector:
+    def contract_connector(
+        self, contract_config: dict[str, Any], contract_base_dir: Path | None
+    ) -> Connector:
         return self.make_connector(contract_config, contract_base_dir)
 
     # -- the class itself -----------------------------------------------------------------------
@@ -266,18 +295,23 @@ class ConnectorContract:
         with pytest.raises(ConnectorError, match=f"{key}: unknown key"):
             self.make_connector(options, contract_base_dir)
 
-    def test_secrets_never_show(self, contract_config: dict[str, Any], contract_base_dir: Path | None) -> None:
+    def test_secrets_never_show(
+        self, contract_config: dict[str, Any], contract_base_dir: Path | None
+    ) -> None:
         secrets = secret_settings(self.connector_class.Config)
         if not secrets:
             pytest.skip("no SecretStr settings")
-        options = {**contract_config, **dict.fromkeys(secrets, SECRET)}
+        canaries = {
+            name: _canary(self.connector_class.Config.model_fields[name].annotation) for name in secrets
+        }
+        options = {**contract_config, **{n: v for n, v in canaries.items() if v is not None}}
         connector = self.make_connector(options, contract_base_dir)
         config = connector.config
         for name in secrets:
-            value = getattr(config, name)
-            assert isinstance(value, SecretStr | SecretBytes), f"{name} did not validate to a secret type"
-            shown = value.get_secret_value()
-            assert (shown.decode() if isinstance(shown, bytes) else shown) == SECRET
+            if canaries[name] is not None:
+                assert SECRET in _secret_values(getattr(config, name)), (
+                    f"{name} did not validate to a secret holding the value it was given"
+                )
         renderings = {
             "repr(config)": repr(config),
             "str(config)": str(config),
@@ -321,10 +355,7 @@ class ConnectorContract:
             pytest.fail("broken_config() names an unreadable source, but documents() raised nothing")
         assert message.strip(), "the ConnectorError should say what is wrong"
         for name in secret_settings(self.connector_class.Config):
-            value = getattr(connector.config, name)
-            if isinstance(value, SecretStr | SecretBytes):
-                secret = value.get_secret_value()
-                text = secret.decode(errors="replace") if isinstance(secret, bytes) else secret
+            for text in _secret_values(getattr(connector.config, name)):
                 assert len(text) < 4 or text not in message, f"the error message shows the secret {name}"
         try:
             count = _run(connector.estimated_count())
@@ -357,4 +388,3 @@ class ConnectorContract:
             f"importing {module} loads {loaded}: a connector only yields documents and must not "
             "import the vector store, the embedding model or MCP"
         )
-

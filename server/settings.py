@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,6 +93,39 @@ class ServerSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class RulesSettings(_Section):
+    """Business rules: a rules file whose rule sets become MCP tools (see README)."""
+
+    file: Path | None = Field(default=None, description="Rules file (YAML); relative to this config file.")
+    reload: bool = Field(default=True, description="Reload the rules when the file (or the index) changes.")
+    reload_interval: float = Field(default=2.0, gt=0, le=3600, description="Seconds between change checks.")
+    today: date | None = Field(
+        default=None, description="Pin `today` for demos and tests; leave unset to use the real clock."
+    )
+
+
+class AnswersSettings(_Section):
+    """check_answer: how well a cited passage must support each sentence of a draft."""
+
+    min_similarity: float = Field(
+        default=0.55, ge=0, le=1, description="Least embedding similarity to a cited passage's best sentence."
+    )
+    min_overlap: float = Field(
+        default=0.5, ge=0, le=1, description="Least share of a sentence's content words found in the passage."
+    )
+    paraphrase_similarity: float = Field(
+        default=0.8, ge=0, le=1, description="Similarity that counts as support whatever the word overlap."
+    )
+    min_content_words: int = Field(
+        default=3, ge=0, description="Sentences with fewer content words (and no numbers) are not checked."
+    )
+    require_retrieved: bool = Field(
+        default=True, description="Citations must be passages this caller retrieved in the session."
+    )
+    max_draft_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    max_citations: int = Field(default=50, ge=1, le=1000)
+
+
 class SourceSettings(BaseModel):
     """One ``[[sources]]`` entry. Connector-specific keys are checked by the connector's Config."""
 
@@ -120,6 +154,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     server: ServerSettings = ServerSettings()
     guard: GuardSettings = GuardSettings()
+    rules: RulesSettings = RulesSettings()
+    answers: AnswersSettings = AnswersSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     principal: str = Field(default="local", description="Who is calling over stdio (STRONGROOM_PRINCIPAL).")
     documents: Path | None = Field(

@@ -187,7 +187,10 @@ def _documents(parsed: ParsedFile, shape: RecordShape, rel: str, prefix: str, ur
             if where == places[key][0]:
                 result.ids.append(doc_id)
                 result.skipped.append(
-                    (doc_id, f"{rel}: key {shape.key!r} = {key!r} repeats ({', '.join(places[key])}); all skipped")
+                    (
+                        doc_id,
+                        f"{rel}: key {shape.key!r} = {key!r} repeats ({', '.join(places[key])}); all skipped",
+                    )
                 )
             continue
         result.ids.append(doc_id)

@@ -64,11 +64,15 @@ def parse_file(
     except OSError as exc:
         raise FileError(f"cannot read: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+        text = data.decode(
+            "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        )
     except UnicodeDecodeError as exc:
         raise FileError(f"not {encoding} text (byte {exc.start})") from None
     if kind == "csv":
-        return parse_csv(text, types=types, delimiter=delimiter or ("\t" if path.suffix.lower() == ".tsv" else ","))
+        return parse_csv(
+            text, types=types, delimiter=delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+        )
     if kind == "json":
         return parse_json(text, types=types)
     return parse_jsonl(text, types=types)

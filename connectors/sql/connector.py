@@ -142,17 +142,20 @@ class SqlConnector(Connector):
         try:
             columns = await asyncio.to_thread(session.open)
             self._check_columns(columns)
-            keys = Counter(key_id(v) for v in await asyncio.to_thread(session.values, self.config.key))
-            nulls = keys.pop(None, 0)
+            listed = [key_id(v) for v in await asyncio.to_thread(session.values, self.config.key)]
+            keys = Counter(k for k in listed if k is not None)
+            nulls = len(listed) - keys.total()
             if nulls:
-                self.skip(f"<{nulls} rows with no {self.config.key}>", f"NULL or empty key {self.config.key!r}")
+                rows = "1 row" if nulls == 1 else f"{nulls} rows"
+                self.skip(f"<{rows} without {self.config.key}>", f"NULL or empty key {self.config.key!r}")
             duplicates = {k for k, n in keys.items() if n > 1}
             for k in sorted(duplicates, key=str):
                 self.skip(str(k), f"key {self.config.key!r} = {k!r} is shared by {keys[k]} rows; all skipped")
-            mark, new_mark = self._previous_mark(duplicates), None
-            if self.config.updated_column is not None:
-                new_mark = await asyncio.to_thread(session.max_raw, self.config.updated_column)
-            since = (self.config.updated_column, mark) if mark is not None else None
+            updated, since, new_mark = self.config.updated_column, None, None
+            if updated is not None:
+                new_mark = await asyncio.to_thread(session.max_raw, updated)
+                mark = self._previous_mark(duplicates)
+                since = (updated, mark) if mark is not None else None
             await asyncio.to_thread(session.start_rows, since)
             read: set[str] = set()
             while rows := await asyncio.to_thread(session.fetch, BATCH_ROWS):
@@ -164,7 +167,7 @@ class SqlConnector(Connector):
             if since is not None:
                 for k in keys:
                     if k not in read and k not in duplicates:
-                        self.unchanged(str(k))
+                        self.unchanged(k)
             self.state = self._next_state(new_mark, duplicates)
         finally:
             await asyncio.to_thread(session.close)

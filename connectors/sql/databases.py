@@ -13,7 +13,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class Session(abc.ABC):
         sql = f"SELECT * FROM ({self.query}) AS q"
         params: tuple[Any, ...] = ()
         if since is not None:
+            sql = f"SELECT * FROM ({self._with_parameters(self.query)}) AS q"
             column = f"q.{quote_ident(since[0])}"
             sql += f" WHERE {column} >= {self.placeholder} OR {column} IS NULL"
             params = (since[1],)
@@ -110,6 +111,11 @@ class Session(abc.ABC):
     def _stream(self, sql: str, params: Sequence[Any]) -> Any:
         return self._execute(sql, params)
 
+    def _with_parameters(self, query: str) -> str:
+        """``query`` as part of a statement that has parameters (escapes what the driver would
+        take for a placeholder)."""
+        return query
+
     def _column_converters(self) -> list[Converter | None]:
         return [None] * len(self.columns)
 
@@ -134,6 +140,15 @@ class Session(abc.ABC):
 def _column_name(description: Any) -> str:
     name = getattr(description, "name", None)
     return str(name if name is not None else description[0])
+
+
+def _sentences(text: str) -> str:
+    """A multi-line driver message on one line, its lines read as sentences."""
+    out = ""
+    for line in (line.strip() for line in text.splitlines()):
+        if line:
+            out += (" " if not out or out.endswith((".", ":", ";", "?", "!")) else ". ") + line
+    return out.strip()
 
 
 def _first_line(exc: Exception) -> str:
@@ -233,10 +248,8 @@ class SqliteSession(Session):
 
     def close(self) -> None:
         if self._db is not None:
-            try:
+            with suppress(sqlite3.Error):
                 self._db.close()
-            except sqlite3.Error:
-                pass
             self._db = None
 
 
@@ -277,6 +290,9 @@ class PostgresSession(Session):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(sql, tuple(params) or None)
 
+    def _with_parameters(self, query: str) -> str:
+        return query.replace("%", "%%")  # psycopg reads every % of a query with parameters
+
     def _stream(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self._conn.cursor(name="strongroom_rows")
         cursor.execute(sql, tuple(params) or None)
@@ -292,8 +308,7 @@ class PostgresSession(Session):
             primary = getattr(diag, "message_primary", None) if diag is not None else None
             if primary:
                 return str(primary)
-            text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            return text.removeprefix("connection failed: ") or type(exc).__name__
+            return _sentences(str(exc)).removeprefix("connection failed: ") or type(exc).__name__
         return None
 
     def close(self) -> None:

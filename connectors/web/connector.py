@@ -148,6 +148,8 @@ class WebConnector(Connector):
                     self.skip(child, f"sitemap listed in {url} is outside the allowed hosts")
                     continue
                 pending.append((child, depth + 1))
+        if not pages:  # more likely a broken site than an empty one: delete nothing on its word
+            raise ConnectorError(f"sitemap {root} lists no pages")
         logger.info("sitemap %s lists %d pages", root, len(pages))
         return pages
 
@@ -191,21 +193,28 @@ class WebConnector(Connector):
                 max_bytes=self.config.max_bytes,
                 conditional=previous.conditional_headers,
             )
-            if fetched.status == 304:
-                if previous.pages.get(fetched.url) is None:
-                    return _Failed(url, fetched.url, "HTTP 304 Not Modified to an unconditional request")
-                return _NotModified(url, fetched.url)
-            if fetched.status in (404, 410):
-                return _Gone(url, fetched.url, fetched.status)
-            document = await asyncio.to_thread(build_document, fetched)
-            return _Page(url, document, _validators(fetched))
         except FetchError as exc:
-            return _Failed(url, previous.redirects.get(url, url), str(exc), exc.kind)
-        except ParseError as exc:
-            return _Failed(url, previous.redirects.get(url, url), str(exc))
+            # Reported under the page it concerns, so that a sync keeps that page's indexed version.
+            reached = exc.url or url
+            doc_id = reached if reached != url else previous.redirects.get(url, url)
+            return _Failed(url, doc_id, str(exc), exc.kind)
         except Exception as exc:  # one bad page never stops the source
             logger.warning("%s: unexpected error", url, exc_info=True)
             return _Failed(url, url, f"unexpected error: {error_reason(exc)}")
+        if fetched.status == 304:
+            if fetched.url not in previous.pages:
+                return _Failed(url, fetched.url, "HTTP 304 Not Modified to an unconditional request")
+            return _NotModified(url, fetched.url)
+        if fetched.status in (404, 410):
+            return _Gone(url, fetched.url, fetched.status)
+        try:
+            document = await asyncio.to_thread(build_document, fetched)
+        except ParseError as exc:
+            return _Failed(url, fetched.url, str(exc))
+        except Exception as exc:
+            logger.warning("%s: unexpected error while parsing", fetched.url, exc_info=True)
+            return _Failed(url, fetched.url, f"unexpected error: {error_reason(exc)}")
+        return _Page(url, document, _validators(fetched))
 
 
 def build_document(fetched: Fetched) -> Document:

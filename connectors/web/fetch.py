@@ -35,6 +35,8 @@ class FetchError(Exception):
     def __init__(self, reason: str, kind: str = PAGE) -> None:
         super().__init__(reason)
         self.kind = kind
+        #: The URL whose request failed: the one asked for, or a page a redirect led to.
+        self.url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,24 +162,37 @@ class Fetcher:
         requested. Returns a 200 (with the body), a 304, a 404 or a 410; raises :class:`FetchError`.
         """
         current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            fetched = await self._get(current, dict(conditional(current)), accept, max_bytes)
-            if fetched.status not in REDIRECT_STATUSES:
-                if fetched.status in (200, 203, 304, 404, 410):
-                    return fetched
-                raise FetchError(f"HTTP {fetched.status} {_phrase(fetched.status)}".rstrip(), _kind(fetched))
-            location = fetched.headers.get("location")
-            if not location:
-                raise FetchError(f"HTTP {fetched.status} redirect without a Location")
-            try:
-                target = resolve(current, location)
-            except ValueError:
-                raise FetchError(f"redirected to an invalid URL {location!r}") from None
-            if not scope.allows_redirect(current, target):
-                raise FetchError(f"redirected to {target}, outside the allowed hosts and path prefixes")
-            logger.debug("%s: redirected to %s", current, target)
-            current = target
-        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                try:
+                    fetched = await self._get(current, dict(conditional(current)), accept, max_bytes)
+                    if fetched.status not in REDIRECT_STATUSES:
+                        if fetched.status in (200, 203, 304, 404, 410):
+                            return fetched
+                        raise FetchError(_status(fetched.status), _kind(fetched))
+                except FetchError as exc:
+                    exc.url = current  # this URL's own response was the problem
+                    raise
+                current = self._follow(current, fetched, scope)
+            raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+        except FetchError as exc:
+            exc.url = exc.url or url  # a bad redirect chain: the URL asked for is the problem
+            raise
+
+    @staticmethod
+    def _follow(current: str, fetched: Fetched, scope: Scope) -> str:
+        """Where a redirect leads, if it stays inside ``scope``; else FetchError."""
+        location = fetched.headers.get("location")
+        if not location:
+            raise FetchError(f"HTTP {fetched.status} redirect without a Location")
+        try:
+            target = resolve(current, location)
+        except ValueError:
+            raise FetchError(f"redirected to an invalid URL {location!r}") from None
+        if not scope.allows_redirect(current, target):
+            raise FetchError(f"redirected to {target}, outside the allowed hosts and path prefixes")
+        logger.debug("%s: redirected to %s", current, target)
+        return target
 
     async def _get(self, url: str, headers: dict[str, str], accept: Accept, max_bytes: int) -> Fetched:
         """One URL, retried on connection errors, timeouts, 429 and 5xx."""
@@ -202,7 +217,7 @@ class Fetcher:
                 limits.failures_in_a_row = 0
                 if fetched.status != 429 and fetched.status < 500:
                     return fetched
-                failure = f"HTTP {fetched.status} {_phrase(fetched.status)}".rstrip()
+                failure = _status(fetched.status)
                 wait = retry_after(fetched.headers.get("retry-after"))
             if attempt == settings.retries:
                 if not connected:
@@ -239,11 +254,9 @@ def _kind(fetched: Fetched) -> str:
     return UNAVAILABLE if fetched.status in (401, 403, 407) else PAGE
 
 
-def _phrase(status: int) -> str:
-    try:
-        return httpx.codes.get_reason_phrase(status)
-    except ValueError:
-        return ""
+def _status(status: int) -> str:
+    """``HTTP 503 Service Unavailable``."""
+    return f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
 
 
 def _attempts(failure: str, attempt: int) -> str:

@@ -21,8 +21,8 @@ import anyio.to_thread
 
 from strongroom.server.errors import StrongroomError
 from strongroom.server.guard.access import Access, Caller, resolve
-from strongroom.server.guard.policy import Decision, Refusal, check_exhausted, check_rate, judge_result
-from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.guard.policy import Decision, Refusal, check_rate, judge_result
+from strongroom.server.guard.settings import GuardSettings, Limits
 from strongroom.server.store.audit import AuditLog, GuardEvent
 from strongroom.server.store.exposure import ExposureLedger, Served
 
@@ -95,7 +95,7 @@ class Guard:
             now = self._clock()
             limits = principal.limits
             since = now - limits.window_hours * 3600
-            refusal = await anyio.to_thread.run_sync(self._precheck, principal.name, now, since, limits)
+            refusal = await anyio.to_thread.run_sync(self._precheck, principal.name, now, limits)
             if refusal is not None:
                 await self._record(principal.name, action, digest, "refused", [], [refusal.event])
                 raise Refused(refusal)
@@ -125,13 +125,10 @@ class Guard:
             await anyio.sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
         return result
 
-    def _precheck(self, principal: str, now: float, since: float, limits: Any) -> Refusal | None:
-        refusal = check_rate(self.ledger.calls_since(principal, now - 60), now, limits)
-        if refusal is None:
-            refusal = check_exhausted(self.ledger.exposure(principal, since, limits.novelty_calls), limits)
-        return refusal
+    def _precheck(self, principal: str, now: float, limits: Limits) -> Refusal | None:
+        return check_rate(self.ledger.calls_since(principal, now - 60), now, limits)
 
-    def _judge(self, principal: str, served: list[Served], since: float, limits: Any) -> _Outcome:
+    def _judge(self, principal: str, served: list[Served], since: float, limits: Limits) -> _Outcome:
         ids = list(dict.fromkeys(s.chunk_id for s in served))
         exposure = self.ledger.exposure(principal, since, limits.novelty_calls - 1)
         never, new_in_window = self.ledger.unseen(principal, ids, since)

@@ -45,17 +45,6 @@ def check_rate(recent_calls: Sequence[float], now: float, limits: Limits) -> Ref
     )
 
 
-def check_exhausted(exposure: Exposure, limits: Limits) -> Refusal | None:
-    """Refuse before doing any work when the budget is already spent."""
-    if exposure.chunks >= limits.hard_chunks + exposure.extra_chunks:
-        return _budget_refusal(
-            "passages", exposure.chunks, limits.hard_chunks + exposure.extra_chunks, limits
-        )
-    if exposure.chars >= limits.hard_chars + exposure.extra_chars:
-        return _budget_refusal("characters", exposure.chars, limits.hard_chars + exposure.extra_chars, limits)
-    return None
-
-
 def source_cap(source_chunks: int, limits: Limits) -> int:
     return max(MIN_SOURCE_CAP, math.ceil(limits.source_share * source_chunks))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 from tests.support import clean_env
@@ -34,10 +35,33 @@ pytestmark = pytest.mark.model
 HARNESS = Path(__file__).with_name("kill_harness.py")
 SOURCE = "notes"
 
-_FILLER = (
-    "harbour ledger copper meadow lantern granite willow compass orchard saddle timber quarry "
-    "beacon furnace pasture kettle barley anchor thistle chimney parcel ferry mill hedge cellar"
-).split()
+_FILLER = [
+    "harbour",
+    "ledger",
+    "copper",
+    "meadow",
+    "lantern",
+    "granite",
+    "willow",
+    "compass",
+    "orchard",
+    "saddle",
+    "timber",
+    "quarry",
+    "beacon",
+    "furnace",
+    "pasture",
+    "kettle",
+    "barley",
+    "anchor",
+    "thistle",
+    "chimney",
+    "parcel",
+    "ferry",
+    "mill",
+    "hedge",
+    "cellar",
+]
 
 
 def _paragraph(keyword: str, number: int, chars: int) -> str:
@@ -115,12 +139,18 @@ KILLS = [
     Kill("Catalog.forget_vectors", 1, "before", frozenset({"b.md", "d.md"})),
     # deletion: c gone from the catalog, its vectors still in Chroma
     Kill(
-        "Catalog.delete_document", 1, "after", frozenset({"b.md", "d.md", "f.md", "i.md", "j.md", "k.md"}),
+        "Catalog.delete_document",
+        1,
+        "after",
+        frozenset({"b.md", "d.md", "f.md", "i.md", "j.md", "k.md"}),
         frozenset({"c.md"}),
     ),
     # deletion: g's vectors deleted, the ledger not yet told (the very last write)
     Kill(
-        "VectorStore.delete", 4, "after", frozenset({"b.md", "d.md", "f.md", "i.md", "j.md", "k.md"}),
+        "VectorStore.delete",
+        4,
+        "after",
+        frozenset({"b.md", "d.md", "f.md", "i.md", "j.md", "k.md"}),
         frozenset({"c.md", "g.md"}),
     ),
 ]
@@ -202,7 +232,9 @@ def check_invariants(kb: KnowledgeBase) -> None:
     assert committed - in_chroma == set(), "committed chunks without a vector"
     if committed:
         got = kb.vectors._open().get(ids=sorted(committed), include=["metadatas"])
-        for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+        metadatas = got["metadatas"]
+        assert metadatas is not None
+        for cid, meta in zip(got["ids"], metadatas, strict=True):
             assert meta["document_id"] == cid.split("#")[0] and meta["source"] == SOURCE
     # (b) every other vector is tracked by the ledger, so the next sync can delete it
     assert in_chroma - committed <= ledger(kb), "untracked vectors in Chroma"
@@ -244,7 +276,7 @@ def _no_developer_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, embedder) -> dict[str, Snapshot]:  # type: ignore[no-untyped-def]
+def reference(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict[str, Snapshot]:
     """The new corpus indexed from scratch by one uninterrupted sync."""
     root = tmp_path_factory.mktemp("reference")
     write_files(root / "docs", NEW)
@@ -264,7 +296,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, embedder) -> dict[str, S
 class Corpus:
     """A corpus synced once at the old version, then changed on disk to the new one."""
 
-    def __init__(self, root: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, root: Path, embedder: Embedder) -> None:
         self.config = make_config(root)
         self.docs = root / "docs"
         self.settings = load_settings(self.config)
@@ -289,7 +321,7 @@ class Corpus:
 
 
 @pytest.fixture
-def corpus(tmp_path: Path, embedder) -> Iterator[Corpus]:  # type: ignore[no-untyped-def]
+def corpus(tmp_path: Path, embedder: Embedder) -> Iterator[Corpus]:
     c = Corpus(tmp_path, embedder)
     yield c
     release_embedded_chroma(c.settings.data_dir / "chroma")
@@ -307,7 +339,9 @@ def kill_sync(corpus: Corpus, kill: Kill) -> dict[str, Snapshot]:
         corpus.close(kb)
 
 
-def check_versions(crashed: dict[str, Snapshot], old: dict[str, Snapshot], reference: dict[str, Snapshot]) -> None:
+def check_versions(
+    crashed: dict[str, Snapshot], old: dict[str, Snapshot], reference: dict[str, Snapshot]
+) -> None:
     """(d) Each committed document is wholly its old or its new version; nothing is lost."""
     for name, snap in crashed.items():
         versions = [v for v in (old.get(name), reference.get(name)) if v is not None]

@@ -9,10 +9,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.sync import SourceReport, SyncReport
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.models import SearchHit
 from strongroom.server.settings import load_settings
 from strongroom.server.store.vectors import VectorStoreError
 
@@ -122,7 +126,7 @@ def config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def kb(config: Path, embedder) -> Iterator[KnowledgeBase]:  # type: ignore[no-untyped-def]
+def kb(config: Path, embedder: Embedder) -> Iterator[KnowledgeBase]:
     knowledge = KnowledgeBase(load_settings(config), embedder=embedder)
     yield knowledge
     knowledge.close()
@@ -131,7 +135,7 @@ def kb(config: Path, embedder) -> Iterator[KnowledgeBase]:  # type: ignore[no-un
 class EmbedCounter:
     """Counts the passages embedded through the shared embedder (queries excluded)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, embedder) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None:
         self.calls = 0
         self.texts = 0
         original: Callable[[Sequence[str]], list[list[float]]] = embedder.embed
@@ -173,17 +177,19 @@ def assert_consistent(kb: KnowledgeBase) -> None:
     assert ledger == 0
 
 
-def hits(kb: KnowledgeBase, query: str, k: int = 10) -> list:  # type: ignore[type-arg]
+def hits(kb: KnowledgeBase, query: str, k: int = 10) -> list[SearchHit]:
     return kb.search(query, k=k).results
 
 
-def only(report):  # type: ignore[no-untyped-def]
+def only(report: SyncReport) -> SourceReport:
     assert len(report.sources) == 1
     return report.sources[0]
 
 
 def test_first_sync_adds_everything_and_second_changes_nothing(
-    kb: KnowledgeBase, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    kb: KnowledgeBase,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     counter = EmbedCounter(monkeypatch, embedder)
     first = only(kb.sync())
@@ -211,7 +217,10 @@ def test_first_sync_adds_everything_and_second_changes_nothing(
 
 
 def test_editing_a_file_replaces_only_its_chunks(
-    kb: KnowledgeBase, config: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    kb: KnowledgeBase,
+    config: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     only(kb.sync())
     old_ids = kb.catalog.chunk_ids(doc_id("lighthouse.md"))
@@ -258,7 +267,9 @@ def test_deleting_a_file_removes_it_from_search(kb: KnowledgeBase, config: Path)
 
 
 def test_full_sync_reembeds_everything_without_duplicates(
-    kb: KnowledgeBase, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    kb: KnowledgeBase,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = only(kb.sync())
     ids_before = catalog_chunk_ids(kb)
@@ -324,7 +335,9 @@ def test_a_missing_source_folder_is_an_error_and_deletes_nothing(kb: KnowledgeBa
 
 
 def test_incremental_sync_against_a_chroma_server(
-    tmp_path: Path, chroma_server: str, embedder  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    chroma_server: str,
+    embedder: Embedder,
 ) -> None:
     config = write_corpus(tmp_path / "corpus", chroma_url=chroma_server)
     kb = KnowledgeBase(load_settings(config), embedder=embedder)
@@ -355,7 +368,8 @@ def add_second_source(config: Path) -> None:
     more = config.parent / "more"
     more.mkdir()
     (more / "kites.md").write_text(
-        "# Kite flying\n\nA delta kite flies in light wind; a sled kite needs a steady breeze.\n", encoding="utf-8"
+        "# Kite flying\n\nA delta kite flies in light wind; a sled kite needs a steady breeze.\n",
+        encoding="utf-8",
     )
     (more / "tides.md").write_text(
         "# Tide tables\n\nSpring tides follow the full and new moon; neap tides the quarter moons.\n",
@@ -369,7 +383,7 @@ def failing_for(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, method: str,
     """Make the vector store refuse writes that touch ``source`` (as a server that went away)."""
     original = getattr(kb.vectors, method)
 
-    def refuse(ids: Sequence[str], *args, **kwargs):  # type: ignore[no-untyped-def]
+    def refuse(ids: Sequence[str], *args: Any, **kwargs: Any) -> Any:
         if any(i.startswith(f"{source}/") for i in ids):
             raise VectorStoreError(f"vector store at {kb.vectors.location} failed: connection refused")
         return original(ids, *args, **kwargs)
@@ -378,7 +392,9 @@ def failing_for(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, method: str,
 
 
 def test_a_vector_store_failure_fails_only_its_source(
-    config: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    config: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_second_source(config)
     kb = KnowledgeBase(load_settings(config), embedder=embedder)
@@ -402,7 +418,9 @@ def test_a_vector_store_failure_fails_only_its_source(
 
 
 def test_a_failed_deletion_is_finished_by_the_next_sync(
-    config: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    config: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_second_source(config)
     kb = KnowledgeBase(load_settings(config), embedder=embedder)

@@ -1,0 +1,473 @@
+"""Evaluating a compiled rule set: parameters → facts → values → rules → a decision."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any, Literal
+
+from strongroom.server.errors import StrongroomError
+from strongroom.server.rules.expressions import (
+    Expression,
+    HelperError,
+    Reads,
+    Scope,
+    Template,
+    cel_type,
+    date_timestamp,
+    display,
+    fact_json,
+    floating,
+    to_cel,
+    to_json,
+)
+from strongroom.server.rules.facts import FieldTypeError, KeyTemplate, coerce, key_text
+from strongroom.server.rules.index import RecordIndex, ResolvedCitation
+from strongroom.server.rules.model import FieldType
+from strongroom.server.rules.params import Parameter
+from strongroom.server.rules.results import ComputedValue, RuleCitation, RuleDecision, RuleResult
+
+Clock = Callable[[], datetime]
+Visible = Callable[[Sequence[str]], bool]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _see_everything(_labels: Sequence[str]) -> bool:
+    return True
+
+
+class RuleEvaluationError(StrongroomError):
+    """A rule could not be evaluated; the message names the rule set, the rule and the field."""
+
+
+@dataclass(frozen=True)
+class CompiledFact:
+    name: str
+    source: str
+    key: KeyTemplate
+    required: bool
+    fields: dict[str, FieldType]
+    not_found: KeyTemplate | None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CompiledValue:
+    name: str
+    expression: Expression
+    description: str
+    citation: ResolvedCitation | None
+    reads: Reads
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    id: str
+    description: str
+    expression: Expression
+    when: Expression | None
+    pass_reason: Template
+    fail_reason: Template
+    outcome: str | None
+    citation: ResolvedCitation | None
+    reads: Reads
+
+
+@dataclass
+class _Run:
+    """The state of one evaluation."""
+
+    scope: Scope
+    moment: datetime
+    arguments: dict[str, Any]
+    records: dict[str, Any] = field(default_factory=dict)  # fact name -> typed fields (or None)
+    record_docs: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)  # id, source, labels
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompiledRuleSet:
+    """One rule set, ready to decide."""
+
+    name: str
+    title: str
+    description: str
+    parameters: list[Parameter]
+    facts: list[CompiledFact]
+    values: list[CompiledValue]
+    rules: list[CompiledRule]
+    combine: Literal["all", "any", "first"]
+    pass_outcome: str
+    fail_outcome: str
+    not_found_outcome: str
+    tz: tzinfo
+
+    # -- describing the tool ------------------------------------------------------------------
+
+    def tool_description(self) -> str:
+        outcomes = sorted(
+            {self.pass_outcome, self.fail_outcome, self.not_found_outcome}
+            | {r.outcome for r in self.rules if r.outcome}
+        )
+        how = {
+            "all": "every rule must pass",
+            "any": "one passing rule is enough",
+            "first": "the first rule that passes decides",
+        }[self.combine]
+        return (
+            f"{self.description}\n\nDecides by the organisation's rules ({how}); returns `decision` "
+            f"(one of: {', '.join(outcomes)}), each rule's reason and policy citation, and the facts "
+            "used. Report the decision as given; cite `decision_id` in check_answer for claims about it."
+        )
+
+    def tool_definition(self) -> tuple[Any, ...]:
+        """What a client sees of this tool (to tell whether a reload changed it)."""
+        params = tuple((p.name, repr(p.annotation), repr(p.default)) for p in self.parameters)
+        return (self.name, self.title, self.tool_description(), params)
+
+    # -- evaluating ---------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        arguments: Mapping[str, Any],
+        index: RecordIndex,
+        *,
+        clock: Clock = system_clock,
+        visible: Visible = _see_everything,
+    ) -> RuleDecision:
+        """Decide for validated ``arguments``. Raises RuleEvaluationError naming rule and field."""
+        moment = clock()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        local = moment.astimezone(self.tz)
+        scope = Scope(self.tz, date_timestamp(local.date()), floating(moment, self.tz))
+        run = _Run(scope, moment, {})
+        for p in self.parameters:
+            value = arguments.get(p.name, None if p.required else p.default)
+            run.arguments[p.name] = value
+            scope.set(p.name, to_cel(value, self.tz))
+
+        for fact in self.facts:
+            missing = self._load_fact(fact, run, index)
+            if missing is not None:
+                return missing
+
+        values: list[ComputedValue] = []
+        for v in self.values:
+            result = self._run(v.expression, run, f"value {v.name!r}", v.reads)
+            scope.set(v.name, result)
+            values.append(
+                ComputedValue(
+                    name=v.name,
+                    value=_scalar(to_json(result, self.tz)),
+                    description=v.description,
+                    citation=_visible_citation(v.citation, visible),
+                )
+            )
+
+        results, decision, deciding = self._decide(run, visible)
+        used = Reads.empty()
+        for v in self.values:
+            used = used | v.reads
+        for rule, res in zip(self.rules, results, strict=True):
+            if res.passed is not None or rule.when is not None:
+                used = used | rule.reads
+        facts, withheld = self._facts_used(run, used, visible)
+        decision_model = RuleDecision(
+            decision_id=f"decision:{self.name}:{uuid.uuid4().hex[:12]}",
+            rule_set=self.name,
+            decision=decision,
+            summary=self._summary(decision, results, deciding),
+            rules=results,
+            values=values,
+            facts=facts,
+            withheld_facts=withheld,
+            evaluated_at=moment,
+        )
+        shown = [run.record_docs[name] for name, value in facts.items() if isinstance(value, dict) and name in run.record_docs]
+        decision_model.disclose(
+            [(doc_id, source, _record_chunk(index, doc_id), len(str(facts))) for doc_id, source, _ in shown]
+        )
+        return decision_model
+
+    def _load_fact(self, fact: CompiledFact, run: _Run, index: RecordIndex) -> RuleDecision | None:
+        """Look up a fact's record; a missing required one gives the not_found decision."""
+        lookup = {**run.arguments, **run.records}
+        key = fact.key.render(lookup)
+        record = index.record(fact.source, key) if key is not None else None
+        if record is None or record.fields is None:
+            if fact.required:
+                return self._not_found(fact, key, run)
+            run.records[fact.name] = None
+            run.scope.set(fact.name, None)
+            return None
+        typed = dict(record.fields)
+        for field_name, kind in fact.fields.items():
+            try:
+                typed[field_name] = coerce(typed.get(field_name), kind)
+            except FieldTypeError as exc:
+                readers = [r.id for r in self.rules if field_name in r.reads.fields_of(fact.name)]
+                who = f" (read by rule {', '.join(repr(r) for r in readers)})" if readers else ""
+                raise RuleEvaluationError(
+                    f"{self.name}: {fact.source} record {key!r}: field {fact.name}.{field_name} is declared "
+                    f"{kind} but holds something else: {exc}{who}. Fix the record or the declared type."
+                ) from None
+        run.records[fact.name] = typed
+        run.record_docs[fact.name] = (record.id, record.source, tuple(record.labels))
+        run.keys[fact.name] = key or ""
+        run.scope.set(fact.name, to_cel(typed, self.tz))
+        return None
+
+    def _not_found(self, fact: CompiledFact, key: str | None, run: _Run) -> RuleDecision:
+        if fact.not_found is not None:
+            message = fact.not_found.render(run.arguments) or fact.not_found.source
+        elif key is None:
+            message = f"No {fact.name} to look up: its key {fact.key.source!r} refers to a missing value."
+        else:
+            message = f"No {fact.name} with key {key!r} in source {fact.source!r}."
+        shown = {p.name: _param_json(run.arguments.get(p.name)) for p in self.parameters if p.name in _key_params(fact)}
+        return RuleDecision(
+            decision_id=f"decision:{self.name}:{uuid.uuid4().hex[:12]}",
+            rule_set=self.name,
+            decision=self.not_found_outcome,
+            summary=f"{self.not_found_outcome}: {message}",
+            rules=[
+                RuleResult(id=r.id, description=r.description, passed=None, reason="not evaluated: " + message)
+                for r in self.rules
+            ],
+            facts=shown,
+            evaluated_at=run.moment,
+        )
+
+    def _decide(self, run: _Run, visible: Visible) -> tuple[list[RuleResult], str, list[RuleResult]]:
+        results: list[RuleResult] = []
+        deciding: list[RuleResult] = []
+        decision: str | None = None
+        for rule in self.rules:
+            citation = _visible_citation(rule.citation, visible)
+            if decision is not None and self.combine == "first":
+                results.append(
+                    RuleResult(
+                        id=rule.id,
+                        description=rule.description,
+                        passed=None,
+                        reason="not reached: an earlier rule decided",
+                        citation=citation,
+                    )
+                )
+                continue
+            if rule.when is not None:
+                applies = self._run(rule.when, run, f"rule {rule.id!r} (when)", rule.reads)
+                if not isinstance(applies, bool):
+                    raise self._not_boolean(rule.id, "when", applies)
+                if not applies:
+                    results.append(
+                        RuleResult(
+                            id=rule.id,
+                            description=rule.description,
+                            passed=None,
+                            reason=f"does not apply ({rule.when.source} is false)",
+                            citation=citation,
+                        )
+                    )
+                    continue
+            passed = self._run(rule.expression, run, f"rule {rule.id!r}", rule.reads)
+            if not isinstance(passed, bool):
+                raise self._not_boolean(rule.id, "expression", passed)
+            template = rule.pass_reason if passed else rule.fail_reason
+            reason = self._render(template, run, rule)
+            result = RuleResult(
+                id=rule.id, description=rule.description, passed=passed, reason=reason, citation=citation
+            )
+            results.append(result)
+            if self.combine == "first" and passed:
+                decision = rule.outcome or self.pass_outcome
+                deciding = [result]
+        applied = [r for r in results if r.passed is not None]
+        if self.combine == "all":
+            failed = [r for r in applied if not r.passed]
+            return results, self.fail_outcome if failed else self.pass_outcome, failed or applied
+        if self.combine == "any":
+            winners = [r for r in applied if r.passed]
+            return results, self.pass_outcome if winners else self.fail_outcome, winners[:1] or applied
+        return results, decision or self.fail_outcome, deciding
+
+    def _summary(self, decision: str, results: list[RuleResult], deciding: list[RuleResult]) -> str:
+        applied = [r for r in results if r.passed is not None]
+        if not applied:
+            return f"{decision}: no rule applied."
+        if self.combine == "all":
+            failed = [r for r in deciding if r.passed is False]
+            if not failed:
+                return f"{decision}: all {len(applied)} applicable rules passed."
+            return f"{decision}: {' '.join(_sentence(r.reason) for r in failed)}"
+        if deciding and deciding[0].passed:
+            return f"{decision}: {_sentence(deciding[0].reason)}"
+        return f"{decision}: none of the {len(applied)} applicable rules passed."
+
+    def _run(self, expr: Expression, run: _Run, what: str, reads: Reads) -> Any:
+        try:
+            return expr.run(run.scope.context)
+        except Exception as exc:  # CEL raises plain TypeError/KeyError/RuntimeError/ValueError
+            raise RuleEvaluationError(self._explain(exc, expr, run, what, reads)) from None
+
+    def _render(self, template: Template, run: _Run, rule: CompiledRule) -> str:
+        try:
+            return template.render(run.scope.context, self.tz)
+        except Exception as exc:
+            expr = next((p for p in template.parts if isinstance(p, Expression)), None)
+            if expr is None:
+                raise
+            raise RuleEvaluationError(
+                self._explain(exc, expr, run, f"the reason of rule {rule.id!r}", rule.reads)
+            ) from None
+
+    def _not_boolean(self, rule_id: str, part: str, value: Any) -> RuleEvaluationError:
+        return RuleEvaluationError(
+            f"{self.name}: rule {rule_id!r}: its {part} must be true or false, but gave "
+            f"{display(value, self.tz)} ({cel_type(value)})"
+        )
+
+    def _explain(self, exc: Exception, expr: Expression, run: _Run, what: str, reads: Reads) -> str:
+        """Which rule, which field, what went wrong: from CEL's terse exceptions."""
+        head = f"{self.name}: {what} could not be evaluated"
+        paths = sorted(p for p in reads.paths if p[0] in run.records or p[0] in run.arguments or len(p) > 1)
+        observed = []
+        suspects = []
+        for path in paths:
+            found, value = run.scope.lookup(path)
+            dotted = ".".join(path)
+            if not found:
+                if path[0] in run.records and len(path) == 2:
+                    suspects.append(f"{dotted} is missing from {self._record_label(path[0], run)}")
+                continue
+            kind = cel_type(value)
+            observed.append(f"{dotted} = {_short(value, self.tz)} ({kind})")
+            if value is None:
+                suspects.append(f"{dotted} is empty (null)")
+            elif isinstance(value, str) and path[0] in run.records and _looks_typed(value):
+                fact = path[0]
+                suspects.append(
+                    f"{dotted} is the text {value!r}, not a {_looks_typed(value)}: declare "
+                    f"`fields: {{{path[1]}: {_looks_typed(value)}}}` on fact {fact!r} or fix the record"
+                )
+        if isinstance(exc, KeyError):
+            key = str(exc.args[0]) if exc.args else "?"
+            holders = [".".join(p) for p in paths if p[-1] == key]
+            where = holders[0] if holders else key
+            problem = f"field {where} does not exist" + (
+                f" in {self._record_label(holders[0].split('.')[0], run)}" if holders else ""
+            )
+            return f"{head}: {problem}. Use has({where}) in the rule if the field is optional."
+        if isinstance(exc, HelperError) or (isinstance(exc, RuntimeError) and "Python function" in str(exc)):
+            problem = str(exc).split("failed: ")[-1].split(". Check function")[0]
+        elif isinstance(exc, TypeError):
+            problem = "the values have types that cannot be combined or compared this way"
+        elif isinstance(exc, ZeroDivisionError):
+            problem = "division by zero"
+        else:
+            problem = str(exc).split("\n")[0]
+        detail = f"; {'; '.join(suspects)}" if suspects else ""
+        seen = f" (it reads {', '.join(observed)})" if observed and not suspects else ""
+        return f"{head}: {problem}{detail}{seen}. Expression: {expr.source}"
+
+    def _record_label(self, fact: str, run: _Run) -> str:
+        spec = next((f for f in self.facts if f.name == fact), None)
+        key = run.keys.get(fact)
+        return f"{spec.source} record {key!r}" if spec and key is not None else f"fact {fact!r}"
+
+    def _facts_used(self, run: _Run, used: Reads, visible: Visible) -> tuple[dict[str, Any], list[str]]:
+        facts: dict[str, Any] = {}
+        withheld: list[str] = []
+        for p in self.parameters:
+            if p.name in used.roots or any(p.name in [r[0] for r in f.key.references] for f in self.facts):
+                facts[p.name] = _param_json(run.arguments.get(p.name))
+        for fact in self.facts:
+            if fact.name not in used.roots:
+                continue
+            record = run.records.get(fact.name)
+            doc = run.record_docs.get(fact.name)
+            if doc is not None and not visible(doc[2]):
+                withheld.append(fact.name)
+                continue
+            if record is None:
+                facts[fact.name] = None
+                continue
+            fields = sorted(used.fields_of(fact.name))
+            facts[fact.name] = {f: fact_json(record.get(f)) for f in fields if f in record}
+        for name in ("today", "now"):
+            if name in used.roots:
+                facts[name] = to_json(run.scope.variables[name], self.tz)
+        return facts, withheld
+
+
+def _record_chunk(index: RecordIndex, document_id: str) -> str:
+    ids = index.chunk_ids(document_id)
+    return ids[0] if ids else document_id
+
+
+def _key_params(fact: CompiledFact) -> set[str]:
+    return {ref[0] for ref in fact.key.references}
+
+
+def _visible_citation(citation: ResolvedCitation | None, visible: Visible) -> RuleCitation | None:
+    if citation is None or not visible(citation.labels):
+        return None
+    return citation.citation
+
+
+def _param_json(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _scalar(value: Any) -> str | int | float | bool | None:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _short(value: Any, tz: tzinfo) -> str:
+    shown = repr(value) if isinstance(value, str) else display(value, tz)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _looks_typed(text: str) -> str | None:
+    """'date' or 'number' when a text field looks like one (a CSV cell left untyped)."""
+    stripped = text.strip()
+    try:
+        date.fromisoformat(stripped[:10])
+        return "date"
+    except ValueError:
+        pass
+    try:
+        float(stripped.replace(",", "").lstrip("$"))
+        return "number"
+    except ValueError:
+        pass
+    if stripped.lower() in ("true", "false", "yes", "no"):
+        return "boolean"
+    return None
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+__all__ = [
+    "Clock",
+    "CompiledFact",
+    "CompiledRule",
+    "CompiledRuleSet",
+    "CompiledValue",
+    "RuleEvaluationError",
+    "key_text",
+    "system_clock",
+]

@@ -1,0 +1,214 @@
+"""Authentication and access control over real HTTP: two principals, static tokens and JWTs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.settings import load_settings
+from tests.integration.guard_fixtures import ALICE_TOKEN, BOB_TOKEN, write_deployment
+from tests.integration.mcp_helpers import error_text, structured
+from tests.support import ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+
+pytestmark = pytest.mark.model
+
+ISSUER = "https://idp.example.test"
+
+
+class Issuer:
+    """A test identity provider: an RSA key, its JWKS file, and a token factory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": "test-key", "use": "sig", "alg": "RS256"})
+        self.jwks_file = directory / "jwks.json"
+        self.jwks_file.write_text(json.dumps({"keys": [jwk]}))
+
+    def token(self, audience: str, **overrides: Any) -> str:
+        claims = {"iss": ISSUER, "aud": audience, "sub": "carol", "exp": int(time.time()) + 600,
+                  "groups": ["finance"]}
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "test-key"})
+
+    def public_pem(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def hs256_signed_with(secret: bytes, claims: dict[str, Any]) -> str:
+    """The classic algorithm-confusion token: HMAC keyed with the issuer's public key."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "test-key"}).encode()) + "." + b64(
+        json.dumps(claims).encode()
+    )
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64(signature)
+
+
+class Server:
+    def __init__(self, port: int, issuer: Issuer) -> None:
+        self.port = port
+        self.issuer = issuer
+        self.url = f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("guarded")
+    port = free_port()
+    issuer = Issuer(root)
+    deployment = write_deployment(
+        root,
+        f"""
+[guard.jwt]
+issuer = "{ISSUER}"
+audience = "http://127.0.0.1:{port}/mcp"
+jwks_file = "jwks.json"
+labels_claim = "groups"
+""",
+    )
+    kb = KnowledgeBase(load_settings(deployment.config), embedder=embedder)
+    assert kb.sync().ok
+    kb.close()
+    log = root / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            strongroom_cmd("serve", "--config", str(deployment.config), "--transport", "http", "--port", str(port)),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=clean_env(PYTHONPATH=str(ROOT)),
+        )
+    try:
+        wait_for_port(port, 60, proc)
+        yield Server(port, issuer)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    text = log.read_text()
+    assert ALICE_TOKEN not in text and BOB_TOKEN not in text, "a bearer token reached the log"
+
+
+@asynccontextmanager
+async def session(server: Server, token: str) -> AsyncIterator[Client]:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    async with http, Client(streamable_http_client(server.url, http_client=http)) as client:
+        yield client
+
+
+def post(server: Server, headers: dict[str, str]) -> httpx.Response:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    return httpx.post(server.url, json=body, timeout=30, headers={
+        "Accept": "application/json, text/event-stream", **headers})
+
+
+def test_no_or_wrong_token_gets_401_with_resource_metadata(server: Server) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-real-token"}, {"Authorization": "Basic abc"}):
+        response = post(server, headers)
+        assert response.status_code == 401, headers
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer") and "resource_metadata=" in challenge
+    metadata_url = challenge.split('resource_metadata="')[1].split('"')[0]
+    metadata = httpx.get(metadata_url, timeout=10).json()
+    assert metadata["resource"] == server.url and ISSUER in metadata["authorization_servers"][0]
+
+
+def test_foreign_origin_is_refused_even_with_a_token(server: Server) -> None:
+    response = post(server, {"Authorization": f"Bearer {ALICE_TOKEN}", "Origin": "http://evil.example"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("token", "mine", "theirs"),
+    [
+        (ALICE_TOKEN, "handbook/refund-policy.md", "finance/q3-forecast.md"),
+        (BOB_TOKEN, "finance/q3-forecast.md", "handbook/refund-policy.md"),
+    ],
+)
+def test_each_principal_sees_only_their_documents(server: Server, token: str, mine: str, theirs: str) -> None:
+    async def run() -> None:
+        async with session(server, token) as client:
+            sources = {s["name"] for s in structured(await client.call_tool("list_sources", {}))["sources"]}
+            assert sources == {mine.split("/")[0]}
+            for query in ("Q3 revenue forecast gross margin", "restocking fee for opened tents", "payroll"):
+                hits = structured(await client.call_tool("search", {"query": query, "k": 10}))["results"]
+                assert hits and all(h["source"] == mine.split("/")[0] for h in hits), query
+            assert not (await client.call_tool("read_document", {"document_id": mine})).is_error
+            hidden = await client.call_tool("read_document", {"document_id": theirs})
+            missing = await client.call_tool("read_document", {"document_id": "finance/no-such.md"})
+            assert hidden.is_error and missing.is_error
+            # Not visible and not existing read the same (but for the id itself).
+            assert error_text(hidden).replace(theirs, "X") == error_text(missing).replace("finance/no-such.md", "X")
+            other = theirs.split("/")[0]
+            refused = await client.call_tool("search", {"query": "policy", "sources": [other]})
+            assert refused.is_error and f"unknown source {other!r}" in error_text(refused)
+            readable = await client.read_resource(f"strongroom://documents/{mine}")
+            assert readable.contents
+            with pytest.raises(Exception, match="no document with id"):
+                await client.read_resource(f"strongroom://documents/{theirs}")
+
+    anyio.run(run)
+
+
+def test_jwt_principal_gets_labels_from_its_claim(server: Server) -> None:
+    async def run() -> None:
+        async with session(server, server.issuer.token(server.url)) as client:
+            hits = structured(await client.call_tool("search", {"query": "refund policy tents", "k": 5}))["results"]
+            assert hits and {h["source"] for h in hits} == {"finance"}
+
+    anyio.run(run)
+
+
+def test_bad_jwts_are_refused(server: Server) -> None:
+    issuer = server.issuer
+    unsigned = jwt.encode({"iss": ISSUER, "aud": server.url, "sub": "carol", "exp": int(time.time()) + 600},
+                          key=None, algorithm="none")
+    confused = hs256_signed_with(issuer.public_pem(), {"iss": ISSUER, "aud": server.url, "sub": "carol",
+                                                      "exp": int(time.time()) + 600})
+    bad = {
+        "wrong audience": issuer.token("http://other.example/mcp"),
+        "wrong issuer": issuer.token(server.url, iss="https://evil.example"),
+        "expired": issuer.token(server.url, exp=int(time.time()) - 3600),
+        "no expiry": issuer.token(server.url, exp=None),
+        "alg none": unsigned,
+        "HS256 with the public key": confused,
+        "foreign key": jwt.encode({"iss": ISSUER, "aud": server.url, "sub": "x", "exp": int(time.time()) + 60},
+                                  rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                                  algorithm="RS256", headers={"kid": "test-key"}),
+    }
+    for reason, token in bad.items():
+        assert post(server, {"Authorization": f"Bearer {token}"}).status_code == 401, reason
+    assert post(server, {"Authorization": f"Bearer {issuer.token(server.url)}"}).status_code == 200
+
+
+def test_refuses_to_serve_beyond_loopback_without_authentication(tmp_path: Path) -> None:
+    (tmp_path / "strongroom.toml").write_text("[store]\npath = 'data'\n")
+    out = subprocess.run(
+        strongroom_cmd("serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())),
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env(),
+    )
+    assert out.returncode != 0 and "without authentication" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,164 @@
+"""The guard in a real MCP session (in-memory SDK client): limits, canaries, the audit trail."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+
+from strongroom.server.guard.access import Caller
+from strongroom.server.guard.canary import make_canary
+from strongroom.server.guard.gate import Guard
+from strongroom.server.guard.settings import Limits
+from strongroom.server.indexing.sync import document_id
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.mcp_app.app import build_server
+from strongroom.server.settings import load_settings
+from strongroom.server.store.audit import AuditLog
+from strongroom.server.store.exposure import ExposureLedger
+from tests.integration.mcp_helpers import error_text, structured
+from tests.support import clean_env, strongroom_cmd
+
+pytestmark = pytest.mark.model
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def kb(synced_example: Path, tmp_path: Path, embedder) -> KnowledgeBase:  # type: ignore[no-untyped-def]
+    root = tmp_path / "acme"
+    shutil.copytree(synced_example.parent, root)
+    return KnowledgeBase(load_settings(root / "strongroom.toml"), embedder=embedder)
+
+
+def make_guard(kb: KnowledgeBase, clock: Clock, **limits: float) -> Guard:
+    settings = kb.settings.guard.model_copy(update={"limits": Limits(**limits)})  # type: ignore[arg-type]
+    path = kb.settings.data_dir / "catalog.sqlite3"
+    return Guard(settings, AuditLog(path), ExposureLedger(path), kb, clock=clock)
+
+
+def session(kb: KnowledgeBase, guard: Guard, body: Callable[[Client], Awaitable[None]], who: str = "local") -> None:
+    server = build_server(kb, guard, Caller(who, "stdio"))
+
+    async def run() -> None:
+        async with Client(server) as client:
+            await body(client)
+
+    anyio.run(run)
+
+
+def test_rate_limit_refuses_with_retry_after_then_recovers(kb: KnowledgeBase) -> None:
+    clock = Clock()
+    guard = make_guard(kb, clock, calls_per_minute=3, soft_delay_s=0)
+
+    async def body(client: Client) -> None:
+        for _ in range(3):
+            structured(await client.call_tool("list_sources", {}))
+            clock.now += 1
+        refused = await client.call_tool("list_sources", {})
+        assert refused.is_error and "rate limit: 3 calls per minute; retry after 57 s" in error_text(refused)
+        clock.now += 60
+        structured(await client.call_tool("list_sources", {}))
+
+    session(kb, guard, body)
+    assert [r.outcome for r in guard.audit.query(limit=2)] == ["ok", "refused"]
+
+
+def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> None:
+    clock = Clock()
+    guard = make_guard(kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000)
+    queries = ["refund", "warranty backpack", "shipping costs", "travel per diem", "remote work stipend",
+               "security incident", "expense receipts", "parental leave"]
+
+    async def body(client: Client) -> None:
+        seen: set[str] = set()
+        refusal = ""
+        for q in queries:
+            clock.now += 5
+            result = await client.call_tool("search", {"query": q, "k": 4})
+            if result.is_error:
+                refusal = error_text(result)
+                break
+            seen |= {h["id"] for h in structured(result)["results"]}
+        assert "exposure budget: at most 12 distinct passages in 24 h" in refusal
+        assert len(seen) <= 12
+        # Re-reading what it already has is still fine.
+        again = await client.call_tool("search", {"query": queries[0], "k": 4})
+        assert not again.is_error
+        guard.ledger.grant("local", chunks=100, chars=0, hours=1)
+        clock.now += 5
+        assert not (await client.call_tool("search", {"query": "parental leave weeks", "k": 4})).is_error
+        # A day later the window has slid past all of it.
+        guard.ledger.reset("local")
+        clock.now += 5
+        assert not (await client.call_tool("search", {"query": queries[-1], "k": 4})).is_error
+
+    session(kb, guard, body)
+    kinds = [e["kind"] for r in guard.audit.query(limit=None) for e in r.events]
+    assert "soft_limit_crossed" in kinds and "budget_exceeded" in kinds
+    assert guard.audit.verify().ok
+
+
+def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
+    canary = make_canary()
+    kb.indexer.plant("handbook", [canary.document])
+    doc_id = document_id("handbook", canary.document.id)
+    kb.catalog.add_canary(doc_id, "handbook", canary.document.id, canary.token)
+    clock = Clock()
+    guard = make_guard(kb, clock)
+
+    async def body(client: Client) -> None:
+        normal = structured(await client.call_tool("search", {"query": "how do I return a tent?", "k": 5}))
+        assert doc_id not in {h["document_id"] for h in normal["results"]}
+        clock.now += 2
+        hit = structured(await client.call_tool("search", {"query": canary.token, "k": 3}))
+        assert hit["results"][0]["document_id"] == doc_id
+
+    session(kb, guard, body, who="mallory")
+    alerts = guard.audit.query(severity="high")
+    assert [r.principal for r in alerts] == ["mallory"]
+    assert alerts[0].events[0]["kind"] == "canary_served"
+    assert [r.principal for r in guard.audit.query(document_id=doc_id)] == ["mallory"]
+    # A resync keeps the planted canary.
+    assert kb.sync().ok and kb.catalog.document(doc_id) is not None
+
+
+def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None:
+    guard = make_guard(kb, Clock())
+
+    async def body(client: Client) -> None:
+        await client.call_tool("search", {"query": "restocking fee", "k": 2})
+        await client.call_tool("read_document", {"document_id": "handbook/nope.md"})
+
+    session(kb, guard, body, who="alice")
+    config = str(kb.settings.config_file)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(strongroom_cmd(*args, "--config", config), capture_output=True, text=True,
+                              env=clean_env(), timeout=60)
+
+    shown = cli("audit", "--principal", "alice")
+    assert shown.returncode == 0 and "alice search ok" in shown.stdout and "alice read_document error" in shown.stdout
+    assert "restocking" not in shown.stdout  # arguments are hashed, never shown
+    exported = cli("audit", "--jsonl", "--document", "handbook/refund-policy.md")
+    assert '"principal": "alice"' in exported.stdout
+    assert cli("audit", "verify").stdout.startswith("ok: 2 records")
+    import sqlite3
+
+    with sqlite3.connect(kb.settings.data_dir / "catalog.sqlite3") as db:
+        db.execute("UPDATE audit SET outcome='ok' WHERE seq=2")
+    broken = cli("audit", "verify")
+    assert broken.returncode != 0 and "record 2 was altered" in broken.stderr
+    assert "lifted alice" in cli("budget", "lift", "alice", "--chunks", "50").stdout
+    assert "alice:" in cli("budget", "show", "alice").stdout

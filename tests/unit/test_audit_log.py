@@ -1,0 +1,72 @@
+"""The audit chain detects edited, removed, reordered and truncated records."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from strongroom.server.store.audit import AuditLog, GuardEvent
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> AuditLog:
+    audit = AuditLog(tmp_path / "catalog.sqlite3")
+    audit.append("alice", "search", "h1", "ok", ["handbook/a.md#x-0"], ["handbook/a.md"])
+    audit.append("bob", "read_document", "h2", "refused", [], [], [GuardEvent("budget_exceeded", "warning", "x")])
+    audit.append("alice", "search", "h3", "ok", ["handbook/b.md#y-1"], ["handbook/b.md"])
+    audit.append("mallory", "search", "h4", "ok", ["archive/c.md#z-0"], ["archive/c.md"],
+                 [GuardEvent("canary_served", "high", "canary")])
+    return audit
+
+
+def sql(tmp_path: Path, statement: str) -> None:
+    with sqlite3.connect(tmp_path / "catalog.sqlite3") as db:
+        db.execute(statement)
+
+
+def test_intact_log_verifies(log: AuditLog) -> None:
+    result = log.verify()
+    assert result.ok and result.records == 4 and len(result.head) == 64
+
+
+def test_queries_answer_who_has_seen_a_document(log: AuditLog) -> None:
+    assert [r.principal for r in log.query(document_id="handbook/a.md")] == ["alice"]
+    assert [r.seq for r in log.query(principal="alice")] == [3, 1]
+    assert [r.principal for r in log.query(severity="high")] == ["mallory"]
+    assert len(log.query(limit=2)) == 2
+
+
+def test_edited_record_is_detected(log: AuditLog, tmp_path: Path) -> None:
+    sql(tmp_path, "UPDATE audit SET principal='eve' WHERE seq=2")
+    result = log.verify()
+    assert not result.ok and result.problem == "record 2 was altered"
+
+
+def test_removed_record_is_detected(log: AuditLog, tmp_path: Path) -> None:
+    sql(tmp_path, "DELETE FROM audit WHERE seq=2")
+    result = log.verify()
+    assert not result.ok and "record 2 is missing" in (result.problem or "")
+
+
+def test_reordered_records_are_detected(log: AuditLog, tmp_path: Path) -> None:
+    sql(tmp_path, "UPDATE audit SET seq=-1 WHERE seq=2")
+    sql(tmp_path, "UPDATE audit SET seq=2 WHERE seq=3")
+    sql(tmp_path, "UPDATE audit SET seq=3 WHERE seq=-1")
+    result = log.verify()
+    assert not result.ok and "does not follow" in (result.problem or "")
+
+
+def test_truncated_tail_is_detected(log: AuditLog, tmp_path: Path) -> None:
+    sql(tmp_path, "DELETE FROM audit WHERE seq=4")
+    result = log.verify()
+    assert not result.ok and "head says 4" in (result.problem or "")
+
+
+def test_records_never_hold_arguments_or_text(log: AuditLog) -> None:
+    record = log.query(limit=1)[0].to_json()
+    assert set(record) == {
+        "seq", "ts", "principal", "action", "args_hash", "outcome", "chunk_ids", "document_ids", "events",
+        "prev_hash", "hash",
+    }
