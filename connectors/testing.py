@@ -23,6 +23,7 @@ pytest fixtures (``tmp_path``, ``monkeypatch``, a server fixture of your own...)
 also be a ``@pytest.fixture`` of the same name. Options are validated exactly as Strongroom
 validates a ``[[sources]]`` table, relative paths resolved against ``base_dir()`` (default:
 ``tmp_path``). :func:`collect` runs a connector and returns its documents, for your own tests.
+This module needs pytest (a test dependency of your plug-in); Strongroom never imports it.
 
 The contract: at least one document; ids unique within a run and stable across runs (same ids,
 same text); every document has a title and text; a second run given the first run's ``state``

@@ -13,7 +13,7 @@ from strongroom.server.errors import InvalidArgument, NotFound
 from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
-from strongroom.server.models import DocumentWindow, SearchResult, SourceInfo, SourceList
+from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
@@ -60,7 +60,9 @@ class KnowledgeBase:
             metadata=_check_filters(filters or {}),
             labels=access.labels,
         )
-        return SearchResult(query=query, results=self.retriever.search(query, k, where))
+        return SearchResult(
+            query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
+        )
 
     def read_document(
         self,
@@ -151,6 +153,10 @@ class KnowledgeBase:
 
     # -- validation -------------------------------------------------------------------------
 
+    @property
+    def _call_cap(self) -> int:
+        return self.settings.guard.max_chars_per_call
+
     def source_sizes(self) -> dict[str, int]:
         """Passages per source (the guard sizes per-source budgets from it)."""
         return {s.name: s.chunks for s in self.catalog.source_states()}
@@ -181,6 +187,18 @@ def _check_filters(filters: Mapping[str, Any]) -> dict[str, MetadataValue | list
             )
         out[key] = list(values) if isinstance(value, list) else value
     return out
+
+
+def _within(hits: list[SearchHit], max_chars: int) -> list[SearchHit]:
+    """The best hits whose passages fit in one call's character cap (at least one)."""
+    kept: list[SearchHit] = []
+    total = 0
+    for hit in hits:
+        total += len(hit.text)
+        if kept and total > max_chars:
+            break
+        kept.append(hit)
+    return kept
 
 
 def _window_end(text: str, offset: int, max_chars: int) -> int:

@@ -105,13 +105,22 @@ class RulesSettings(_Section):
 
 
 class AnswersSettings(_Section):
-    """check_answer: how well a cited passage must support each sentence of a draft."""
+    """check_answer: how well a cited passage must support each sentence of a draft.
 
+    A sentence is supported by a citation when the numbers it states all appear there and
+    ``similarity_weight * similarity + (1 - similarity_weight) * overlap >= min_score``, with
+    neither below its floor -- or when the similarity alone reaches ``paraphrase_similarity``.
+    """
+
+    min_score: float = Field(default=0.55, ge=0, le=1, description="Least combined support score.")
+    similarity_weight: float = Field(
+        default=0.6, ge=0, le=1, description="Share of embedding similarity (vs word overlap) in the score."
+    )
     min_similarity: float = Field(
-        default=0.55, ge=0, le=1, description="Least embedding similarity to a cited passage's best sentence."
+        default=0.35, ge=0, le=1, description="Floor: embedding similarity to the citation's closest sentence."
     )
     min_overlap: float = Field(
-        default=0.5, ge=0, le=1, description="Least share of a sentence's content words found in the passage."
+        default=0.3, ge=0, le=1, description="Floor: share of the sentence's content words found in the citation."
     )
     paraphrase_similarity: float = Field(
         default=0.8, ge=0, le=1, description="Similarity that counts as support whatever the word overlap."

@@ -146,8 +146,8 @@ class SqlConnector(Connector):
             keys = Counter(k for k in listed if k is not None)
             nulls = len(listed) - keys.total()
             if nulls:
-                rows = "1 row" if nulls == 1 else f"{nulls} rows"
-                self.skip(f"<{rows} without {self.config.key}>", f"NULL or empty key {self.config.key!r}")
+                how_many = "1 row" if nulls == 1 else f"{nulls} rows"
+                self.skip(f"<{how_many} without {self.config.key}>", f"NULL or empty key {self.config.key!r}")
             duplicates = {k for k, n in keys.items() if n > 1}
             for k in sorted(duplicates, key=str):
                 self.skip(str(k), f"key {self.config.key!r} = {k!r} is shared by {keys[k]} rows; all skipped")

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from strongroom.connectors.api import Connector, ConnectorError, Document
 from strongroom.connectors.registry import build_connector
@@ -170,7 +170,7 @@ class Indexer:
         connector: Connector | None = None
         try:
             connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
-            connector.state = self._catalog.connector_state(source.name)
+            connector.state = self._load_state(source.name, full)
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
             async for document in connector.documents():
@@ -209,7 +209,9 @@ class Indexer:
                 seen.add(skipped.id)  # keep its last good version
                 report.failed.append(FailedItem(skipped.id, skipped.reason))
             if report.error is None:
-                self._catalog.save_connector_state(source.name, connector.state)
+                self._catalog.save_connector_state(
+                    source.name, {"signature": self._signature, "data": connector.state}
+                )
         seen |= self._catalog.canary_source_ids(source.name)  # planted decoys stay
         if report.error is None:
             try:
@@ -225,6 +227,15 @@ class Indexer:
         if progress:
             progress.source_finished(report)
         return report
+
+    def _load_state(self, source: str, full: bool) -> dict[str, Any]:
+        """The connector's saved state; none for --full or after a model/chunking change, so an
+        incremental connector re-yields everything and nothing keeps stale vectors."""
+        saved = self._catalog.connector_state(source)
+        if full or saved.get("signature") != self._signature:
+            return {}
+        data = saved.get("data")
+        return dict(data) if isinstance(data, dict) else {}
 
     def _prepare(
         self, source: SourceSettings, document: Document, known_hash: str | None, full: bool

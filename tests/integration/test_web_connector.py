@@ -21,6 +21,7 @@ import pytest
 
 from strongroom.connectors.api import ConnectorError, Document
 from strongroom.connectors.registry import build_connector, connector_class
+from strongroom.connectors.testing import ConnectorContract
 from strongroom.connectors.web import WebConfig, WebConnector
 from strongroom.connectors.web.sitemap import SitemapError, parse_sitemap
 from strongroom.connectors.web.urls import normalise
@@ -441,6 +442,18 @@ def test_registered_and_configured(tmp_path: Path) -> None:
 def test_bad_settings_are_named(tmp_path: Path, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConnectorError, match=message):
         build_connector("web", options, tmp_path)
+
+
+class TestWebContract(ConnectorContract):
+    """The contract every connector passes (strongroom.connectors.testing), against the test site."""
+
+    connector_class = WebConnector
+
+    def config(self, site: Website) -> dict[str, Any]:
+        return {**FAST, "sitemap": site.url("/sitemap.xml")}
+
+    def broken_config(self) -> dict[str, Any]:
+        return {**FAST, "urls": [f"http://127.0.0.1:{free_port()}/"], "retries": 0}
 
 
 # --- end to end through KnowledgeBase.sync ------------------------------------------------------

@@ -1,0 +1,382 @@
+"""check_answer: is every sentence of a draft supported by what it cites, and is it allowed?
+
+Each sentence is compared with the sentences of each cited passage (and the statements of
+each cited rule decision) by embedding similarity, and with the passage as a whole by
+content-word overlap. Numbers must match exactly: a sentence that says "45 days" is not
+supported by a passage that says "30 days", however similar they read. Then the answer
+policies of the rules file run over the whole draft.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from strongroom.server.answers.policies import AnswerPolicies, PolicyViolation
+from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
+from strongroom.server.errors import InvalidArgument
+from strongroom.server.rules.results import RuleDecision
+from strongroom.server.settings import AnswersSettings
+from strongroom.server.store.records import ChunkRecord, DocumentRecord
+
+Visible = Callable[[Sequence[str]], bool]
+_MARKER = re.compile(r"\s*[\[【]([^\[\]【】\n]{3,400})[\]】]")
+_CACHE_SIZE = 4096
+
+
+class Embeds(Protocol):
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class ChunkIndex(Protocol):
+    def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]: ...
+
+    def document(self, document_id: str) -> DocumentRecord | None: ...
+
+
+class SentenceFinding(BaseModel):
+    index: int = Field(description="0-based position of the sentence in the draft.")
+    text: str
+    status: Literal["supported", "unsupported", "not_checked"]
+    citation: str | None = Field(
+        default=None, description="The citation that supports it (or, if unsupported, the closest one)."
+    )
+    similarity: float | None = Field(default=None, description="Embedding similarity to that citation's best sentence.")
+    overlap: float | None = Field(default=None, description="Share of the sentence's content words found there.")
+    missing_numbers: list[str] = Field(default_factory=list, description="Numbers the citation does not contain.")
+    reason: str
+
+
+class AnswerCheck(BaseModel):
+    """Whether a draft may be sent, and what to fix if not."""
+
+    passed: bool
+    summary: str
+    sentences: list[SentenceFinding]
+    unknown_citations: list[str] = Field(description="Cited ids that do not exist (or that you may not see).")
+    not_retrieved: list[str] = Field(description="Cited passages you did not retrieve in this session.")
+    violations: list[PolicyViolation]
+    fix: list[str] = Field(description="What to change before calling check_answer again.")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A cited passage or rule decision, cut into statements."""
+
+    id: str
+    label: str
+    units: tuple[str, ...]
+    contexts: tuple[str, ...]  # what is embedded: the unit with its heading
+    words: frozenset[str]
+    unit_numbers: tuple[frozenset[str], ...]
+
+    def numbers_near(self, order: Sequence[int], radius: int = 1, top: int = 3) -> set[str]:
+        near: set[str] = set()
+        for i in order[:top]:
+            for j in range(max(0, i - radius), min(len(self.units), i + radius + 1)):
+                near |= self.unit_numbers[j]
+        return near
+
+    @property
+    def all_numbers(self) -> set[str]:
+        return set().union(*self.unit_numbers) if self.unit_numbers else set()
+
+
+def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
+    heading = chunk.headings[-1] if chunk.headings else title
+    units = [s.text for s in split_sentences(chunk.text)] or [chunk.text]
+    contexts = [u if u.lstrip("#").strip() == heading else f"{heading}: {u}" for u in units]
+    words = frozenset(content_words(" ".join([title, *chunk.headings, chunk.text])))
+    return Evidence(
+        id=chunk.id,
+        label=f"{title} › {heading}" if heading != title else title,
+        units=tuple(units),
+        contexts=tuple(contexts),
+        words=words,
+        unit_numbers=tuple(frozenset(numbers(u)) for u in units),
+    )
+
+
+def decision_evidence(decision: RuleDecision) -> Evidence:
+    units = [u for u in decision.evidence() if u.strip()]
+    return Evidence(
+        id=decision.decision_id,
+        label=f"rule decision {decision.rule_set}",
+        units=tuple(units),
+        contexts=tuple(f"{decision.rule_set.replace('_', ' ')}: {u}" for u in units),
+        words=frozenset(content_words(" ".join([decision.rule_set.replace("_", " "), *units]))),
+        unit_numbers=tuple(frozenset(numbers(u)) for u in units),
+    )
+
+
+class AnswerChecker:
+    """Checks drafts against their citations; keeps a small cache of passage embeddings."""
+
+    def __init__(self, settings: AnswersSettings, embedder: Embeds, index: ChunkIndex) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.index = index
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(
+        self,
+        draft: str,
+        citations: Sequence[str],
+        *,
+        policies: AnswerPolicies,
+        retrieved: set[str] | None = None,
+        decisions: Mapping[str, RuleDecision] | None = None,
+        visible: Visible | None = None,
+    ) -> AnswerCheck:
+        """Check ``draft``. ``retrieved`` None skips the was-it-retrieved check."""
+        s = self.settings
+        if not draft.strip():
+            raise InvalidArgument("draft must not be empty")
+        if len(draft) > s.max_draft_chars:
+            raise InvalidArgument(f"draft is too long ({len(draft)} characters; at most {s.max_draft_chars})")
+        sentences = split_sentences(draft)
+        inline = [_inline_ids(draft, span) for span in sentences]
+        cited = list(dict.fromkeys([c.strip() for c in citations if c.strip()] + [i for ids in inline for i in ids]))
+        if len(cited) > s.max_citations:
+            raise InvalidArgument(f"too many citations ({len(cited)}; at most {s.max_citations})")
+
+        evidence, unknown = self._resolve(cited, decisions or {}, visible)
+        not_retrieved = []
+        if retrieved is not None and s.require_retrieved:
+            not_retrieved = [c for c in cited if c in evidence and c not in retrieved and c not in (decisions or {})]
+
+        findings = self._support(sentences, inline, evidence)
+        violations = policies.check(draft, [(sp.start, sp.end) for sp in sentences])
+        unsupported = [f for f in findings if f.status == "unsupported"]
+        passed = not (unsupported or unknown or not_retrieved or violations)
+        return AnswerCheck(
+            passed=passed,
+            summary=_summary(passed, findings, unknown, not_retrieved, violations),
+            sentences=findings,
+            unknown_citations=unknown,
+            not_retrieved=not_retrieved,
+            violations=violations,
+            fix=_fixes(findings, unknown, not_retrieved, violations, bool(cited)),
+        )
+
+    # -- citations ----------------------------------------------------------------------------
+
+    def _resolve(
+        self, cited: Sequence[str], decisions: Mapping[str, RuleDecision], visible: Visible | None
+    ) -> tuple[dict[str, Evidence], list[str]]:
+        chunk_ids = [c for c in cited if c not in decisions]
+        chunks = self.index.chunks(chunk_ids) if chunk_ids else {}
+        docs: dict[str, DocumentRecord | None] = {}
+        evidence: dict[str, Evidence] = {}
+        unknown: list[str] = []
+        for cid in cited:
+            if cid in decisions:
+                evidence[cid] = decision_evidence(decisions[cid])
+                continue
+            chunk = chunks.get(cid)
+            if chunk is None:
+                unknown.append(cid)
+                continue
+            if chunk.document_id not in docs:
+                docs[chunk.document_id] = self.index.document(chunk.document_id)
+            doc = docs[chunk.document_id]
+            if doc is None or (visible is not None and not visible(doc.labels)):
+                unknown.append(cid)  # the same answer as for an id that does not exist
+                continue
+            evidence[cid] = passage_evidence(chunk, doc.title)
+        return evidence, unknown
+
+    # -- support ------------------------------------------------------------------------------
+
+    def _support(
+        self, sentences: Sequence[Span], inline: Sequence[list[str]], evidence: Mapping[str, Evidence]
+    ) -> list[SentenceFinding]:
+        s = self.settings
+        texts = [_strip_markers(span.text) for span in sentences]
+        words = [set(content_words(t)) for t in texts]
+        nums = [numbers(t) for t in texts]
+        checkable = [len(w) >= s.min_content_words or bool(n) for w, n in zip(words, nums, strict=True)]
+        to_embed = [t for t, c in zip(texts, checkable, strict=True) if c]
+        vectors = iter(self._embed(to_embed) if to_embed and evidence else [])
+        unit_vectors = {eid: self._units(ev) for eid, ev in evidence.items()} if to_embed else {}
+
+        findings: list[SentenceFinding] = []
+        for i, text in enumerate(texts):
+            if not checkable[i]:
+                findings.append(
+                    SentenceFinding(index=i, text=text, status="not_checked", reason="no factual content to check")
+                )
+                continue
+            if not evidence:
+                findings.append(
+                    SentenceFinding(index=i, text=text, status="unsupported", reason="no valid citation to check it against")
+                )
+                continue
+            vector = next(vectors)
+            candidates = [c for c in inline[i] if c in evidence] or list(evidence)
+            best: tuple[float, SentenceFinding] | None = None
+            for cid in candidates:
+                ev = evidence[cid]
+                sims = unit_vectors[cid] @ vector
+                order = list(np.argsort(-sims))
+                similarity = float(sims[order[0]])
+                overlap = len(words[i] & ev.words) / len(words[i]) if words[i] else 1.0
+                missing = sorted(nums[i] - ev.numbers_near(order), key=_num_key)
+                if missing and len(ev.units) <= 40 and cid.startswith("decision:"):
+                    missing = sorted(nums[i] - ev.all_numbers, key=_num_key)
+                combined = s.similarity_weight * similarity + (1 - s.similarity_weight) * overlap
+                ok_text = (
+                    combined >= s.min_score and similarity >= s.min_similarity and overlap >= s.min_overlap
+                ) or similarity >= s.paraphrase_similarity
+                supported = ok_text and not missing
+                score = (1.0 if supported else 0.0) + combined
+                finding = SentenceFinding(
+                    index=i,
+                    text=text,
+                    status="supported" if supported else "unsupported",
+                    citation=cid,
+                    similarity=round(similarity, 3),
+                    overlap=round(overlap, 3),
+                    missing_numbers=missing,
+                    reason=_reason(supported, ev, similarity, overlap, missing, order, s),
+                )
+                if best is None or score > best[0]:
+                    best = (score, finding)
+            assert best is not None
+            findings.append(best[1])
+        return findings
+
+    def _units(self, ev: Evidence) -> np.ndarray:
+        with self._lock:
+            cached = self._cache.get(ev.id)
+            if cached is not None:
+                self._cache.move_to_end(ev.id)
+                return cached
+        vectors = self._embed(ev.contexts)
+        with self._lock:
+            self._cache[ev.id] = vectors
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return vectors
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+
+    def warm(self, evidence: Iterable[Evidence]) -> None:
+        """Embed passages ahead of time (benchmarks, tests)."""
+        for ev in evidence:
+            self._units(ev)
+
+
+def _inline_ids(draft: str, span: Span) -> list[str]:
+    ids: list[str] = []
+    for m in _MARKER.finditer(draft, span.start, min(len(draft), span.end + 200)):
+        if m.start() > span.end:
+            break
+        for part in re.split(r"[,;]\s*|\s+", m.group(1)):
+            part = part.strip().strip("`'\"")
+            if "#" in part or part.startswith("decision:"):
+                ids.append(part)
+    return ids
+
+
+def _strip_markers(text: str) -> str:
+    return _MARKER.sub(lambda m: "" if ("#" in m.group(1) or "decision:" in m.group(1)) else m.group(), text).strip()
+
+
+def _num_key(n: str) -> tuple[float, str]:
+    try:
+        return (float(n), n)
+    except ValueError:
+        return (0.0, n)
+
+
+def _reason(
+    supported: bool,
+    ev: Evidence,
+    similarity: float,
+    overlap: float,
+    missing: Sequence[str],
+    order: Sequence[int],
+    s: AnswersSettings,
+) -> str:
+    closest = ev.units[order[0]]
+    closest = closest if len(closest) <= 160 else closest[:157] + "..."
+    if supported:
+        return f"supported by {ev.label}: “{closest}”"
+    if missing:
+        stated = ", ".join(missing)
+        there = sorted(ev.numbers_near(order), key=_num_key)
+        says = f" (it says {', '.join(there)})" if there else ""
+        return f"states {stated}, which {ev.label} does not contain{says}: “{closest}”"
+    if overlap < s.min_overlap or (similarity >= s.min_similarity and overlap < similarity):
+        return f"only {overlap:.0%} of its words appear in {ev.label}; the closest statement is: “{closest}”"
+    return f"no cited passage says this; the closest is {ev.label}: “{closest}”"
+
+
+def _summary(
+    passed: bool,
+    findings: Sequence[SentenceFinding],
+    unknown: Sequence[str],
+    not_retrieved: Sequence[str],
+    violations: Sequence[PolicyViolation],
+) -> str:
+    checked = [f for f in findings if f.status != "not_checked"]
+    supported = sum(f.status == "supported" for f in checked)
+    if passed:
+        return f"passed: {supported} of {len(checked)} checked sentences are supported and no policy is broken."
+    parts = []
+    if supported < len(checked):
+        parts.append(f"{len(checked) - supported} of {len(checked)} sentences unsupported")
+    if unknown:
+        parts.append(f"{len(unknown)} unknown citation{'s' if len(unknown) > 1 else ''}")
+    if not_retrieved:
+        parts.append(f"{len(not_retrieved)} citation{'s' if len(not_retrieved) > 1 else ''} not retrieved")
+    if violations:
+        parts.append(f"{len(violations)} policy violation{'s' if len(violations) > 1 else ''}")
+    return "failed: " + ", ".join(parts) + "."
+
+
+def _fixes(
+    findings: Sequence[SentenceFinding],
+    unknown: Sequence[str],
+    not_retrieved: Sequence[str],
+    violations: Sequence[PolicyViolation],
+    any_cited: bool,
+) -> list[str]:
+    fixes: list[str] = []
+    if not any_cited and any(f.status == "unsupported" for f in findings):
+        fixes.append("Cite the passages you used: pass their chunk ids (from search) and decision ids (from rule tools).")
+    for f in findings:
+        if f.status != "unsupported":
+            continue
+        quote = f.text if len(f.text) <= 90 else f.text[:87] + "..."
+        if f.missing_numbers:
+            fixes.append(
+                f"Sentence {f.index + 1} (“{quote}”): {', '.join(f.missing_numbers)} is not in the cited text; "
+                "correct the figure to what the source says, or cite the passage that states it."
+            )
+        elif f.citation is not None:
+            fixes.append(
+                f"Sentence {f.index + 1} (“{quote}”): not supported by what you cite; rephrase it to match the "
+                "source, cite the passage that says it, or remove it."
+            )
+    for cid in unknown:
+        fixes.append(
+            f"Citation {cid!r} does not exist: use chunk ids from search results or decision ids from rule tools."
+        )
+    for cid in not_retrieved:
+        fixes.append(f"Citation {cid!r} was not retrieved in this session: search for it first, or drop it.")
+    for v in violations:
+        found = f" (found: {v.excerpt})" if v.excerpt else ""
+        where = f"sentence {v.sentence + 1}: " if v.sentence is not None else ""
+        fixes.append(f"{where}{v.message}{found}")
+    return fixes
