@@ -361,7 +361,8 @@ def _fixes(
         quote = f.text if len(f.text) <= 90 else f.text[:87] + "..."
         if f.missing_numbers:
             fixes.append(
-                f"Sentence {f.index + 1} (“{quote}”): {', '.join(f.missing_numbers)} is not in the cited text; "
+                f"Sentence {f.index + 1} (“{quote}”): {', '.join(f.missing_numbers)} "
+                f"{'is' if len(f.missing_numbers) == 1 else 'are'} not in the cited text; "
                 "correct the figure to what the source says, or cite the passage that states it."
             )
         elif f.citation is not None:
