@@ -170,7 +170,7 @@ class Indexer:
         connector: Connector | None = None
         try:
             connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
-            connector.state = self._load_state(source.name, full)
+            connector.state = self._load_state(source, full)
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
             async for document in connector.documents():
@@ -210,7 +210,7 @@ class Indexer:
                 report.failed.append(FailedItem(skipped.id, skipped.reason))
             if report.error is None:
                 self._catalog.save_connector_state(
-                    source.name, {"signature": self._signature, "data": connector.state}
+                    source.name, {"signature": self._state_signature(source), "data": connector.state}
                 )
         seen |= self._catalog.canary_source_ids(source.name)  # planted decoys stay
         if report.error is None:
@@ -228,11 +228,14 @@ class Indexer:
             progress.source_finished(report)
         return report
 
-    def _load_state(self, source: str, full: bool) -> dict[str, Any]:
-        """The connector's saved state; none for --full or after a model/chunking change, so an
-        incremental connector re-yields everything and nothing keeps stale vectors."""
-        saved = self._catalog.connector_state(source)
-        if full or saved.get("signature") != self._signature:
+    def _state_signature(self, source: SourceSettings) -> str:
+        return json.dumps([self._signature, sorted(set(source.labels))])
+
+    def _load_state(self, source: SourceSettings, full: bool) -> dict[str, Any]:
+        """The connector's saved state; none for --full or after a model, chunking or labels
+        change, so an incremental connector re-yields everything and nothing stale is kept."""
+        saved = self._catalog.connector_state(source.name)
+        if full or saved.get("signature") != self._state_signature(source):
             return {}
         data = saved.get("data")
         return dict(data) if isinstance(data, dict) else {}
