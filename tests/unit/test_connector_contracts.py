@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.connectors.filesystem import FilesystemConnector
+from strongroom.connectors.records import RecordsConnector
+from strongroom.connectors.sql import SqlConnector
 from strongroom.connectors.testing import ConnectorContract
 
 # --- the built-in connectors ----------------------------------------------------------------------
@@ -37,6 +39,35 @@ class TestFilesystemContract(ConnectorContract):
 
     def broken_config(self, tmp_path: Path) -> dict[str, Any]:
         return {"path": "no-such-folder"}
+
+
+class TestRecordsContract(ConnectorContract):
+    connector_class = RecordsConnector
+
+    def config(self, tmp_path: Path) -> dict[str, Any]:
+        (tmp_path / "orders.csv").write_text(
+            "order_id,customer,total,placed_on\n4471,Ana Ruiz,129.90,2026-10-02\n4472,Bo Chen,15.00,2026-10-03\n",
+            encoding="utf-8",
+        )
+        return {"path": "orders.csv", "key": "order_id", "title": "Order {order_id}"}
+
+    def broken_config(self, tmp_path: Path) -> dict[str, Any]:
+        return {"path": "missing.csv", "key": "order_id"}
+
+
+class TestSqlContract(ConnectorContract):
+    connector_class = SqlConnector
+
+    def config(self, tmp_path: Path) -> dict[str, Any]:
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "shop.db") as db:
+            db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, tier TEXT)")
+            db.executemany("INSERT INTO customers VALUES (?, ?, ?)", [(1, "Ana", "gold"), (2, "Bo", "silver")])
+        return {"url": "sqlite:///shop.db", "query": "SELECT * FROM customers", "key": "id"}
+
+    def broken_config(self, tmp_path: Path) -> dict[str, Any]:
+        return {"url": "sqlite:///missing.db", "query": "SELECT * FROM customers", "key": "id"}
 
 
 # --- the kit catches broken connectors --------------------------------------------------------
