@@ -60,6 +60,7 @@ class KnowledgeBase:
             metadata=_check_filters(filters or {}),
             labels=access.labels,
         )
+        self.vectors.follow(self.catalog.index_version())  # a sync in another process may have run
         return SearchResult(
             query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
         )

@@ -123,6 +123,7 @@ class Indexer:
             [self._settings.source(n) for n in source_names] if source_names else self._settings.all_sources()
         )
         with self._lock():
+            self._catch_up()
             self.recover()
             reports = [asyncio.run(self._sync_source(s, full, progress)) for s in sources]
         return SyncReport(reports)
@@ -132,6 +133,7 @@ class Indexer:
         source = self._settings.source(source_name)
         report = SourceReport(source.name)
         with self._lock():
+            self._catch_up()
             self._catalog.register_source(source.name, source.connector, source.description)
             known = self._catalog.document_hashes(source.name)
             batch: list[_Prepared] = []
@@ -141,6 +143,14 @@ class Indexer:
                     batch.append(prepared)
             self._write(batch, report)
         return report
+
+    def _catch_up(self) -> None:
+        """Under the sync lock: reload vectors another process wrote before this sync began."""
+        self._vectors.follow(self._catalog.index_version())
+
+    def _mark_current(self) -> None:
+        # We hold the sync lock, so every change since _catch_up is ours and this client saw it.
+        self._vectors.index_version = self._catalog.index_version()
 
     def recover(self) -> int:
         """Delete vectors orphaned by an interrupted sync; returns how many."""
@@ -219,6 +229,7 @@ class Indexer:
                     replaced = self._catalog.delete_document(document_id(source.name, gone))
                     self._vectors.delete(replaced)  # if this fails, the ledger keeps the ids for recover()
                     self._catalog.forget_vectors(replaced)
+                    self._mark_current()
                     report.deleted += 1
             except Exception as exc:
                 report.error = _describe_failure(exc)
@@ -328,6 +339,7 @@ class Indexer:
                 report.updated += 1
         self._vectors.delete(replaced)  # step 4
         self._catalog.forget_vectors(replaced)
+        self._mark_current()
 
 
 def _describe_failure(exc: Exception) -> str:

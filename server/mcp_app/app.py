@@ -23,6 +23,7 @@ from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.auth import LABELS_CLAIM_KEY, TokenVerifier
 from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.mcp_app.rule_tools import RuleTools
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,15 @@ def build_server(
     """
     limits = kb.settings.retrieval
     max_read = kb.settings.server.max_read_chars
+    rule_tools = RuleTools(kb)  # compiles the rules file: a broken one stops the server here
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
         kb.embedder.start_loading()  # initialize must not wait for torch
         if kb.settings.server.sync_on_start:
             threading.Thread(target=_background_sync, args=(kb,), name="sync-on-start", daemon=True).start()
-        yield
+        async with rule_tools.watching():
+            yield
 
     server: MCPServer[Any] = MCPServer(
         "strongroom",
@@ -70,6 +73,7 @@ def build_server(
         lifespan=lifespan,
         auth=auth[0] if auth else None,
         token_verifier=auth[1] if auth else None,
+        subscriptions=rule_tools.bus,
     )
 
     def current_caller() -> Caller:
@@ -87,7 +91,10 @@ def build_server(
         async def call(access: Access) -> T:
             return await anyio.to_thread.run_sync(fn, access)
 
-        return await guard.run(current_caller(), action, arguments, call)
+        who = current_caller()
+        result = await guard.run(who, action, arguments, call)
+        rule_tools.memory.observe(who, result)  # what this caller has seen, for check_answer
+        return result
 
     async def guarded(action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
         try:
@@ -135,6 +142,8 @@ def build_server(
     async def list_sources() -> SourceList:
         """The indexed sources with their document and passage counts and last sync time."""
         return await guarded("list_sources", {}, kb.list_sources)
+
+    rule_tools.install(server, guarded, current_caller)
 
     @server.resource(
         DOCUMENT_URI,

@@ -227,6 +227,18 @@ class Catalog:
 
     # -- documents ------------------------------------------------------------------------
 
+    def index_version(self) -> int:
+        """Grows with every committed change to the searchable index (from any process)."""
+        row = self._db().execute("SELECT value FROM meta WHERE key='index_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump_index_version(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES ('index_version', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
     def document_hashes(self, source: str) -> dict[str, str]:
         """``source_id -> content_hash`` of every committed document of a source."""
         rows = self._db().execute("SELECT source_id, content_hash FROM documents WHERE source=?", (source,))
@@ -283,6 +295,7 @@ class Catalog:
         are deleted.
         """
         with self._tx() as db:
+            self._bump_index_version(db)
             old = self._delete_document_rows(db, document.id)
             db.execute(
                 "INSERT INTO documents(id, source, source_id, title, uri, text, content_hash, updated_at,"
@@ -326,6 +339,7 @@ class Catalog:
     def delete_document(self, document_id: str) -> list[str]:
         """Remove a document from search in one transaction; returns its chunk ids (ledgered)."""
         with self._tx() as db:
+            self._bump_index_version(db)
             old = self._delete_document_rows(db, document_id)
             db.executemany(
                 "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",

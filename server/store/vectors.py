@@ -44,6 +44,32 @@ class VectorStore:
         self._settings = settings
         self._data_dir = data_dir
         self._collection: Collection | None = None
+        #: The catalog's index version this client's view of the vectors is known to match.
+        self.index_version: int | None = None
+
+    def follow(self, index_version: int) -> None:
+        """Reload if the index changed since this client last matched it (see :meth:`reopen`)."""
+        if self.index_version is not None and index_version != self.index_version:
+            self.reopen()
+        self.index_version = index_version
+
+    def reopen(self) -> None:
+        """See vectors written by another process (a `strongroom sync` beside a running server).
+
+        Embedded Chroma keeps one in-memory instance per data directory and process, which
+        does not notice another process's writes; dropping it makes the next call reload
+        from disk. A Chroma server needs nothing.
+        """
+        if self._settings.chroma_url:
+            return
+        self._collection = None
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+        if isinstance(systems, dict):
+            systems.pop(str(self._data_dir / "chroma"), None)
+        else:  # a chromadb without the per-path cache: clear all of it
+            SharedSystemClient.clear_system_cache()
 
     @property
     def location(self) -> str:

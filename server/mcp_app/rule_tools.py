@@ -1,0 +1,268 @@
+"""Rule-set tools, check_answer and the answer prompt, on top of the MCP server.
+
+One tool per rule set of the rules file, with the rule set's typed parameters as its input
+schema. When the rules file (or the index its citations point into) changes and compiles,
+the tools are replaced and connected clients are told the tool list changed; a broken file
+keeps the previous tools and logs its problems to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.subscriptions import ToolsListChanged
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from strongroom.server.answers.checker import AnswerCheck, AnswerChecker
+from strongroom.server.answers.session import SessionMemory
+from strongroom.server.guard.access import Access
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.rules.engine import Clock, CompiledRuleSet
+from strongroom.server.rules.params import signature
+from strongroom.server.rules.results import RuleDecision
+from strongroom.server.rules.service import Rules
+
+log = logging.getLogger("strongroom.rules")
+
+T = TypeVar("T")
+
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+
+class Guarded(Protocol):
+    """The app's single call path: run ``fn(access)`` in a worker thread through the guard."""
+
+    def __call__(self, action: str, arguments: dict[str, Any], fn: Callable[[Access], T], /) -> Awaitable[T]: ...
+
+
+class ListChangedNotifier:
+    """Tells connected clients that the tool list changed, in both protocol eras.
+
+    Clients on the 2026-07-28 protocol hear it on their ``subscriptions/listen`` stream (the
+    server's subscription bus); handshake-era clients get ``notifications/tools/list_changed``
+    on their session, and are told at ``initialize`` that the tool list can change.
+    As server middleware it sees every ``initialize`` and remembers the session.
+    """
+
+    def __init__(self, bus: InMemorySubscriptionBus) -> None:
+        self.bus = bus
+        self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        result = await call_next(ctx)
+        if ctx.method == "initialize":
+            self._sessions.add(ctx.session)
+            tools = result.get("capabilities", {}).get("tools") if isinstance(result, dict) else None
+            if isinstance(tools, dict):
+                tools["listChanged"] = True
+        return result
+
+    async def tools_changed(self) -> None:
+        await self.bus.publish(ToolsListChanged())
+        for session in list(self._sessions):
+            try:
+                await session.send_tool_list_changed()
+            except Exception as exc:  # a closed connection: forget it
+                log.debug("could not notify a session of the tool change: %s", exc)
+                self._sessions.discard(session)
+
+
+class RuleTools:
+    """Business-rule tools, check_answer and the answer prompt for one server.
+
+    Build it before the server (it compiles the rules file and raises RulesError if the file
+    is broken), pass ``bus`` to the MCPServer, run :meth:`watching` in the server lifespan,
+    feed every tool result to ``memory.observe``, then :meth:`install` the tools.
+    """
+
+    def __init__(self, kb: KnowledgeBase, clock: Clock | None = None) -> None:
+        self.kb = kb
+        self.rules = Rules(kb.settings, kb.catalog, clock)
+        self.rules.load()
+        self.memory = SessionMemory()
+        self.checker = AnswerChecker(kb.settings.answers, kb.embedder, kb.catalog)
+        self.bus = InMemorySubscriptionBus()
+        self.notifier = ListChangedNotifier(self.bus)
+        self._server: MCPServer[Any] | None = None
+        self._guarded: Guarded | None = None
+        self._registered: dict[str, tuple[Any, ...]] = {}
+        self._watching = False
+        self._reload_lock = anyio.Lock()
+
+    # -- registration -------------------------------------------------------------------------
+
+    def install(self, server: MCPServer[Any], guarded: Guarded, caller: Callable[[], Hashable]) -> None:
+        """Register the rule tools, check_answer and the answer_with_policy prompt."""
+        self._server = server
+        self._guarded = guarded
+        server.middleware.append(self.notifier)
+        self._sync_tools()
+        settings = self.kb.settings.answers
+        checker, memory, rules = self.checker, self.memory, self.rules
+
+        @server.tool(name="check_answer", title="Check a draft answer", annotations=READ_ONLY)
+        async def check_answer(
+            draft: Annotated[str, Field(description="The answer you intend to send, as plain text or Markdown.")],
+            citations: Annotated[
+                list[str],
+                Field(
+                    description="Ids the draft relies on: chunk ids from search/read_document and "
+                    "decision_id values from rule tools. Inline [id] markers in the draft count too.",
+                    max_length=settings.max_citations,
+                ),
+            ] = [],  # noqa: B006 - the SDK copies defaults; never mutated
+        ) -> AnswerCheck:
+            """Check a draft before sending it: every sentence must be supported by a passage or rule
+            decision it cites (numbers must match), citations must exist and have been retrieved
+            in this session, and the organisation's answer policies (forbidden statements, required
+            statements, no personal data) must hold. Returns `passed` and a `fix` list; revise the
+            draft and call again until it passes."""
+            who = caller()
+            retrieved, decisions = memory.retrieved(who), memory.decisions(who)
+            return await guarded(
+                "check_answer",
+                {"draft": draft, "citations": citations},
+                lambda access: checker.check(
+                    draft,
+                    citations,
+                    policies=rules.book.policies,
+                    retrieved=retrieved,
+                    decisions=decisions,
+                    visible=access.can_see,
+                ),
+            )
+
+        @server.prompt(name="answer_with_policy", title="Answer by the organisation's policies and rules")
+        def answer_with_policy(question: str) -> str:
+            """Walks a model through search → rule tool → draft → check_answer → revise."""
+            return answer_prompt(question, list(rules.book.rule_sets.values()))
+
+    def _sync_tools(self) -> None:
+        """Make the server's rule tools match the current rule book."""
+        server = self._server
+        if server is None:
+            return
+        book = self.rules.book
+        wanted = {name: rs.tool_definition() for name, rs in book.rule_sets.items()}
+        for name in list(self._registered):
+            if wanted.get(name) != self._registered[name]:
+                server.remove_tool(name)
+                del self._registered[name]
+        for name, rule_set in book.rule_sets.items():
+            if name not in self._registered:
+                server.add_tool(
+                    self._tool_function(rule_set),
+                    name=name,
+                    title=rule_set.title,
+                    description=rule_set.tool_description(),
+                    annotations=READ_ONLY,
+                    structured_output=True,
+                )
+                self._registered[name] = wanted[name]
+
+    def _tool_function(self, rule_set: CompiledRuleSet) -> Callable[..., Awaitable[RuleDecision]]:
+        name = rule_set.name
+        rules = self.rules
+
+        async def decide(**arguments: Any) -> RuleDecision:
+            guarded = self._guarded
+            assert guarded is not None
+            return await guarded(name, dict(arguments), lambda access: rules.decide(name, arguments, access.can_see))
+
+        decide.__signature__ = signature(rule_set.parameters, RuleDecision)  # type: ignore[attr-defined]
+        decide.__name__ = name
+        decide.__doc__ = rule_set.tool_description()
+        return decide
+
+    @property
+    def tool_names(self) -> list[str]:
+        return list(self._registered)
+
+    # -- reloading ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Poll the rules file (and the index) while the server runs, if reloading is on."""
+        settings = self.kb.settings.rules
+        if not settings.reload or self.rules.path is None or self._watching:
+            yield
+            return
+        self._watching = True
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._watch, settings.reload_interval)
+                try:
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            self._watching = False
+
+    async def _watch(self, interval: float) -> None:
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.reload()
+            except Exception:  # never let a reload bug take the server down
+                log.exception("reloading the rules failed")
+
+    async def reload(self) -> bool:
+        """Reload now if the file or index changed; True when the tool list changed."""
+        async with self._reload_lock:
+            outcome = await anyio.to_thread.run_sync(self.rules.reload_if_changed)
+            if outcome is None:
+                return False
+            if outcome.error is not None:
+                log.error(
+                    "rules file %s has %d problem(s); keeping the previous rules:\n  %s",
+                    self.rules.path,
+                    len(outcome.error.problems),
+                    "\n  ".join(str(p) for p in outcome.error.problems),
+                )
+                return False
+            book = outcome.book
+            log.info("rules reloaded: %d rule sets, %d rules", len(book.rule_sets), book.rule_count)
+            if not outcome.tools_changed:
+                return False
+            self._sync_tools()
+            await self.notifier.tools_changed()
+            return True
+
+
+def answer_prompt(question: str, rule_sets: list[CompiledRuleSet]) -> str:
+    """The answer-with-policy loop as instructions for a model."""
+    if rule_sets:
+        tools = "\n".join(f"   - `{rs.name}`: {rs.description.split('. ')[0].rstrip('.')}." for rs in rule_sets)
+        decide = (
+            "2. If the question asks for a decision about a specific case (an order, a claim, a "
+            "charge), call the matching rule tool and use its `decision`, reasons and citations as "
+            f"given; do not decide it yourself:\n{tools}\n"
+        )
+    else:
+        decide = "2. (No rule tools are configured: answer from the documents alone.)\n"
+    return (
+        f"Answer this question by the organisation's own policies and rules: {question}\n\n"
+        "1. Call `search` to find the policy passages that apply (and `read_document` for more "
+        "context). Note the chunk `id` of each passage you use.\n"
+        f"{decide}"
+        "3. Draft a short answer that says only what those passages and decisions support. Keep "
+        "every figure (days, amounts, percentages) exactly as the source states it.\n"
+        "4. Call `check_answer` with the draft and the chunk ids and decision ids you relied on.\n"
+        "5. If it does not pass, revise the draft following its `fix` list (correct or remove "
+        "unsupported sentences, add what a policy requires, remove personal data) and call "
+        "`check_answer` again. Repeat until `passed` is true, then send that draft.\n"
+        "6. If the documents and rules do not answer the question, say so rather than guessing."
+    )
