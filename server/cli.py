@@ -154,8 +154,9 @@ def claude_config(config_path: Path | None) -> None:
 
 def _register_subcommands() -> None:
     from strongroom.server.cli_guard import audit, budget, canary, token
+    from strongroom.server.cli_rules import rules
 
-    for command in (audit, budget, canary, token):
+    for command in (audit, budget, canary, token, rules):
         main.add_command(command)
 
 

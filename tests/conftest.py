@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.support import EXAMPLE, free_port, wait_for_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_environment() -> Iterator[None]:
+    """The developer's own STRONGROOM_* variables must not leak into the tests."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in [n for n in os.environ if n.startswith("STRONGROOM_")]:
+            env.delenv(name)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from strongroom.server.rules.model import AnswerPoliciesSpec
+if TYPE_CHECKING:  # the rules package imports this module
+    from strongroom.server.rules.model import AnswerPoliciesSpec
 
 ViolationKind = Literal["forbidden", "required", "personal_data"]
 

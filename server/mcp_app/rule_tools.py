@@ -4,9 +4,9 @@ One tool per rule set of the rules file, with the rule set's typed parameters as
 schema. When the rules file (or the index its citations point into) changes and compiles,
 the tools are replaced and connected clients are told the tool list changed; a broken file
 keeps the previous tools and logs its problems to stderr.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the SDK reads the tools' annotations at runtime.
+"""
 
 import logging
 import weakref

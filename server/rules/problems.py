@@ -37,7 +37,11 @@ class RulesError(StrongroomError):
 
     def __init__(self, problems: Sequence[RuleProblem]) -> None:
         self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__(self.one_line())
+
+    def report(self) -> str:
+        """Every problem, one per line."""
+        return "\n".join(str(p) for p in self.problems)
 
     def one_line(self) -> str:
         """A single line for a start-up refusal: the first problem and how many more."""
