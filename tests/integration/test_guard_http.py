@@ -151,18 +151,18 @@ def test_foreign_origin_is_refused_even_with_a_token(server: Server) -> None:
 def test_each_principal_sees_only_their_documents(server: Server, token: str, mine: str, theirs: str) -> None:
     async def run() -> None:
         async with session(server, token) as client:
+            other = theirs.split("/")[0]
             sources = {s["name"] for s in structured(await client.call_tool("list_sources", {}))["sources"]}
-            assert sources == {mine.split("/")[0]}
+            assert mine.split("/")[0] in sources and other not in sources
             for query in ("Q3 revenue forecast gross margin", "restocking fee for opened tents", "payroll"):
                 hits = structured(await client.call_tool("search", {"query": query, "k": 10}))["results"]
-                assert hits and all(h["source"] == mine.split("/")[0] for h in hits), query
+                assert hits and all(h["source"] != other for h in hits), query
             assert not (await client.call_tool("read_document", {"document_id": mine})).is_error
             hidden = await client.call_tool("read_document", {"document_id": theirs})
             missing = await client.call_tool("read_document", {"document_id": "finance/no-such.md"})
             assert hidden.is_error and missing.is_error
             # Not visible and not existing read the same (but for the id itself).
             assert error_text(hidden).replace(theirs, "X") == error_text(missing).replace("finance/no-such.md", "X")
-            other = theirs.split("/")[0]
             refused = await client.call_tool("search", {"query": "policy", "sources": [other]})
             assert refused.is_error and f"unknown source {other!r}" in error_text(refused)
             readable = await client.read_resource(f"strongroom://documents/{mine}")
@@ -177,7 +177,8 @@ def test_jwt_principal_gets_labels_from_its_claim(server: Server) -> None:
     async def run() -> None:
         async with session(server, server.issuer.token(server.url)) as client:
             hits = structured(await client.call_tool("search", {"query": "refund policy tents", "k": 5}))["results"]
-            assert hits and {h["source"] for h in hits} == {"finance"}
+            sources = {h["source"] for h in hits}
+            assert "finance" in sources and "handbook" not in sources
 
     anyio.run(run)
 

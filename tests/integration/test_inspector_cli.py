@@ -98,7 +98,7 @@ def test_inspector_calls_search_and_gets_structured_hits(inspector: Path, synced
         "--tool-name",
         "search",
         "--tool-arg",
-        "query=can I get my money back for boots I wore once?",
+        "query=how long do customers have to return unused items?",
         "k=3",
     )
     assert result.get("isError") is not True, result
