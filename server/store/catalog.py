@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from strongroom.server.store.records import (
     SearchFilter,
     SourceState,
 )
+from strongroom.server.store.sqlite import SqliteFile
 from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1
@@ -107,10 +107,8 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        db = self._db()
-        db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        self._file = SqliteFile(path, _SCHEMA)
+        db = self._file.db()
         columns = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
         if "connector_state" not in columns:  # catalogs made before connector state existed
             db.execute("ALTER TABLE sources ADD COLUMN connector_state TEXT NOT NULL DEFAULT '{}'")
@@ -119,35 +117,14 @@ class Catalog:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
 
-    # -- plumbing -------------------------------------------------------------------------
-
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-        return db
+        return self._file.db()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.tx()
 
     def close(self) -> None:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._file.close()
 
     # -- sources --------------------------------------------------------------------------
 
