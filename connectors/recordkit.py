@@ -27,7 +27,9 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from .api import Document, JsonScalar
+from pydantic import Field, field_validator
+
+from .api import Config, Document, JsonScalar
 
 ValueType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime"]
 VALUE_TYPES: tuple[ValueType, ...] = ("str", "int", "float", "decimal", "bool", "date", "datetime")
@@ -320,3 +322,28 @@ class RecordShape:
             metadata=dict(metadata or {}),
             fields=typed,
         )
+
+
+class RecordConfig(Config):
+    """Settings shared by every connector whose documents are records."""
+
+    key: str = Field(
+        description="Column (or JSON property) whose value identifies a record: its id and lookup key."
+    )
+    title: str | None = Field(
+        default=None,
+        description="Title of a record: a template such as `Order {order_id} ({customer})`, or a column "
+        "name. Default: the key column and value (for record files, the file name and the key).",
+    )
+    text_columns: list[str] | None = Field(
+        default=None,
+        description="Columns rendered into the searchable text as `column: value` lines "
+        "(default: all). Every column is kept in the record's typed fields either way.",
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _check_title(cls, title: str | None) -> str | None:
+        if title is not None:
+            parse_template(title)
+        return title

@@ -11,32 +11,21 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from ..api import Config, Connector, ConnectorError, Document
+from ..api import Connector, ConnectorError, Document
 from ..filesystem.globs import GlobSet
 from ..filesystem.walk import walk_files
-from ..recordkit import RecordError, RecordShape, TitleTemplate, ValueType, parse_template
+from ..recordkit import RecordConfig, RecordError, RecordShape, TitleTemplate, ValueType
 from .parsing import FileError, ParsedFile, file_format, parse_file
 
 DEFAULT_INCLUDE = ("**/*.csv", "**/*.tsv", "**/*.json", "**/*.jsonl", "**/*.ndjson")
 
 
-class RecordsConfig(Config):
+class RecordsConfig(RecordConfig):
     """Settings of a ``connector = "records"`` source."""
 
     path: Path = Field(
         description="A .csv, .tsv, .json (array of objects), .jsonl/.ndjson file, or a folder of them; "
         "relative to the configuration file."
-    )
-    key: str = Field(description="Column (CSV) or property (JSON) whose value identifies a record.")
-    title: str | None = Field(
-        default=None,
-        description="Title of a record: a template such as `Customer {id}: {name}`, or a column name. "
-        "Default: `<file name without extension> <key>`.",
-    )
-    text_columns: list[str] | None = Field(
-        default=None,
-        description="Columns rendered into the searchable text as `column: value` lines (default: "
-        "all). Every column is kept in the record's typed fields either way.",
     )
     types: dict[str, ValueType] = Field(
         default_factory=dict,
@@ -58,13 +47,6 @@ class RecordsConfig(Config):
         max_length=1,
         description="CSV field separator (default: `,`, or a tab for .tsv files).",
     )
-
-    @field_validator("title")
-    @classmethod
-    def _check_title(cls, title: str | None) -> str | None:
-        if title is not None:
-            parse_template(title)
-        return title
 
     @field_validator("encoding")
     @classmethod

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ..api import Config, Connector, ConnectorError, Document
-from ..recordkit import RecordShape, TitleTemplate, key_id, parse_template
+from ..api import Connector, ConnectorError, Document
+from ..recordkit import RecordConfig, RecordShape, TitleTemplate, key_id
 from .databases import PostgresSession, Row, Session, SqliteSession
 from .secrets import Redactor, redact_url, url_password
 
@@ -30,7 +30,7 @@ _POSTGRES = ("postgresql://", "postgres://")
 _LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
 
 
-class SqlConfig(Config):
+class SqlConfig(RecordConfig):
     """Settings of a ``connector = "sql"`` source."""
 
     # Validation errors must never echo the URL (it may hold a password).
@@ -49,17 +49,6 @@ class SqlConfig(Config):
     query: str = Field(
         description="The SELECT (or WITH … SELECT) whose rows become records; it runs in a read-only "
         "transaction."
-    )
-    key: str = Field(description="Column whose value identifies a row: the record's id and lookup key.")
-    title: str | None = Field(
-        default=None,
-        description="Title of a record: a template such as `Order {order_id} ({customer})`, or a column "
-        "name. Default: `<key column> <key>`.",
-    )
-    text_columns: list[str] | None = Field(
-        default=None,
-        description="Columns rendered into the searchable text as `column: value` lines "
-        "(default: all). Every column is kept in the record's typed fields either way.",
     )
     updated_column: str | None = Field(
         default=None,
@@ -92,13 +81,6 @@ class SqlConfig(Config):
         if not re.match(r"(select|with)\b", body, re.IGNORECASE):
             raise ValueError("must be a SELECT (or WITH … SELECT) statement")
         return query
-
-    @field_validator("title")
-    @classmethod
-    def _check_title(cls, title: str | None) -> str | None:
-        if title is not None:
-            parse_template(title)
-        return title
 
     @model_validator(mode="after")
     def _check_password_env(self) -> SqlConfig:
