@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from strongroom.server.cli_common import cli_settings, config_option, fail, setup_logging, user_errors
 from strongroom.server.settings import Settings
 
+ARROW = "\u203a"
+
 
 def _rules_file(settings: Settings, file: Path | None) -> Path:
     if file is not None:
@@ -73,7 +75,12 @@ def check(config_path: Path | None, file: Path | None) -> None:
 @rules.command()
 @click.argument("rule_set")
 @click.argument("arguments", nargs=-1)
-@click.option("--file", "file", type=click.Path(path_type=Path, dir_okay=False), help="Rules file (default: configured).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Rules file (default: configured).",
+)
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Decide as if today were this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same structure as the MCP tool.")
 @config_option
@@ -121,13 +128,14 @@ def run(
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
         return
-    marks = {True: "✓", False: "✗", None: "–"}
+    marks = {True: "✓", False: "✗", None: "\u2013"}
     click.echo(f"{rule_set}: {decision.decision}")
     click.echo(f"  {decision.summary}")
     for r in decision.rules:
         cite = ""
         if r.citation:
-            cite = f"  [{r.citation.document_id}{' › ' + r.citation.heading if r.citation.heading else ''}]"
+            heading = f" {ARROW} {r.citation.heading}" if r.citation.heading else ""
+            cite = f"  [{r.citation.document_id}{heading}]"
         click.echo(f"  {marks[r.passed]} {r.id}: {r.reason}{cite}")
     if decision.values:
         click.echo("  values: " + ", ".join(f"{v.name}={_show(v.value)}" for v in decision.values))

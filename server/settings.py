@@ -117,10 +117,10 @@ class AnswersSettings(_Section):
         default=0.6, ge=0, le=1, description="Share of embedding similarity (vs word overlap) in the score."
     )
     min_similarity: float = Field(
-        default=0.35, ge=0, le=1, description="Floor: embedding similarity to the citation's closest sentence."
+        default=0.35, ge=0, le=1, description="Floor: similarity to the citation's closest sentence."
     )
     min_overlap: float = Field(
-        default=0.3, ge=0, le=1, description="Floor: share of the sentence's content words found in the citation."
+        default=0.3, ge=0, le=1, description="Floor: share of the sentence's content words cited."
     )
     paraphrase_similarity: float = Field(
         default=0.8, ge=0, le=1, description="Similarity that counts as support whatever the word overlap."

@@ -32,18 +32,40 @@ def _customer_intents(c: Customer, corpus: Corpus, rng: random.Random) -> list[I
     products = {p.name: p for p in corpus.products}
     product = products[c.products[0]]
     intents: list[Intent] = [
-        [f"What plan is {c.name} on and what are their support terms?", f"{c.name} support plan and SLA", f"response time we owe {c.name}"],
-        [f"Who is the account manager for {c.name}?", f"{c.name} account manager", f"who looks after the {c.name} account"],
-        [f"When does the {c.name} contract renew?", f"{c.name} renewal date", f"{c.name} contract renewal and annual value"],
+        [
+            f"What plan is {c.name} on and what are their support terms?",
+            f"{c.name} support plan and SLA",
+            f"response time we owe {c.name}",
+        ],
+        [
+            f"Who is the account manager for {c.name}?",
+            f"{c.name} account manager",
+            f"who looks after the {c.name} account",
+        ],
+        [
+            f"When does the {c.name} contract renew?",
+            f"{c.name} renewal date",
+            f"{c.name} contract renewal and annual value",
+        ],
         [f"main contact at {c.name}", f"who do we talk to at {c.name}"],
         [f"Which products does {c.name} have installed?", f"{c.name} installed equipment"],
-        [f"What did we discuss with {c.name} at the last quarterly review?", f"{c.name} quarterly review risks and next steps"],
-        [f"open support tickets for {c.name}", f"recent tickets raised by {c.name}", f"{c.name} support history"],
+        [
+            f"What did we discuss with {c.name} at the last quarterly review?",
+            f"{c.name} quarterly review risks and next steps",
+        ],
+        [
+            f"open support tickets for {c.name}",
+            f"recent tickets raised by {c.name}",
+            f"{c.name} support history",
+        ],
         [f"problems {c.name} had with the {product.name}", f"{product.name} faults at {c.name}"],
         [f"How do I {product.tasks[0]} on the {product.name}?", f"{product.name} {product.tasks[0]} steps"],
         [f"{product.name} warranty", f"is the {product.name} still under warranty, how long is the warranty"],
         [f"escalation process for a major account like {c.name}", "when do we escalate to the duty manager"],
-        [f"contract renewal notice period and price uplift for {c.plan} customers", "auto-renewal and termination notice"],
+        [
+            f"contract renewal notice period and price uplift for {c.plan} customers",
+            "auto-renewal and termination notice",
+        ],
     ]
     for t in c.tickets[:6]:
         intents.append(
@@ -57,7 +79,10 @@ def _customer_intents(c: Customer, corpus: Corpus, rng: random.Random) -> list[I
         iid = c.incidents[0]
         intents.append([f"Was {c.name} affected by incident {iid}?", f"{c.name} outages and incidents"])
         intents.append(
-            [f"Is {c.name} entitled to a service credit after {iid}?", "service credit claim window and exclusions"]
+            [
+                f"Is {c.name} entitled to a service credit after {iid}?",
+                "service credit claim window and exclusions",
+            ]
         )
     return intents
 
@@ -72,7 +97,11 @@ def _product_intents(p: Product, corpus: Corpus) -> list[Intent]:
         [f"{p.name} warranty and spare parts", f"how long are {p.name} spares available"],
         [f"{p.name} certification", f"{p.name} firmware version"],
         [f"Which customers use the {p.name}?", f"accounts with the {p.name} installed"],
-        [f"common faults with the {p.name}", f"{p.name} known issues", f"{p.category} problems reported by customers"],
+        [
+            f"common faults with the {p.name}",
+            f"{p.name} known issues",
+            f"{p.category} problems reported by customers",
+        ],
         [f"return a faulty {p.name} under warranty", "warranty return authorisation process"],
     ]
     intents += [[f"How do I {task} on the {p.name}?", f"{p.name} {task}"] for task in p.tasks]
@@ -85,13 +114,20 @@ def _policy_intents(policy: Policy) -> list[Intent]:
     return [
         [f"{area} policy {region}", f"what does the {area.lower()} policy cover in {region}"],
         [f"who owns the {area.lower()} policy", f"{area.lower()} policy owner and version"],
-        [f"approval limits for {t[0]} in {region}", f"who approves a large {t[4]}", f"{area.lower()} thresholds"],
+        [
+            f"approval limits for {t[0]} in {region}",
+            f"who approves a large {t[4]}",
+            f"{area.lower()} thresholds",
+        ],
         [f"is a {t[0]} eligible after 30 days", f"{t[0]} eligibility {region}"],
         [f"exceptions to the {area.lower()} policy", f"can a {t[1]} be approved retrospectively"],
         [f"how long do we keep {t[3]} records", f"{area.lower()} evidence and records retention"],
         [f"how quickly must we decide on a {t[0]}", f"{area.lower()} timelines acknowledgement"],
         [f"who is responsible for {t[4]} checks", f"{area.lower()} responsibilities of line managers"],
-        [f"what happens if someone breaches the {area.lower()} policy", f"{area.lower()} policy review cycle"],
+        [
+            f"what happens if someone breaches the {area.lower()} policy",
+            f"{area.lower()} policy review cycle",
+        ],
         [f"definition of {t[2]}", f"what counts as a {t[2]}"],
         [f"{area.lower()} policy difference between UK and EU", f"{area.lower()} rules in North America"],
         [f"can I approve my own {t[0]}", f"{t[0]} approval lapse after how many days"],
@@ -168,7 +204,13 @@ class BenignResult:
 
 
 async def run_benign(
-    rig: Rig, corpus: Corpus, *, principal: str = "analyst", per_case: int = 40, pace_s: float = 3.0, k: int = 5
+    rig: Rig,
+    corpus: Corpus,
+    *,
+    principal: str = "analyst",
+    per_case: int = 40,
+    pace_s: float = 3.0,
+    k: int = 5,
 ) -> BenignResult:
     """Replay the cases over MCP; every call is metered against the principal's limits."""
     import time

@@ -10,6 +10,7 @@ so scenarios never see each other's exposure and the cached index stays untouche
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter
@@ -116,6 +117,12 @@ class Reply:
         return list(self.data.get("chunk_ids", []))
 
 
+def quiet() -> None:
+    """Keep the guard's and the SDK's per-call log lines (thousands of them) off the console."""
+    for name in ("strongroom", "mcp", "mcp.server", "chromadb"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> Reply:
     started = time.perf_counter()
     result: CallToolResult = await client.call_tool(tool, arguments)
@@ -127,7 +134,7 @@ async def call(client: Client, tool: str, arguments: dict[str, Any]) -> Reply:
 
 
 def limit_named(error: str) -> str:
-    """Which limit a refusal names (the first words of the guard's message)."""
+    """Which limit a refusal names (the SDK prefixes "Error executing tool ...: ")."""
     for prefix, name in [
         ("rate limit", "rate limit"),
         ("exposure budget for source", "source budget"),
@@ -135,7 +142,7 @@ def limit_named(error: str) -> str:
         ("harvesting pattern", "novelty"),
         ("collective exposure budget", "collective cap"),
     ]:
-        if error.startswith(prefix):
+        if prefix in error:
             return name
     return "other"
 

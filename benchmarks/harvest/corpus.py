@@ -23,6 +23,7 @@ size and seed, and an interrupted build resumes (unchanged documents are skipped
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -48,13 +49,88 @@ SOURCES = {
 
 # -- vocabulary ------------------------------------------------------------------------------
 
-_PREFIXES = """Harlow Brightwater Kestrel Northgate Ashby Calder Pennine Silverbirch Marlow Fenwick Oakridge
-Redcliffe Thornbury Westbrook Alder Beacon Castleton Dunmore Elmstead Foxhill Glenmore Hawthorn Ironbridge
-Juniper Kingsway Larkspur Meridian Newhaven Orchard Pembroke Quayside Riverside Stonebridge Tamarind Upland
-Valewood Whitfield Yarrow Zephyr Ambleside Bramley Cobalt Driftwood Eastfield Fairhaven Granite Highmoor
-Jasper Keswick Lindon Millbrook Norland Oxley Parkhurst Rowan Saltmarsh Tidewater Underwood Vantage Willow
-Yeoman Ashgrove Birchwood Cresswell Dovecote Everly Fernside Goldcrest Holloway Inglewood Kirkby Lowther
-Moorfield Northwick Oldfield Pinecrest Redwood Summit Blackthorn Coldharbour""".split()
+_PREFIXES = [
+    "Harlow",
+    "Brightwater",
+    "Kestrel",
+    "Northgate",
+    "Ashby",
+    "Calder",
+    "Pennine",
+    "Silverbirch",
+    "Marlow",
+    "Fenwick",
+    "Oakridge",
+    "Redcliffe",
+    "Thornbury",
+    "Westbrook",
+    "Alder",
+    "Beacon",
+    "Castleton",
+    "Dunmore",
+    "Elmstead",
+    "Foxhill",
+    "Glenmore",
+    "Hawthorn",
+    "Ironbridge",
+    "Juniper",
+    "Kingsway",
+    "Larkspur",
+    "Meridian",
+    "Newhaven",
+    "Orchard",
+    "Pembroke",
+    "Quayside",
+    "Riverside",
+    "Stonebridge",
+    "Tamarind",
+    "Upland",
+    "Valewood",
+    "Whitfield",
+    "Yarrow",
+    "Zephyr",
+    "Ambleside",
+    "Bramley",
+    "Cobalt",
+    "Driftwood",
+    "Eastfield",
+    "Fairhaven",
+    "Granite",
+    "Highmoor",
+    "Jasper",
+    "Keswick",
+    "Lindon",
+    "Millbrook",
+    "Norland",
+    "Oxley",
+    "Parkhurst",
+    "Rowan",
+    "Saltmarsh",
+    "Tidewater",
+    "Underwood",
+    "Vantage",
+    "Willow",
+    "Yeoman",
+    "Ashgrove",
+    "Birchwood",
+    "Cresswell",
+    "Dovecote",
+    "Everly",
+    "Fernside",
+    "Goldcrest",
+    "Holloway",
+    "Inglewood",
+    "Kirkby",
+    "Lowther",
+    "Moorfield",
+    "Northwick",
+    "Oldfield",
+    "Pinecrest",
+    "Redwood",
+    "Summit",
+    "Blackthorn",
+    "Coldharbour",
+]
 _SUFFIXES = [
     ("Freight", "logistics"),
     ("Logistics", "logistics"),
@@ -87,28 +163,222 @@ _SUFFIXES = [
     ("Paper Mills", "paper manufacturing"),
     ("Chemicals", "chemicals"),
 ]
-_CITIES = """Leeds Manchester Bristol Glasgow Cardiff Belfast Norwich Plymouth Aberdeen Dundee York Exeter
-Sheffield Nottingham Leicester Coventry Derby Hull Swansea Inverness Dublin Rotterdam Antwerp Lyon Hamburg
-Gdansk Porto Bilbao Turin Aarhus Gothenburg Tampere Utrecht Ghent Lille Toledo Boston Denver Calgary Halifax
-Portland Richmond Omaha Tucson Raleigh Madison Spokane Hamilton Kelowna""".split()
-_FIRST = """Priya Tomasz Aisling Marcus Leila Owen Sofia Dmitri Hannah Kwame Ingrid Rafael Yusuf Chloe Mateo
-Freya Arjun Niamh Oskar Beatriz Callum Amara Lukas Mei Declan Zara Henrik Fatima Gareth Elena Joaquin Ruth
-Tobias Anika Fergus Simone Nikolai Grace Emeka Astrid Rohan Isla Pavel Lucia Desmond Yara Felix Maeve Idris
-Camille Bruno Saoirse Viktor Noor Ewan Paloma Stellan Keziah Anders Rosalind""".split()
-_LAST = """Natarajan Kowalski Brennan Okafor Haddad Price Marino Volkov Fischer Mensah Lindqvist Duarte Aziz
-Moreau Alvarez Sorensen Mehta Gallagher Nyberg Carvalho Fraser Adeyemi Becker Zhang Doyle Rahman Halvorsen
-Siddiqui Llewellyn Petrova Ibarra Levy Hartmann Kapoor Murray Rossi Sokolov Whitaker Obi Eriksen Banerjee
-Campbell Novak Serrano Achterberg Quinlan Farouk Lindgren Pryce Castellano Hughes Tanaka Delacroix""".split()
+_CITIES = [
+    "Leeds",
+    "Manchester",
+    "Bristol",
+    "Glasgow",
+    "Cardiff",
+    "Belfast",
+    "Norwich",
+    "Plymouth",
+    "Aberdeen",
+    "Dundee",
+    "York",
+    "Exeter",
+    "Sheffield",
+    "Nottingham",
+    "Leicester",
+    "Coventry",
+    "Derby",
+    "Hull",
+    "Swansea",
+    "Inverness",
+    "Dublin",
+    "Rotterdam",
+    "Antwerp",
+    "Lyon",
+    "Hamburg",
+    "Gdansk",
+    "Porto",
+    "Bilbao",
+    "Turin",
+    "Aarhus",
+    "Gothenburg",
+    "Tampere",
+    "Utrecht",
+    "Ghent",
+    "Lille",
+    "Toledo",
+    "Boston",
+    "Denver",
+    "Calgary",
+    "Halifax",
+    "Portland",
+    "Richmond",
+    "Omaha",
+    "Tucson",
+    "Raleigh",
+    "Madison",
+    "Spokane",
+    "Hamilton",
+    "Kelowna",
+]
+_FIRST = [
+    "Priya",
+    "Tomasz",
+    "Aisling",
+    "Marcus",
+    "Leila",
+    "Owen",
+    "Sofia",
+    "Dmitri",
+    "Hannah",
+    "Kwame",
+    "Ingrid",
+    "Rafael",
+    "Yusuf",
+    "Chloe",
+    "Mateo",
+    "Freya",
+    "Arjun",
+    "Niamh",
+    "Oskar",
+    "Beatriz",
+    "Callum",
+    "Amara",
+    "Lukas",
+    "Mei",
+    "Declan",
+    "Zara",
+    "Henrik",
+    "Fatima",
+    "Gareth",
+    "Elena",
+    "Joaquin",
+    "Ruth",
+    "Tobias",
+    "Anika",
+    "Fergus",
+    "Simone",
+    "Nikolai",
+    "Grace",
+    "Emeka",
+    "Astrid",
+    "Rohan",
+    "Isla",
+    "Pavel",
+    "Lucia",
+    "Desmond",
+    "Yara",
+    "Felix",
+    "Maeve",
+    "Idris",
+    "Camille",
+    "Bruno",
+    "Saoirse",
+    "Viktor",
+    "Noor",
+    "Ewan",
+    "Paloma",
+    "Stellan",
+    "Keziah",
+    "Anders",
+    "Rosalind",
+]
+_LAST = [
+    "Natarajan",
+    "Kowalski",
+    "Brennan",
+    "Okafor",
+    "Haddad",
+    "Price",
+    "Marino",
+    "Volkov",
+    "Fischer",
+    "Mensah",
+    "Lindqvist",
+    "Duarte",
+    "Aziz",
+    "Moreau",
+    "Alvarez",
+    "Sorensen",
+    "Mehta",
+    "Gallagher",
+    "Nyberg",
+    "Carvalho",
+    "Fraser",
+    "Adeyemi",
+    "Becker",
+    "Zhang",
+    "Doyle",
+    "Rahman",
+    "Halvorsen",
+    "Siddiqui",
+    "Llewellyn",
+    "Petrova",
+    "Ibarra",
+    "Levy",
+    "Hartmann",
+    "Kapoor",
+    "Murray",
+    "Rossi",
+    "Sokolov",
+    "Whitaker",
+    "Obi",
+    "Eriksen",
+    "Banerjee",
+    "Campbell",
+    "Novak",
+    "Serrano",
+    "Achterberg",
+    "Quinlan",
+    "Farouk",
+    "Lindgren",
+    "Pryce",
+    "Castellano",
+    "Hughes",
+    "Tanaka",
+    "Delacroix",
+]
 _PLANS = [
     ("Essentials", "next business day response", "no uptime credit"),
     ("Professional", "8-hour response", "99.5% uptime with 5% service credit"),
     ("Premier", "4-hour response", "99.9% uptime with 10% service credit"),
     ("Enterprise", "1-hour response around the clock", "99.95% uptime with 15% service credit"),
 ]
-_MONTHS = "January February March April May June July August September October November December".split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
-_BRANDS = """Vantor Aquilo Nexa Corvid Helix Strata Lumen Orbis Pylon Quanta Ridgeline Solace Tessel Umbra Vireo
-Wexford Xylo Yardley Zenith Arcus Borealis Cinder Dynamo Ember Fathom""".split()
+_BRANDS = [
+    "Vantor",
+    "Aquilo",
+    "Nexa",
+    "Corvid",
+    "Helix",
+    "Strata",
+    "Lumen",
+    "Orbis",
+    "Pylon",
+    "Quanta",
+    "Ridgeline",
+    "Solace",
+    "Tessel",
+    "Umbra",
+    "Vireo",
+    "Wexford",
+    "Xylo",
+    "Yardley",
+    "Zenith",
+    "Arcus",
+    "Borealis",
+    "Cinder",
+    "Dynamo",
+    "Ember",
+    "Fathom",
+]
 
 
 @dataclass(frozen=True)
@@ -125,114 +395,279 @@ _CATEGORIES = [
     _Category(
         "pump controller",
         "starts, stops and sequences duty and standby pumps from level or pressure setpoints",
-        ("supply 24 V DC or 230 V AC", "six relay outputs rated 5 A", "Modbus RTU and Modbus TCP", "IP65 enclosure"),
+        (
+            "supply 24 V DC or 230 V AC",
+            "six relay outputs rated 5 A",
+            "Modbus RTU and Modbus TCP",
+            "IP65 enclosure",
+        ),
         ("DIN-rail mounting inside the motor control panel", "shielded cable for the level transducer input"),
         ("configure duty rotation", "set the dry-run protection threshold", "restore factory defaults"),
         (
-            ("pumps short-cycling", "the duty pump starts and stops every few seconds", "a hysteresis band set too narrow", "widened the start/stop band to 300 mm"),
-            ("dry-run alarm on a full sump", "the dry-run alarm trips although the sump is full", "a fouled level probe", "cleaned the probe and recalibrated the zero point"),
-            ("standby pump never rotates", "the standby pump has not run for weeks", "duty rotation disabled after a firmware update", "re-enabled weekly rotation in the sequencing menu"),
+            (
+                "pumps short-cycling",
+                "the duty pump starts and stops every few seconds",
+                "a hysteresis band set too narrow",
+                "widened the start/stop band to 300 mm",
+            ),
+            (
+                "dry-run alarm on a full sump",
+                "the dry-run alarm trips although the sump is full",
+                "a fouled level probe",
+                "cleaned the probe and recalibrated the zero point",
+            ),
+            (
+                "standby pump never rotates",
+                "the standby pump has not run for weeks",
+                "duty rotation disabled after a firmware update",
+                "re-enabled weekly rotation in the sequencing menu",
+            ),
         ),
     ),
     _Category(
         "flow sensor",
         "measures volumetric flow in pipes from 25 to 600 mm with an electromagnetic sensing tube",
-        ("accuracy ±0.4% of reading", "4-20 mA and pulse outputs", "PTFE liner", "flow velocity up to 10 m/s"),
+        (
+            "accuracy ±0.4% of reading",
+            "4-20 mA and pulse outputs",
+            "PTFE liner",
+            "flow velocity up to 10 m/s",
+        ),
         ("five pipe diameters of straight run upstream", "earthing rings on plastic pipework"),
         ("recalibrate the zero flow reading", "change the pulse scaling", "check the liner for wear"),
         (
-            ("flow reading drifting", "the totaliser drifts by several cubic metres a day", "air entrained in a partly filled pipe", "moved the sensor to a section that stays full"),
-            ("negative flow at night", "small negative flow appears when the line is idle", "missing earthing on a plastic pipe", "fitted earthing rings and re-zeroed"),
-            ("noisy signal near drives", "the 4-20 mA signal jumps when the drives run", "signal cable run beside motor cables", "rerouted the cable and grounded the shield at one end"),
+            (
+                "flow reading drifting",
+                "the totaliser drifts by several cubic metres a day",
+                "air entrained in a partly filled pipe",
+                "moved the sensor to a section that stays full",
+            ),
+            (
+                "negative flow at night",
+                "small negative flow appears when the line is idle",
+                "missing earthing on a plastic pipe",
+                "fitted earthing rings and re-zeroed",
+            ),
+            (
+                "noisy signal near drives",
+                "the 4-20 mA signal jumps when the drives run",
+                "signal cable run beside motor cables",
+                "rerouted the cable and grounded the shield at one end",
+            ),
         ),
     ),
     _Category(
         "telemetry gateway",
         "collects readings from site equipment and forwards them over 4G or Ethernet to the Telemetry Hub",
-        ("LTE Cat-4 modem with dual SIM", "eight digital inputs", "store-and-forward buffer for 30 days", "-30 to 70 °C operation"),
+        (
+            "LTE Cat-4 modem with dual SIM",
+            "eight digital inputs",
+            "store-and-forward buffer for 30 days",
+            "-30 to 70 °C operation",
+        ),
         ("external antenna on metal kiosks", "APN settings from the SIM provider"),
         ("switch the APN", "replace the SIM card", "upgrade the gateway firmware"),
         (
-            ("gateway offline after SIM swap", "the gateway stopped reporting after the SIM was replaced", "the APN of the new SIM not configured", "entered the carrier APN and rebooted"),
-            ("data gaps every night", "readings are missing between 01:00 and 03:00", "the scheduled firmware check rebooting the modem", "moved the maintenance window and enabled buffering"),
-            ("weak signal in kiosk", "signal strength below -105 dBm inside the kiosk", "internal antenna in a steel enclosure", "fitted an external antenna on the kiosk roof"),
+            (
+                "gateway offline after SIM swap",
+                "the gateway stopped reporting after the SIM was replaced",
+                "the APN of the new SIM not configured",
+                "entered the carrier APN and rebooted",
+            ),
+            (
+                "data gaps every night",
+                "readings are missing between 01:00 and 03:00",
+                "the scheduled firmware check rebooting the modem",
+                "moved the maintenance window and enabled buffering",
+            ),
+            (
+                "weak signal in kiosk",
+                "signal strength below -105 dBm inside the kiosk",
+                "internal antenna in a steel enclosure",
+                "fitted an external antenna on the kiosk roof",
+            ),
         ),
     ),
     _Category(
         "pressure transmitter",
         "reports line pressure from 0-16 bar with a ceramic diaphragm",
-        ("accuracy ±0.25% of span", "HART on 4-20 mA", "stainless steel 316L wetted parts", "surge protection to 1 kV"),
+        (
+            "accuracy ±0.25% of span",
+            "HART on 4-20 mA",
+            "stainless steel 316L wetted parts",
+            "surge protection to 1 kV",
+        ),
         ("isolation valve and snubber on pulsating lines", "mounting above the tapping point on gas lines"),
         ("re-range the transmitter", "perform a zero trim", "replace the diaphragm seal"),
         (
-            ("pressure reading frozen", "the reading sticks at the same value for hours", "a blocked impulse line", "flushed the impulse line and fitted a snubber"),
-            ("spikes after pump starts", "pressure spikes of several bar show on pump start", "water hammer reaching the diaphragm", "added damping and a soft-start ramp"),
+            (
+                "pressure reading frozen",
+                "the reading sticks at the same value for hours",
+                "a blocked impulse line",
+                "flushed the impulse line and fitted a snubber",
+            ),
+            (
+                "spikes after pump starts",
+                "pressure spikes of several bar show on pump start",
+                "water hammer reaching the diaphragm",
+                "added damping and a soft-start ramp",
+            ),
         ),
     ),
     _Category(
         "valve actuator",
         "drives quarter-turn and multi-turn valves with position feedback",
-        ("torque 60 to 2,000 Nm", "Profibus DP or Modbus", "manual override handwheel", "position accuracy 0.5%"),
+        (
+            "torque 60 to 2,000 Nm",
+            "Profibus DP or Modbus",
+            "manual override handwheel",
+            "position accuracy 0.5%",
+        ),
         ("set end limits before first motorised operation", "coupling adaptor matched to the valve stem"),
         ("set the open and closed limits", "adjust torque switch settings", "calibrate position feedback"),
         (
-            ("actuator trips on torque", "the actuator stops half way and raises a torque fault", "a seized valve spindle", "freed and greased the spindle and reset the torque limit"),
-            ("position feedback wrong", "the SCADA shows 40% open when the valve is shut", "feedback potentiometer slipping", "replaced the potentiometer gear and recalibrated"),
+            (
+                "actuator trips on torque",
+                "the actuator stops half way and raises a torque fault",
+                "a seized valve spindle",
+                "freed and greased the spindle and reset the torque limit",
+            ),
+            (
+                "position feedback wrong",
+                "the SCADA shows 40% open when the valve is shut",
+                "feedback potentiometer slipping",
+                "replaced the potentiometer gear and recalibrated",
+            ),
         ),
     ),
     _Category(
         "leak detector",
         "listens for leak noise on distribution mains and correlates between loggers",
-        ("acoustic sensor with 0.5 Hz to 3 kHz band", "ten-year lithium battery", "magnetic mounting", "nightly upload over NB-IoT"),
+        (
+            "acoustic sensor with 0.5 Hz to 3 kHz band",
+            "ten-year lithium battery",
+            "magnetic mounting",
+            "nightly upload over NB-IoT",
+        ),
         ("mount on valves or hydrants at no more than 400 m spacing", "avoid pressure reducing valves"),
         ("correlate two loggers", "change the listening schedule", "replace the battery pack"),
         (
-            ("false leak alarms near PRV", "loggers next to a pressure reducing valve report leaks every night", "valve noise mistaken for a leak", "raised the noise threshold and moved the logger"),
-            ("logger not uploading", "a logger has not uploaded for four nights", "NB-IoT coverage lost after a network change", "switched the logger to the fallback network"),
+            (
+                "false leak alarms near PRV",
+                "loggers next to a pressure reducing valve report leaks every night",
+                "valve noise mistaken for a leak",
+                "raised the noise threshold and moved the logger",
+            ),
+            (
+                "logger not uploading",
+                "a logger has not uploaded for four nights",
+                "NB-IoT coverage lost after a network change",
+                "switched the logger to the fallback network",
+            ),
         ),
     ),
     _Category(
         "water quality probe",
         "measures chlorine, turbidity, pH and conductivity in treated water",
-        ("free chlorine 0-5 mg/l", "turbidity 0-100 NTU", "self-cleaning wiper", "flow cell with sample bypass"),
+        (
+            "free chlorine 0-5 mg/l",
+            "turbidity 0-100 NTU",
+            "self-cleaning wiper",
+            "flow cell with sample bypass",
+        ),
         ("sample line under 10 m from the tapping", "constant sample flow of 30 to 60 l/h"),
         ("calibrate the chlorine sensor", "replace the pH electrode", "clean the turbidity optics"),
         (
-            ("chlorine reading too low", "the probe reads 0.2 mg/l while grab samples show 0.8", "an exhausted membrane cap", "replaced the membrane cap and electrolyte"),
-            ("turbidity spikes", "turbidity jumps above 5 NTU for a few minutes", "air bubbles in the flow cell", "fitted a debubbler and reduced sample flow"),
+            (
+                "chlorine reading too low",
+                "the probe reads 0.2 mg/l while grab samples show 0.8",
+                "an exhausted membrane cap",
+                "replaced the membrane cap and electrolyte",
+            ),
+            (
+                "turbidity spikes",
+                "turbidity jumps above 5 NTU for a few minutes",
+                "air bubbles in the flow cell",
+                "fitted a debubbler and reduced sample flow",
+            ),
         ),
     ),
     _Category(
         "data logger",
         "records analogue and pulse channels at intervals from one second to one day",
-        ("four analogue and two pulse channels", "four million readings of memory", "IP68 housing", "battery life of five years at 15-minute logging"),
+        (
+            "four analogue and two pulse channels",
+            "four million readings of memory",
+            "IP68 housing",
+            "battery life of five years at 15-minute logging",
+        ),
         ("secure the logger above flood level", "seal unused cable glands"),
         ("change the logging interval", "export readings to CSV", "set alarm thresholds"),
         (
-            ("battery draining fast", "the battery dropped from 80% to 10% in a month", "logging interval left at one second after commissioning", "set the interval back to 15 minutes"),
-            ("clock drift in readings", "timestamps are several minutes out", "time sync disabled", "enabled automatic time sync from the Telemetry Hub"),
+            (
+                "battery draining fast",
+                "the battery dropped from 80% to 10% in a month",
+                "logging interval left at one second after commissioning",
+                "set the interval back to 15 minutes",
+            ),
+            (
+                "clock drift in readings",
+                "timestamps are several minutes out",
+                "time sync disabled",
+                "enabled automatic time sync from the Telemetry Hub",
+            ),
         ),
     ),
     _Category(
         "HMI panel",
         "shows alarms and trends and lets operators change setpoints at the plant",
-        ("10-inch touch screen", "user roles with PIN login", "alarm history of 10,000 events", "VNC remote view"),
-        ("panel cut-out 260 × 200 mm", "UPS-backed supply"),
+        (
+            "10-inch touch screen",
+            "user roles with PIN login",
+            "alarm history of 10,000 events",
+            "VNC remote view",
+        ),
+        ("panel cut-out 260 × 200 mm", "UPS-backed supply"),  # noqa: RUF001
         ("add an operator account", "export the alarm history", "change screen timeout"),
         (
-            ("touch screen unresponsive", "the touch screen ignores presses in the lower half", "a cracked digitiser", "replaced the touch screen under warranty"),
-            ("operators locked out", "all operator PINs rejected after a power cut", "user database corrupted on unclean shutdown", "restored users from backup and fitted a UPS"),
+            (
+                "touch screen unresponsive",
+                "the touch screen ignores presses in the lower half",
+                "a cracked digitiser",
+                "replaced the touch screen under warranty",
+            ),
+            (
+                "operators locked out",
+                "all operator PINs rejected after a power cut",
+                "user database corrupted on unclean shutdown",
+                "restored users from backup and fitted a UPS",
+            ),
         ),
     ),
     _Category(
         "variable speed drive",
         "controls pump and fan motor speed from 0.75 to 250 kW",
-        ("built-in EMC filter", "PID controller for pressure control", "safe torque off input", "ambient up to 50 °C"),
+        (
+            "built-in EMC filter",
+            "PID controller for pressure control",
+            "safe torque off input",
+            "ambient up to 50 °C",
+        ),
         ("clearance of 100 mm above and below for cooling", "motor cable under 50 m without output filter"),
         ("tune the PID loop", "set the motor nameplate data", "read the fault log"),
         (
-            ("drive tripping on overcurrent", "the drive trips on overcurrent during acceleration", "an acceleration ramp that is too short", "lengthened the ramp to 10 s"),
-            ("drive overheating", "heatsink temperature alarms each afternoon", "blocked cooling fan filter", "cleaned the filter and scheduled monthly checks"),
+            (
+                "drive tripping on overcurrent",
+                "the drive trips on overcurrent during acceleration",
+                "an acceleration ramp that is too short",
+                "lengthened the ramp to 10 s",
+            ),
+            (
+                "drive overheating",
+                "heatsink temperature alarms each afternoon",
+                "blocked cooling fan filter",
+                "cleaned the filter and scheduled monthly checks",
+            ),
         ),
     ),
     _Category(
@@ -242,33 +677,103 @@ _CATEGORIES = [
         ("mount away from the inflow and from ladders", "aim perpendicular to the surface"),
         ("map out false echoes", "set tank geometry", "pair the sensor with the set-up app"),
         (
-            ("level jumps to full", "the level reads 100% while the tank is half empty", "a false echo from a ladder rung", "mapped out the false echo and re-aimed the sensor"),
-            ("foam causing lost echo", "the sensor reports lost echo during aeration", "thick foam absorbing the radar signal", "enabled foam mode and lowered the sensor"),
+            (
+                "level jumps to full",
+                "the level reads 100% while the tank is half empty",
+                "a false echo from a ladder rung",
+                "mapped out the false echo and re-aimed the sensor",
+            ),
+            (
+                "foam causing lost echo",
+                "the sensor reports lost echo during aeration",
+                "thick foam absorbing the radar signal",
+                "enabled foam mode and lowered the sensor",
+            ),
         ),
     ),
     _Category(
         "SCADA software licence",
         "supervises sites, alarms and reports from the control room",
-        ("unlimited tags on Enterprise licences", "redundant servers with automatic failover", "OPC UA client and server", "role-based access with audit trail"),
+        (
+            "unlimited tags on Enterprise licences",
+            "redundant servers with automatic failover",
+            "OPC UA client and server",
+            "role-based access with audit trail",
+        ),
         ("installation on Windows Server 2022", "licence dongle or cloud licence"),
         ("add a site to the alarm rota", "schedule a monthly report", "rotate the service account password"),
         (
-            ("alarms not reaching on-call", "out-of-hours alarms did not page the on-call engineer", "an expired SMS gateway credential", "renewed the credential and added a test alarm"),
-            ("reports missing data", "the monthly compliance report has empty columns", "historian archive full", "extended archive storage and rebuilt the report"),
-            ("licence expired warning", "the SCADA shows a licence expiry banner", "annual licence not renewed in the portal", "applied the renewed licence key"),
+            (
+                "alarms not reaching on-call",
+                "out-of-hours alarms did not page the on-call engineer",
+                "an expired SMS gateway credential",
+                "renewed the credential and added a test alarm",
+            ),
+            (
+                "reports missing data",
+                "the monthly compliance report has empty columns",
+                "historian archive full",
+                "extended archive storage and rebuilt the report",
+            ),
+            (
+                "licence expired warning",
+                "the SCADA shows a licence expiry banner",
+                "annual licence not renewed in the portal",
+                "applied the renewed licence key",
+            ),
         ),
     ),
 ]
 
 _GENERIC_ISSUES = [
-    ("invoice query", "the customer queried an invoice line for support hours", "hours billed against the wrong contract", "issued a credit note and corrected the contract code"),
-    ("portal login failure", "users cannot log in to the Customer Portal", "single sign-on certificate expired at the customer", "the customer renewed the certificate; we cleared cached sessions"),
-    ("training request", "the customer asked for operator training for new staff", "staff turnover at two sites", "booked a remote training session and sent the user guides"),
-    ("delivery delayed", "a spare parts order arrived nine days late", "stock shortage at the regional warehouse", "expedited the order and waived the carriage charge"),
-    ("report export failing", "CSV exports from the portal time out", "export range of several years", "advised monthly exports and raised a product defect"),
-    ("user access change", "the customer asked to remove a departed engineer's access", "staff leaver", "disabled the account and confirmed in writing"),
-    ("warranty claim", "the customer claimed a failed unit under warranty", "a manufacturing fault in the power supply", "shipped a replacement unit and collected the faulty one"),
-    ("contract question", "the customer asked what their support contract covers", "unclear scope of on-site visits", "sent the service schedule and a summary of entitlements"),
+    (
+        "invoice query",
+        "the customer queried an invoice line for support hours",
+        "hours billed against the wrong contract",
+        "issued a credit note and corrected the contract code",
+    ),
+    (
+        "portal login failure",
+        "users cannot log in to the Customer Portal",
+        "single sign-on certificate expired at the customer",
+        "the customer renewed the certificate; we cleared cached sessions",
+    ),
+    (
+        "training request",
+        "the customer asked for operator training for new staff",
+        "staff turnover at two sites",
+        "booked a remote training session and sent the user guides",
+    ),
+    (
+        "delivery delayed",
+        "a spare parts order arrived nine days late",
+        "stock shortage at the regional warehouse",
+        "expedited the order and waived the carriage charge",
+    ),
+    (
+        "report export failing",
+        "CSV exports from the portal time out",
+        "export range of several years",
+        "advised monthly exports and raised a product defect",
+    ),
+    (
+        "user access change",
+        "the customer asked to remove a departed engineer's access",
+        "staff leaver",
+        "disabled the account and confirmed in writing",
+    ),
+    (
+        "warranty claim",
+        "the customer claimed a failed unit under warranty",
+        "a manufacturing fault in the power supply",
+        "shipped a replacement unit and collected the faulty one",
+    ),
+    (
+        "contract question",
+        "the customer asked what their support contract covers",
+        "unclear scope of on-site visits",
+        "sent the service schedule and a summary of entitlements",
+    ),
 ]
 
 _SERVICES = [
@@ -289,7 +794,10 @@ _REGIONS = ["eu-west", "uk-south", "us-east", "ca-central", "eu-north"]
 _ROOT_CAUSES = [
     ("a certificate expired on the load balancer", "automated certificate renewal with a 30-day alert"),
     ("a database failover took longer than planned", "tuned failover health checks and added a runbook step"),
-    ("a bad configuration change to the message queue", "peer review for queue configuration and a staged rollout"),
+    (
+        "a bad configuration change to the message queue",
+        "peer review for queue configuration and a staged rollout",
+    ),
     ("disk space exhausted on the ingest nodes", "disk usage alerts at 75% and log rotation"),
     ("a third-party SMS provider outage", "a second SMS provider with automatic fallback"),
     ("a memory leak in release 4.12", "rolled back and added a soak test to the release pipeline"),
@@ -297,7 +805,10 @@ _ROOT_CAUSES = [
     ("an expired API key for the mapping provider", "key expiry monitoring"),
     ("network congestion at the hosting provider", "a second availability zone for ingest"),
     ("a schema migration that locked the readings table", "online migrations and a maintenance window"),
-    ("a firmware release that rebooted gateways in a loop", "canary firmware rollout to 2% of gateways first"),
+    (
+        "a firmware release that rebooted gateways in a loop",
+        "canary firmware rollout to 2% of gateways first",
+    ),
     ("a cron job that purged active sessions", "session purge limited to expired sessions with a test"),
 ]
 
@@ -305,23 +816,65 @@ _POLICY_AREAS: dict[str, tuple[str, ...]] = {
     "Refunds and credit notes": ("refund", "credit note", "cancellation", "pro-rata", "invoice dispute"),
     "Travel and expenses": ("mileage", "hotel", "per diem", "receipt", "economy fare"),
     "Data retention": ("retention period", "deletion", "archive", "legal hold", "backup copy"),
-    "Information security": ("encryption", "multi-factor authentication", "patching", "vulnerability", "laptop"),
+    "Information security": (
+        "encryption",
+        "multi-factor authentication",
+        "patching",
+        "vulnerability",
+        "laptop",
+    ),
     "Remote working": ("home office", "equipment allowance", "working hours", "VPN", "ergonomic assessment"),
     "Procurement": ("purchase order", "quotation", "supplier", "tender", "budget holder"),
     "Customer complaints": ("complaint", "acknowledgement", "root cause", "ombudsman", "resolution letter"),
     "Service credits": ("service credit", "uptime", "measurement period", "claim window", "exclusion"),
-    "Warranty returns": ("return authorisation", "replacement unit", "fault report", "carriage", "refurbished"),
-    "Acceptable use": ("personal use", "social media", "software installation", "monitoring", "removable media"),
-    "Incident response": ("severity", "incident commander", "status page", "post-incident review", "customer notice"),
-    "Supplier onboarding": ("due diligence", "insurance certificate", "bank details", "sanctions screening", "trial order"),
+    "Warranty returns": (
+        "return authorisation",
+        "replacement unit",
+        "fault report",
+        "carriage",
+        "refurbished",
+    ),
+    "Acceptable use": (
+        "personal use",
+        "social media",
+        "software installation",
+        "monitoring",
+        "removable media",
+    ),
+    "Incident response": (
+        "severity",
+        "incident commander",
+        "status page",
+        "post-incident review",
+        "customer notice",
+    ),
+    "Supplier onboarding": (
+        "due diligence",
+        "insurance certificate",
+        "bank details",
+        "sanctions screening",
+        "trial order",
+    ),
     "Anti-bribery": ("gift", "hospitality", "facilitation payment", "register", "public official"),
     "Site health and safety": ("permit to work", "confined space", "lone working", "PPE", "risk assessment"),
     "On-call and overtime": ("on-call allowance", "call-out", "rest period", "rota", "time off in lieu"),
     "Discount approval": ("discount", "margin", "deal desk", "multi-year term", "price book"),
     "Contract renewals": ("renewal notice", "price uplift", "auto-renewal", "termination", "notice period"),
-    "Escalations": ("escalation level", "duty manager", "executive sponsor", "update cadence", "major account"),
+    "Escalations": (
+        "escalation level",
+        "duty manager",
+        "executive sponsor",
+        "update cadence",
+        "major account",
+    ),
     "Equipment loans": ("loan unit", "loan agreement", "demo stock", "return date", "damage charge"),
-    "Privacy requests": ("subject access request", "erasure", "identity check", "response deadline", "data protection officer"),
+    "Privacy requests": (
+        "subject access request",
+        "erasure",
+        "identity check",
+        "response deadline",
+        "data protection officer",
+    ),
 }
 _POLICY_REGIONS = [("UK", "£", 1.0), ("EU", "€", 1.15), ("North America", "$", 1.25)]
 _CLAUSES = [
@@ -425,11 +978,16 @@ class Corpus:
     incidents: list[Incident]
 
     def signature(self) -> dict[str, object]:
+        digest = hashlib.sha256()
+        for source, documents in self.documents.items():
+            for doc in documents:
+                digest.update(f"{source}\0{doc.id}\0{doc.title}\0{doc.text}\0".encode())
         return {
             "version": CORPUS_VERSION,
             "n_chunks": self.n_chunks,
             "seed": self.seed,
             "chunks_per_source": self.chunks_per_source,
+            "content_sha256": digest.hexdigest(),
         }
 
 
@@ -500,6 +1058,9 @@ def generate_corpus(n_chunks: int = 10_000, seed: int = 7) -> Corpus:
         _qbr_note(b, customer)
     if b.total != n_chunks:  # every ticket and note is one passage, so this cannot happen
         raise AssertionError(f"generated {b.total} passages, wanted {n_chunks}")
+    for source, documents in b.documents.items():
+        if len({d.id for d in documents}) != len(documents):
+            raise AssertionError(f"duplicate document ids in {source}")
     return Corpus(n_chunks, seed, b.documents, dict(b.chunks), customers, products, policies, incidents)
 
 
@@ -510,10 +1071,10 @@ def _products(b: _Builder, n: int) -> list[Product]:
     while len(products) < n:
         category = _CATEGORIES[len(products) % len(_CATEGORIES)]
         name = f"{rng.choice(_BRANDS)} {rng.choice('ABCDEFGHKLMPRSTVX')}{rng.choice([100, 120, 200, 250, 300, 350, 400, 500, 600, 700, 800, 900])}"
-        if name in names:
-            continue
-        names.add(name)
         sku = f"{name.split()[0][:3].upper()}-{rng.randint(1000, 9999)}"
+        if name in names or sku in names:
+            continue
+        names.update((name, sku))
         doc_id = f"sheet/{sku.lower()}"
         launched = rng.randint(2016, 2024)
         specs = list(category.specs)
@@ -619,7 +1180,9 @@ def _customers(b: _Builder, n: int, products: list[Product]) -> list[Customer]:
             f"Installed products: {', '.join(customer.products)}. Support terms: {response}, {uptime}. "
             f"Contract renews on {customer.renewal}; annual value {rng.randint(8, 240) * 1000:,} GBP."
         )
-        b.add("crm", f"account/{customer.account_id.lower()}", f"Account profile: {name}", text, customer=name)
+        b.add(
+            "crm", f"account/{customer.account_id.lower()}", f"Account profile: {name}", text, customer=name
+        )
         customers.append(customer)
     return customers
 
@@ -654,7 +1217,9 @@ def _ticket(b: _Builder, customer: Customer, products: list[Product], ticket_id:
         f"product {product}, site {site}. Reported: {symptom}. Engineer {agent} found "
         f"{cause}, and {fix}. {outcome}."
     )
-    b.add("crm", f"ticket/{ticket_id.lower()}", f"Ticket {ticket_id}: {summary}", text, customer=customer.name)
+    b.add(
+        "crm", f"ticket/{ticket_id.lower()}", f"Ticket {ticket_id}: {summary}", text, customer=customer.name
+    )
     customer.tickets.append(Ticket(ticket_id, product, summary, symptom))
 
 
@@ -669,7 +1234,13 @@ def _qbr_note(b: _Builder, customer: Customer) -> None:
         f"{rng.randint(1, 4)} weeks and books a site visit to {customer.city}. Renewal on {customer.renewal} "
         f"is {rng.choice(['likely', 'at risk', 'expected with an uplift', 'under negotiation'])}."
     )
-    b.add("crm", f"review/{customer.account_id.lower()}", f"Quarterly review: {customer.name}", text, customer=customer.name)
+    b.add(
+        "crm",
+        f"review/{customer.account_id.lower()}",
+        f"Quarterly review: {customer.name}",
+        text,
+        customer=customer.name,
+    )
 
 
 def _incidents(b: _Builder, n: int, customers: list[Customer]) -> list[Incident]:
@@ -690,7 +1261,13 @@ def _incidents(b: _Builder, n: int, customers: list[Customer]) -> list[Incident]
             f"Customers affected include {names}. Incident commander {b.person()}. Follow-up: {action}. "
             f"Service credits {'apply under the service credits policy' if minutes > 60 else 'do not apply'}."
         )
-        b.add("operations", f"incident/{iid.lower()}", f"Incident {iid}: {service} in {region}", text, service=service)
+        b.add(
+            "operations",
+            f"incident/{iid.lower()}",
+            f"Incident {iid}: {service} in {region}",
+            text,
+            service=service,
+        )
         incident = Incident(iid, service, region, [c.name for c in affected])
         for c in affected:
             c.incidents.append(iid)
@@ -712,7 +1289,13 @@ def _articles(b: _Builder, n: int, products: list[Product]) -> None:
             f"confirm each change, then {rng.choice(['save and reboot', 'check the live reading', 'export the settings', 'log the change in the site book'])}. "
             f"If the {product.category} reports an error, note the code and raise a ticket with support."
         )
-        b.add("products", f"howto/{product.sku.lower()}-{i}", f"How to {task} on the {product.name}", text, product=product.name)
+        b.add(
+            "products",
+            f"howto/{product.sku.lower()}-{i}",
+            f"How to {task} on the {product.name}",
+            text,
+            product=product.name,
+        )
 
 
 # -- the index --------------------------------------------------------------------------------
@@ -724,7 +1307,9 @@ def harvest_settings(data_dir: Path) -> Settings:
     empty = data_dir / "empty"
     empty.mkdir(parents=True, exist_ok=True)
     sources = [
-        SourceSettings.model_validate({"name": name, "connector": "filesystem", "description": desc, "path": str(empty)})
+        SourceSettings.model_validate(
+            {"name": name, "connector": "filesystem", "description": desc, "path": str(empty)}
+        )
         for name, desc in SOURCES.items()
     ]
     return Settings(store=StoreSettings(path=data_dir / "index"), sources=sources, base_dir=data_dir)
@@ -745,14 +1330,16 @@ def open_knowledge_base(
     cache_dir.mkdir(parents=True, exist_ok=True)
     marker = cache_dir / "corpus.json"
     signature = corpus.signature()
-    if marker.exists() and json.loads(marker.read_text()) != signature:
-        say(f"cached index in {cache_dir} is for another corpus; rebuilding")
-        shutil.rmtree(cache_dir / "index", ignore_errors=True)
-        marker.unlink()
-    settings = harvest_settings(cache_dir)
-    kb = KnowledgeBase(settings, embedder=embedder)
-    if marker.exists() and kb.source_sizes() == corpus.chunks_per_source:
+    state = json.loads(marker.read_text()) if marker.exists() else None
+    if (state is None or state.get("corpus") != signature) and (cache_dir / "index").exists():
+        say(f"the index in {cache_dir} is not of this corpus; rebuilding it")
+        shutil.rmtree(cache_dir / "index")
+    kb = KnowledgeBase(harvest_settings(cache_dir), embedder=embedder)
+    if state is not None and state.get("corpus") == signature and state.get("complete"):
         return kb, corpus
+    # Resumable: the marker names the corpus being built, and planting skips documents already
+    # indexed with the same content.
+    marker.write_text(json.dumps({"corpus": signature, "complete": False}, indent=2) + "\n")
     started = time.perf_counter()
     done = 0
     for source, documents in corpus.documents.items():
@@ -761,12 +1348,17 @@ def open_knowledge_base(
             done += report.chunks
             if report.chunks:
                 rate = done / (time.perf_counter() - started)
-                say(f"indexed {source}: {min(i + 200, len(documents))}/{len(documents)} documents ({rate:.0f} passages/s)")
+                say(
+                    f"indexed {source}: {min(i + 200, len(documents))}/{len(documents)} documents ({rate:.0f} passages/s)"
+                )
     sizes = kb.source_sizes()
     if sizes != corpus.chunks_per_source:
         raise RuntimeError(f"index holds {sizes}, expected {corpus.chunks_per_source}")
-    marker.write_text(json.dumps(signature, indent=2) + "\n")
-    say(f"indexed {corpus.n_chunks} passages in {time.perf_counter() - started:.0f} s")
+    build_s = round(time.perf_counter() - started, 1)
+    marker.write_text(
+        json.dumps({"corpus": signature, "complete": True, "build_s": build_s}, indent=2) + "\n"
+    )
+    say(f"indexed {corpus.n_chunks} passages in {build_s:.0f} s")
     return kb, corpus
 
 
@@ -782,6 +1374,9 @@ def describe(corpus: Corpus) -> dict[str, object]:
         "products": len(corpus.products),
         "policies": len(corpus.policies),
         "incidents": len(corpus.incidents),
-        "passage_chars_p10_p50_p90": [lengths[len(lengths) // 10], lengths[len(lengths) // 2], lengths[len(lengths) * 9 // 10]],
+        "passage_chars_p10_p50_p90": [
+            lengths[len(lengths) // 10],
+            lengths[len(lengths) // 2],
+            lengths[len(lengths) * 9 // 10],
+        ],
     }
-

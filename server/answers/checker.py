@@ -48,9 +48,15 @@ class SentenceFinding(BaseModel):
     citation: str | None = Field(
         default=None, description="The citation that supports it (or, if unsupported, the closest one)."
     )
-    similarity: float | None = Field(default=None, description="Embedding similarity to that citation's best sentence.")
-    overlap: float | None = Field(default=None, description="Share of the sentence's content words found there.")
-    missing_numbers: list[str] = Field(default_factory=list, description="Numbers the citation does not contain.")
+    similarity: float | None = Field(
+        default=None, description="Embedding similarity to that citation's best sentence."
+    )
+    overlap: float | None = Field(
+        default=None, description="Share of the sentence's content words found in what it cites."
+    )
+    missing_numbers: list[str] = Field(
+        default_factory=list, description="Numbers the citation does not contain."
+    )
     reason: str
 
 
@@ -96,7 +102,7 @@ def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
     words = frozenset(content_words(" ".join([title, *chunk.headings, chunk.text])))
     return Evidence(
         id=chunk.id,
-        label=f"{title} › {heading}" if heading != title else title,
+        label=f"{title} \u203a {heading}" if heading != title else title,
         units=tuple(units),
         contexts=tuple(contexts),
         words=words,
@@ -106,11 +112,19 @@ def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
 
 def decision_evidence(decision: RuleDecision) -> Evidence:
     units = [u for u in decision.evidence() if u.strip()]
+    case = ", ".join(
+        f"{name.replace('_', ' ')} {value}"
+        for name, value in decision.facts.items()
+        if name not in ("today", "now")
+        and isinstance(value, str | int | float)
+        and not isinstance(value, bool)
+    )
+    topic = decision.rule_set.replace("_", " ") + (f" for {case}" if case else "")
     return Evidence(
         id=decision.decision_id,
         label=f"rule decision {decision.rule_set}",
         units=tuple(units),
-        contexts=tuple(f"{decision.rule_set.replace('_', ' ')}: {u}" for u in units),
+        contexts=tuple(f"{topic}: {u}" for u in units),
         words=frozenset(content_words(" ".join([decision.rule_set.replace("_", " "), *units]))),
         unit_numbers=tuple(frozenset(numbers(u)) for u in units),
     )
@@ -144,14 +158,18 @@ class AnswerChecker:
             raise InvalidArgument(f"draft is too long ({len(draft)} characters; at most {s.max_draft_chars})")
         sentences = split_sentences(draft)
         inline = [_inline_ids(draft, span) for span in sentences]
-        cited = list(dict.fromkeys([c.strip() for c in citations if c.strip()] + [i for ids in inline for i in ids]))
+        cited = list(
+            dict.fromkeys([c.strip() for c in citations if c.strip()] + [i for ids in inline for i in ids])
+        )
         if len(cited) > s.max_citations:
             raise InvalidArgument(f"too many citations ({len(cited)}; at most {s.max_citations})")
 
         evidence, unknown = self._resolve(cited, decisions or {}, visible)
         not_retrieved = []
         if retrieved is not None and s.require_retrieved:
-            not_retrieved = [c for c in cited if c in evidence and c not in retrieved and c not in (decisions or {})]
+            not_retrieved = [
+                c for c in cited if c in evidence and c not in retrieved and c not in (decisions or {})
+            ]
 
         findings = self._support(sentences, inline, evidence)
         violations = policies.check(draft, [(sp.start, sp.end) for sp in sentences])
@@ -204,34 +222,67 @@ class AnswerChecker:
         words = [set(content_words(t)) for t in texts]
         nums = [numbers(t) for t in texts]
         checkable = [len(w) >= s.min_content_words or bool(n) for w, n in zip(words, nums, strict=True)]
-        to_embed = [t for t, c in zip(texts, checkable, strict=True) if c]
+        # A sentence that joins claims ("30 days; a 15% fee") has each clause's numbers checked
+        # against the cited statement closest to that clause.
+        clauses = [
+            _numeric_clauses(t) if c and n else [] for t, c, n in zip(texts, checkable, nums, strict=True)
+        ]
+        to_embed = [t for t, c in zip(texts, checkable, strict=True) if c] + [c for cs in clauses for c in cs]
         vectors = iter(self._embed(to_embed) if to_embed and evidence else [])
         unit_vectors = {eid: self._units(ev) for eid, ev in evidence.items()} if to_embed else {}
+        sentence_vectors = {i: next(vectors) for i, c in enumerate(checkable) if c and evidence}
+        clause_vectors = {i: [next(vectors) for _ in cs] for i, cs in enumerate(clauses) if cs and evidence}
 
         findings: list[SentenceFinding] = []
         for i, text in enumerate(texts):
             if not checkable[i]:
                 findings.append(
-                    SentenceFinding(index=i, text=text, status="not_checked", reason="no factual content to check")
+                    SentenceFinding(
+                        index=i, text=text, status="not_checked", reason="no factual content to check"
+                    )
                 )
                 continue
             if not evidence:
                 findings.append(
-                    SentenceFinding(index=i, text=text, status="unsupported", reason="no valid citation to check it against")
+                    SentenceFinding(
+                        index=i,
+                        text=text,
+                        status="unsupported",
+                        reason="no valid citation to check it against",
+                    )
                 )
                 continue
-            vector = next(vectors)
             candidates = [c for c in inline[i] if c in evidence] or list(evidence)
-            best: tuple[float, SentenceFinding] | None = None
+            # Words may come from any of the sentence's citations (a sentence can join a decision
+            # and a policy); the closest citation by meaning is the one that supports it.
+            pooled = frozenset().union(*(evidence[c].words for c in candidates))
+            overlap = len(words[i] & pooled) / len(words[i]) if words[i] else 1.0
+            measured = []
             for cid in candidates:
                 ev = evidence[cid]
-                sims = unit_vectors[cid] @ vector
-                order = list(np.argsort(-sims))
-                similarity = float(sims[order[0]])
-                overlap = len(words[i] & ev.words) / len(words[i]) if words[i] else 1.0
-                missing = sorted(nums[i] - ev.numbers_near(order), key=_num_key)
-                if missing and len(ev.units) <= 40 and cid.startswith("decision:"):
-                    missing = sorted(nums[i] - ev.all_numbers, key=_num_key)
+                sims = unit_vectors[cid] @ sentence_vectors[i]
+                order = [int(j) for j in np.argsort(-sims)]
+                measured.append((cid, ev, order, float(sims[order[0]]), overlap, _near(ev, order)))
+            # Numbers must appear in the cited statement closest to the clause that states them,
+            # not merely somewhere among the citations.
+            # A cited rule decision on the same subject may supply the case's own figures (its
+            # order number, amounts, dates), which no policy passage states.
+            missing_set: set[str] = set()
+            parts = list(zip(clauses[i], clause_vectors[i], strict=True)) if clauses[i] else []
+            if not parts and nums[i]:
+                parts = [(texts[i], sentence_vectors[i])]
+            for clause, vector in parts:
+                scored = [(float((unit_vectors[c] @ vector).max()), c) for c in candidates]
+                closest = max(scored)[1]
+                order = [int(j) for j in np.argsort(-(unit_vectors[closest] @ vector))]
+                gap = numbers(clause) - _near(evidence[closest], order)
+                for sim, c in scored:
+                    if gap and c.startswith("decision:") and sim >= s.min_similarity:
+                        gap -= evidence[c].all_numbers
+                missing_set |= gap
+            missing = sorted(missing_set, key=_num_key)
+            best: tuple[float, SentenceFinding] | None = None
+            for cid, ev, order, similarity, overlap, _ in measured:
                 combined = s.similarity_weight * similarity + (1 - s.similarity_weight) * overlap
                 ok_text = (
                     combined >= s.min_score and similarity >= s.min_similarity and overlap >= s.min_overlap
@@ -276,6 +327,22 @@ class AnswerChecker:
             self._units(ev)
 
 
+_CLAUSE = re.compile(r";|:\s|,\s+(?:and|but|so|while|because|which|whereas)\s+|\s+(?:and|but|so)\s+")
+
+
+def _numeric_clauses(text: str) -> list[str]:
+    """The clauses of a sentence that state numbers, when it has more than one clause."""
+    parts = [p.strip() for p in _CLAUSE.split(text) if p.strip()]
+    if len(parts) < 2:
+        return []
+    return [p for p in parts if numbers(p)]
+
+
+def _near(ev: Evidence, order: Sequence[int]) -> set[str]:
+    """Numbers a statement may take from this evidence: around its closest units (a decision: all)."""
+    return ev.all_numbers if ev.id.startswith("decision:") else ev.numbers_near(order)
+
+
 def _inline_ids(draft: str, span: Span) -> list[str]:
     ids: list[str] = []
     for m in _MARKER.finditer(draft, span.start, min(len(draft), span.end + 200)):
@@ -289,7 +356,9 @@ def _inline_ids(draft: str, span: Span) -> list[str]:
 
 
 def _strip_markers(text: str) -> str:
-    return _MARKER.sub(lambda m: "" if ("#" in m.group(1) or "decision:" in m.group(1)) else m.group(), text).strip()
+    return _MARKER.sub(
+        lambda m: "" if ("#" in m.group(1) or "decision:" in m.group(1)) else m.group(), text
+    ).strip()
 
 
 def _num_key(n: str) -> tuple[float, str]:
@@ -318,7 +387,9 @@ def _reason(
         says = f" (it says {', '.join(there)})" if there else ""
         return f"states {stated}, which {ev.label} does not contain{says}: “{closest}”"
     if overlap < s.min_overlap or (similarity >= s.min_similarity and overlap < similarity):
-        return f"only {overlap:.0%} of its words appear in {ev.label}; the closest statement is: “{closest}”"
+        return (
+            f"only {overlap:.0%} of its words appear in what it cites; the closest statement is: “{closest}”"
+        )
     return f"no cited passage says this; the closest is {ev.label}: “{closest}”"
 
 
@@ -332,7 +403,9 @@ def _summary(
     checked = [f for f in findings if f.status != "not_checked"]
     supported = sum(f.status == "supported" for f in checked)
     if passed:
-        return f"passed: {supported} of {len(checked)} checked sentences are supported and no policy is broken."
+        return (
+            f"passed: {supported} of {len(checked)} checked sentences are supported and no policy is broken."
+        )
     parts = []
     if supported < len(checked):
         parts.append(f"{len(checked) - supported} of {len(checked)} sentences unsupported")
@@ -354,7 +427,9 @@ def _fixes(
 ) -> list[str]:
     fixes: list[str] = []
     if not any_cited and any(f.status == "unsupported" for f in findings):
-        fixes.append("Cite the passages you used: pass their chunk ids (from search) and decision ids (from rule tools).")
+        fixes.append(
+            "Cite the passages you used: pass their chunk ids (from search) and decision ids (from rule tools)."
+        )
     for f in findings:
         if f.status != "unsupported":
             continue

@@ -95,7 +95,11 @@ class AnswerPolicies:
             for m in f.pattern.finditer(text):
                 found.append(
                     PolicyViolation(
-                        policy=f.id, kind="forbidden", message=f.message, excerpt=m.group(), sentence=sentence(m.start())
+                        policy=f.id,
+                        kind="forbidden",
+                        message=f.message,
+                        excerpt=m.group(),
+                        sentence=sentence(m.start()),
                     )
                 )
         for r in self.required:
@@ -137,6 +141,7 @@ class AnswerPolicies:
                 if overlaps(m.start(), m.end()) or allowed(value):
                     continue
                 if kind == "card" and not luhn_ok(re.sub(r"\D", "", value)):
+                    taken.append((m.start(), m.end()))  # a long number, but not a card (nor a phone)
                     continue
                 if kind == "phone" and len(re.sub(r"\D", "", value)) < 7:
                     continue

@@ -9,18 +9,23 @@ from decimal import Decimal, InvalidOperation
 from strongroom.server.store.stopwords import STOPWORDS
 
 _EXTRA_STOPWORDS = frozenset(
-    """
-    also may might must shall yes please thanks thank let lets us it's that's there's i'm you're
-    we're they're can't won't don't doesn't isn't aren't didn't per via within without like
-    however therefore so thus just well one ones
-    """.split()
+    re.findall(
+        r"\S+",
+        """
+        also may might must shall yes please thanks thank let lets us it's that's there's i'm you're
+        we're they're can't won't don't doesn't isn't aren't didn't per via within without like
+        however therefore so thus just well one ones
+        """,
+    )
 )
 _STOP = STOPWORDS | _EXTRA_STOPWORDS
 
 _ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs approx no nos st dr mr mrs ms inc ltd co corp dept ext fig jr sr u.s a.m p.m".split()
+    re.findall(
+        r"\S+", "e.g i.e etc vs approx no nos st dr mr mrs ms inc ltd co corp dept ext fig jr sr u.s a.m p.m"
+    )
 )
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[A-Za-z]|[A-Za-z]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\d])")
 _SPELLED = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -80,7 +85,9 @@ def _blocks(text: str) -> list[tuple[int, int, bool]]:
         end = line_start + len(body.rstrip())
         heading = _HEADING.match(body)
         if heading or stripped.startswith("|"):
-            blocks.append((line_start + (heading.end() if heading else len(body) - len(body.lstrip())), end, True))
+            blocks.append(
+                (line_start + (heading.end() if heading else len(body) - len(body.lstrip())), end, True)
+            )
             joinable = False
             continue
         marker = _QUOTE.match(body)
@@ -121,7 +128,7 @@ def _span(text: str, start: int, end: int) -> Span:
 
 def stem(word: str) -> str:
     """A light, symmetric suffix strip: returns/returned/returning -> return."""
-    w = word.lower().replace("’", "'").strip("'-")
+    w = word.lower().replace("\u2019", "'").strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
     for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
@@ -135,7 +142,7 @@ def content_words(text: str) -> list[str]:
     """Stemmed words that carry meaning (no function words, no numbers)."""
     words = []
     for m in _WORD.finditer(text):
-        w = m.group().lower().replace("’", "'")
+        w = m.group().lower().replace("\u2019", "'")
         if w in _STOP or w in _SPELLED or len(w) < 2:
             continue
         words.append(stem(w))

@@ -86,7 +86,10 @@ def judge_result(
                 GuardEvent("source_budget_exceeded", "warning", f"{source}: {after} > {cap}"),
             )
             return decision
-    if distinct:
+    # Only a call that brings passages new to the principal can be a harvesting step. Judging the
+    # others too would lock a flagged principal out for the whole window (refused calls are not
+    # recorded, so its novelty history never changes), whatever it narrows its questions to.
+    if distinct and never_seen & set(distinct):
         novelty = [len(never_seen & set(distinct)) / len(distinct), *exposure.recent_novelty]
         window = novelty[: limits.novelty_calls]
         if (

@@ -19,7 +19,7 @@ class Limits(_Section):
     calls_per_minute: int = Field(default=60, ge=1, description="Rate limit; refusals carry a retry-after.")
     window_hours: float = Field(default=24.0, gt=0, description="Sliding window of the exposure budget.")
     soft_chunks: int = Field(
-        default=400, ge=1, description="Distinct passages in the window before calls are slowed and audited."
+        default=600, ge=1, description="Distinct passages in the window before calls are slowed and audited."
     )
     hard_chunks: int = Field(
         default=800, ge=1, description="Distinct passages in the window: refused beyond."

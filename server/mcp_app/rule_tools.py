@@ -8,8 +8,9 @@ keeps the previous tools and logs its problems to stderr.
 No ``from __future__ import annotations`` here: the SDK reads the tools' annotations at runtime.
 """
 
+import contextlib
 import logging
-import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol, TypeVar
@@ -45,7 +46,9 @@ READ_ONLY = ToolAnnotations(
 class Guarded(Protocol):
     """The app's single call path: run ``fn(access)`` in a worker thread through the guard."""
 
-    def __call__(self, action: str, arguments: dict[str, Any], fn: Callable[[Access], T], /) -> Awaitable[T]: ...
+    def __call__(
+        self, action: str, arguments: dict[str, Any], fn: Callable[[Access], T], /
+    ) -> Awaitable[T]: ...
 
 
 class ListChangedNotifier:
@@ -57,14 +60,15 @@ class ListChangedNotifier:
     As server middleware it sees every ``initialize`` and remembers the session.
     """
 
-    def __init__(self, bus: InMemorySubscriptionBus) -> None:
+    def __init__(self, bus: InMemorySubscriptionBus, max_sessions: int = 1000) -> None:
         self.bus = bus
-        self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        # The initialize request's session object: its standalone channel is the connection's.
+        self._sessions: deque[ServerSession] = deque(maxlen=max_sessions)
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
         if ctx.method == "initialize":
-            self._sessions.add(ctx.session)
+            self._sessions.append(ctx.session)
             tools = result.get("capabilities", {}).get("tools") if isinstance(result, dict) else None
             if isinstance(tools, dict):
                 tools["listChanged"] = True
@@ -77,7 +81,8 @@ class ListChangedNotifier:
                 await session.send_tool_list_changed()
             except Exception as exc:  # a closed connection: forget it
                 log.debug("could not notify a session of the tool change: %s", exc)
-                self._sessions.discard(session)
+                with contextlib.suppress(ValueError):
+                    self._sessions.remove(session)
 
 
 class RuleTools:
@@ -115,7 +120,9 @@ class RuleTools:
 
         @server.tool(name="check_answer", title="Check a draft answer", annotations=READ_ONLY)
         async def check_answer(
-            draft: Annotated[str, Field(description="The answer you intend to send, as plain text or Markdown.")],
+            draft: Annotated[
+                str, Field(description="The answer you intend to send, as plain text or Markdown.")
+            ],
             citations: Annotated[
                 list[str],
                 Field(
@@ -180,7 +187,9 @@ class RuleTools:
         async def decide(**arguments: Any) -> RuleDecision:
             guarded = self._guarded
             assert guarded is not None
-            return await guarded(name, dict(arguments), lambda access: rules.decide(name, arguments, access.can_see))
+            return await guarded(
+                name, dict(arguments), lambda access: rules.decide(name, arguments, access.can_see)
+            )
 
         decide.__signature__ = signature(rule_set.parameters, RuleDecision)  # type: ignore[attr-defined]
         decide.__name__ = name
@@ -245,7 +254,9 @@ class RuleTools:
 def answer_prompt(question: str, rule_sets: list[CompiledRuleSet]) -> str:
     """The answer-with-policy loop as instructions for a model."""
     if rule_sets:
-        tools = "\n".join(f"   - `{rs.name}`: {rs.description.split('. ')[0].rstrip('.')}." for rs in rule_sets)
+        tools = "\n".join(
+            f"   - `{rs.name}`: {rs.description.split('. ')[0].rstrip('.')}." for rs in rule_sets
+        )
         decide = (
             "2. If the question asks for a decision about a specific case (an order, a claim, a "
             "charge), call the matching rule tool and use its `decision`, reasons and citations as "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from strongroom.server.rules.expressions import (
 from strongroom.server.rules.facts import KeyTemplate
 from strongroom.server.rules.index import CitationError, RecordIndex, ResolvedCitation, resolve_citation
 from strongroom.server.rules.loader import line_of, load_rules_file
-from strongroom.server.rules.model import NAME, TOOL_NAME, CitationSpec, RulesFile, RuleSetSpec
+from strongroom.server.rules.model import NAME, TOOL_NAME, CitationSpec, RuleSetSpec, RulesFile
 from strongroom.server.rules.params import Parameter, build_parameter
 from strongroom.server.rules.problems import RuleProblem, RulesError
 
@@ -115,7 +115,9 @@ class Compiler:
         try:
             tz = ZoneInfo(spec.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            self._problem(f"unknown time zone {spec.timezone!r} (use an IANA name like Europe/Paris)", ["timezone"])
+            self._problem(
+                f"unknown time zone {spec.timezone!r} (use an IANA name like Europe/Paris)", ["timezone"]
+            )
             tz = ZoneInfo("UTC")
         rule_sets: dict[str, CompiledRuleSet] = {}
         for name, rs_spec in spec.rule_sets.items():
@@ -131,7 +133,7 @@ class Compiler:
                 rule = f"{kind} policy {items[index].id!r}"
             self._problem(message, ["answer_policies", *[p for p in loc if p is not None]], None, rule, key)
         if self.problems:
-            raise RulesError(self.problems)
+            raise RulesError(sorted(self.problems, key=lambda p: p.line or 0))
         return RuleBook(self.path, rule_sets, policies, tuple(self.warnings), digest)
 
     # -- one rule set -------------------------------------------------------------------------
@@ -167,7 +169,9 @@ class Compiler:
             try:
                 params.append(build_parameter(pname, pspec))
             except ValueError as exc:
-                self._problem(str(exc), [*base, "parameters", pname, "default"], name, where=f"parameter {pname}")
+                self._problem(
+                    str(exc), [*base, "parameters", pname, "default"], name, where=f"parameter {pname}"
+                )
 
         known: set[str] = set(spec.parameters) | set(ENGINE_NAMES)
         facts: list[CompiledFact] = []
@@ -186,7 +190,10 @@ class Compiler:
             key = KeyTemplate.parse(fspec.key)
             if not key.references:
                 self._problem(
-                    'the key has no {placeholder}: write e.g. key: "{order_id}"', [*loc, "key"], name, where=f"fact {fname}"
+                    'the key has no {placeholder}: write e.g. key: "{order_id}"',
+                    [*loc, "key"],
+                    name,
+                    where=f"fact {fname}",
                 )
             for ref in key.references:
                 if ref[0] not in known or ref[0] in ENGINE_NAMES:
@@ -197,7 +204,9 @@ class Compiler:
                         where=f"fact {fname}",
                     )
                 elif ref[0] in spec.parameters and len(ref) > 1:
-                    self._problem(f"parameter {ref[0]!r} has no fields", [*loc, "key"], name, where=f"fact {fname}")
+                    self._problem(
+                        f"parameter {ref[0]!r} has no fields", [*loc, "key"], name, where=f"fact {fname}"
+                    )
             not_found = KeyTemplate.parse(fspec.not_found) if fspec.not_found else None
             for ref in not_found.references if not_found else ():
                 if ref[0] not in spec.parameters:
@@ -242,8 +251,12 @@ class Compiler:
                 if rspec.when is not None
                 else None
             )
-            passed = self._template(rspec.pass_reason, known, [*loc, "pass_reason"], name, label, "pass_reason")
-            failed = self._template(rspec.fail_reason, known, [*loc, "fail_reason"], name, label, "fail_reason")
+            passed = self._template(
+                rspec.pass_reason, known, [*loc, "pass_reason"], name, label, "pass_reason"
+            )
+            failed = self._template(
+                rspec.fail_reason, known, [*loc, "fail_reason"], name, label, "fail_reason"
+            )
             citation = self._citation(rspec.citation, [*loc, "citation"], name, label)
             if rspec.outcome is not None and spec.combine != "first":
                 self._problem(
@@ -280,7 +293,9 @@ class Compiler:
                 ref[0] == fact.name for f in facts for ref in f.key.references
             )
             if not used:
-                self._problem(f"fact {fact.name!r} is never used", [*base, "facts", fact.name], name, warning=True)
+                self._problem(
+                    f"fact {fact.name!r} is never used", [*base, "facts", fact.name], name, warning=True
+                )
 
         if len(self.problems) > before:
             return None
@@ -341,7 +356,11 @@ class Compiler:
             close = difflib.get_close_matches(root, sorted(known), 1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self._problem(
-                f"unknown name {root!r} (known here: {', '.join(sorted(known))}){hint}", loc, rule_set, rule, where
+                f"unknown name {root!r} (known here: {', '.join(sorted(known))}){hint}",
+                loc,
+                rule_set,
+                rule,
+                where,
             )
             ok = False
         for fn in sorted(reads.functions - KNOWN_FUNCTIONS):
@@ -412,7 +431,3 @@ def _transitive(reads: Reads, value_reads: dict[str, Reads]) -> Reads:
         if root in value_reads:
             out = out | value_reads[root]
     return out
-
-
-def rule_set_names(book: RuleBook) -> Iterable[str]:
-    return book.rule_sets.keys()

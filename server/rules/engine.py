@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from strongroom.server.rules.expressions import (
     to_cel,
     to_json,
 )
-from strongroom.server.rules.facts import FieldTypeError, KeyTemplate, coerce, key_text
+from strongroom.server.rules.facts import FieldTypeError, KeyTemplate, coerce
 from strongroom.server.rules.index import RecordIndex, ResolvedCitation
 from strongroom.server.rules.model import FieldType
 from strongroom.server.rules.params import Parameter
@@ -86,7 +87,9 @@ class _Run:
     moment: datetime
     arguments: dict[str, Any]
     records: dict[str, Any] = field(default_factory=dict)  # fact name -> typed fields (or None)
-    record_docs: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)  # id, source, labels
+    record_docs: dict[str, tuple[str, str, tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # id, source, labels
     keys: dict[str, str] = field(default_factory=dict)
 
 
@@ -189,7 +192,11 @@ class CompiledRuleSet:
             withheld_facts=withheld,
             evaluated_at=moment,
         )
-        shown = [run.record_docs[name] for name, value in facts.items() if isinstance(value, dict) and name in run.record_docs]
+        shown = [
+            run.record_docs[name]
+            for name, value in facts.items()
+            if isinstance(value, dict) and name in run.record_docs
+        ]
         decision_model.disclose(
             [(doc_id, source, _record_chunk(index, doc_id), len(str(facts))) for doc_id, source, _ in shown]
         )
@@ -230,14 +237,20 @@ class CompiledRuleSet:
             message = f"No {fact.name} to look up: its key {fact.key.source!r} refers to a missing value."
         else:
             message = f"No {fact.name} with key {key!r} in source {fact.source!r}."
-        shown = {p.name: _param_json(run.arguments.get(p.name)) for p in self.parameters if p.name in _key_params(fact)}
+        shown = {
+            p.name: _param_json(run.arguments.get(p.name))
+            for p in self.parameters
+            if p.name in _key_params(fact)
+        }
         return RuleDecision(
             decision_id=f"decision:{self.name}:{uuid.uuid4().hex[:12]}",
             rule_set=self.name,
             decision=self.not_found_outcome,
             summary=f"{self.not_found_outcome}: {message}",
             rules=[
-                RuleResult(id=r.id, description=r.description, passed=None, reason="not evaluated: " + message)
+                RuleResult(
+                    id=r.id, description=r.description, passed=None, reason="not evaluated: " + message
+                )
                 for r in self.rules
             ],
             facts=shown,
@@ -366,6 +379,7 @@ class CompiledRuleSet:
             return f"{head}: {problem}. Use has({where}) in the rule if the field is optional."
         if isinstance(exc, HelperError) or (isinstance(exc, RuntimeError) and "Python function" in str(exc)):
             problem = str(exc).split("failed: ")[-1].split(". Check function")[0]
+            problem = re.sub(r"^\w+Error: ", "", problem)
         elif isinstance(exc, TypeError):
             problem = "the values have types that cannot be combined or compared this way"
         elif isinstance(exc, ZeroDivisionError):
@@ -459,15 +473,3 @@ def _looks_typed(text: str) -> str | None:
 def _sentence(text: str) -> str:
     text = text.strip()
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-__all__ = [
-    "Clock",
-    "CompiledFact",
-    "CompiledRule",
-    "CompiledRuleSet",
-    "CompiledValue",
-    "RuleEvaluationError",
-    "key_text",
-    "system_clock",
-]

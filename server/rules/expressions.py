@@ -7,7 +7,8 @@ everything that enters an expression goes through :func:`to_cel` and every expre
 - Numbers are doubles, always. Record and parameter values become ``float`` and integer
   literals in expressions are rewritten to double literals (``30`` becomes ``30.0``), so
   ``order.total - 0`` and ``order.quantity * 2`` work whatever the record's column held.
-  A literal list index (``items[0]``) stays an integer.
+  A literal list index (``items[0]``) and the operands of ``%`` stay integers: CEL's ``%`` is
+  for whole numbers (``int(n) % 2``).
 - Dates are timestamps at 00:00 UTC. Date-times are converted to the rules' business time zone
   and carried as that wall-clock time tagged UTC ("floating" local time), so ``today``,
   dates and date-times compare and subtract without time-zone surprises.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -175,7 +176,7 @@ def _plain_string(literal: str) -> str | None:
 
 
 def doubles_only(source: str) -> str:
-    """Rewrite integer literals as double literals, except a literal list index."""
+    """Rewrite integer literals as double literals, except a list index and the operands of ``%``."""
     toks = tokens(source)
     out: list[str] = []
     last = 0
@@ -186,7 +187,9 @@ def doubles_only(source: str) -> str:
         if not is_hex and re.search(r"[.eE]", tok.text):
             continue  # already a double
         if _text(toks, i - 1) == "[" and _text(toks, i + 1) == "]":
-            continue
+            continue  # a list index
+        if _text(toks, i - 1) == "%" or _text(toks, i + 1) == "%":
+            continue  # CEL's % is for integers only: int(n) % 2
         value = int(tok.text, 16) if is_hex else int(tok.text)
         out.append(source[last : tok.start])
         out.append(f"{value}.0")
@@ -232,6 +235,8 @@ def _parse_message(message: str) -> str:
     if not m:
         return message
     detail = re.sub(r"^Syntax error:\s*", "", m.group(3).split("\n| ")[0].strip())
+    detail = re.sub(r" expecting \{.*\}$", "", detail)  # ANTLR's list of every token it could take
+    detail = detail.replace("mismatched input '<EOF>'", "the expression ends too early")
     return f"syntax error at column {m.group(2)}: {detail}"
 
 
@@ -533,9 +538,3 @@ class Scope:
                 return False, None
             value = value[part]
         return True, value
-
-
-def iter_placeholders(template: Template) -> Iterator[Expression]:
-    for part in template.parts:
-        if isinstance(part, Expression):
-            yield part

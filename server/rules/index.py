@@ -26,6 +26,8 @@ class RecordIndex(Protocol):
 
     def source_states(self) -> list[SourceState]: ...
 
+    def index_version(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class ResolvedCitation:
@@ -76,7 +78,7 @@ def resolve_citation(
                     chunk_id=_chunk_at(chunks, offset) or chunk.id,
                 )
                 return ResolvedCitation(citation, doc.labels)
-    headings = list(dict.fromkeys(h for c in chunks for h in c.headings[1:] or c.headings))
+    headings = list(dict.fromkeys(h for c in chunks for h in c.headings if h != doc.title))
     known = "; ".join(headings[:20]) or "none"
     raise CitationError(f"no heading {heading!r} in {doc.id} (its headings: {known})")
 

@@ -44,7 +44,9 @@ def _citation_shorthand(value: Any) -> Any:
 
 def _quoted_template(value: Any) -> Any:
     if isinstance(value, dict):
-        raise ValueError('YAML read this as a mapping: put text with {placeholders} in quotes, e.g. "{order_id}"')
+        raise ValueError(
+            'YAML read this as a mapping: put text with {placeholders} in quotes, e.g. "{order_id}"'
+        )
     return value
 
 
@@ -111,11 +113,14 @@ class FactSpec(_Strict):
     """A record looked up by key in an indexed source (a ``sql`` or ``records`` source)."""
 
     source: str = Field(min_length=1)
-    key: Text = Field(min_length=1, description='Template of the key, e.g. "{order_id}" or "{order.customer_id}".')
+    key: Text = Field(
+        min_length=1, description='Template of the key, e.g. "{order_id}" or "{order.customer_id}".'
+    )
     description: str = ""
     required: bool = Field(default=True, description="A missing record gives the not_found outcome.")
     fields: dict[str, FieldType] = Field(
-        default_factory=dict, description="Declared field types: values are converted (or refused) before rules run."
+        default_factory=dict,
+        description="Declared field types: values are converted (or refused) before rules run.",
     )
     not_found: Text | None = Field(default=None, description="Message when the record does not exist.")
 

@@ -43,7 +43,7 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
     description = spec.description or None
     field = Field(description=description, **constraints)
     required = spec.is_required
-    typ: Any = base if required or spec.has_default and spec.default is not None else base | None
+    typ: Any = base if required or (spec.has_default and spec.default is not None) else base | None
     annotation = Annotated[typ, field]
     default: Any = inspect.Parameter.empty
     if not required:
@@ -53,7 +53,9 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
                 default = TypeAdapter(annotation).validate_python(default)
             except ValidationError as exc:
                 problem = exc.errors()[0]["msg"]
-                raise ValueError(f"default {spec.default!r} does not fit type {spec.type}: {problem}") from None
+                raise ValueError(
+                    f"default {spec.default!r} does not fit type {spec.type}: {problem}"
+                ) from None
     return Parameter(name, spec, annotation, default)
 
 
@@ -71,7 +73,9 @@ def signature(parameters: list[Parameter], returns: Any) -> inspect.Signature:
     ordered = [p for p in parameters if p.required] + [p for p in parameters if not p.required]
     return inspect.Signature(
         [
-            inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation, default=p.default)
+            inspect.Parameter(
+                p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation, default=p.default
+            )
             for p in ordered
         ],
         return_annotation=returns,

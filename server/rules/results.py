@@ -22,7 +22,9 @@ class RuleCitation(BaseModel):
     offset: int | None = Field(
         default=None, description="Where that section starts: pass as read_document's offset."
     )
-    chunk_id: str | None = Field(default=None, description="The passage id of that section; cite it in check_answer.")
+    chunk_id: str | None = Field(
+        default=None, description="The passage id of that section; cite it in check_answer."
+    )
 
 
 class RuleResult(BaseModel):
@@ -50,7 +52,8 @@ class RuleDecision(BaseModel):
     rules: list[RuleResult] = Field(description="Every rule, in order, with its reason and citation.")
     values: list[ComputedValue] = Field(default_factory=list, description="Values the rules computed.")
     facts: dict[str, Any] = Field(
-        default_factory=dict, description="The facts used: parameters and only the record fields the rules read."
+        default_factory=dict,
+        description="The facts used: parameters and only the record fields the rules read.",
     )
     withheld_facts: list[str] = Field(
         default_factory=list, description="Facts used but not shown: records the caller may not see."

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
-from pathlib import Path
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument
@@ -55,16 +55,14 @@ class Rules:
         return self.book
 
     def fingerprint(self) -> tuple[Any, ...]:
-        """Changes when the rules file or a source's sync time changes (citations may move)."""
+        """Changes when the rules file or the index changes (citations may move)."""
         if self.path is None:
             return ()
         try:
-            stat = self.path.stat()
-            file_part: tuple[Any, ...] = (stat.st_mtime_ns, stat.st_size)
+            file_part: tuple[Any, ...] = (hashlib.sha256(self.path.read_bytes()).hexdigest(),)
         except OSError:
             file_part = ("missing",)
-        synced = tuple(sorted((s.name, s.last_synced) for s in self.index.source_states()))
-        return (file_part, synced)
+        return (file_part, self.index.index_version())
 
     def reload_if_changed(self) -> Reloaded | None:
         """Recompile if something changed; a broken file keeps the current rules."""
@@ -79,7 +77,11 @@ class Rules:
             new = load_rulebook(self.path, self.index, self.sources)
         except RulesError as exc:
             return Reloaded(old, False, exc)
-        if new.digest == old.digest and _definitions(new) == _definitions(old) and not _citations_moved(old, new):
+        if (
+            new.digest == old.digest
+            and _definitions(new) == _definitions(old)
+            and not _citations_moved(old, new)
+        ):
             self.book = new
             return None
         self.book = new
@@ -92,9 +94,7 @@ class Rules:
             raise InvalidArgument(f"no rule set {name!r} (rule sets: {known})")
         return rule_set
 
-    def decide(
-        self, name: str, arguments: Mapping[str, Any], visible: Visible | None = None
-    ) -> RuleDecision:
+    def decide(self, name: str, arguments: Mapping[str, Any], visible: Visible | None = None) -> RuleDecision:
         """Evaluate rule set ``name`` for validated arguments."""
         rule_set = self.rule_set(name)
         clock = self._clock or self._pinned_clock(rule_set) or system_clock
@@ -123,9 +123,3 @@ def _citations_moved(old: RuleBook, new: RuleBook) -> bool:
         return out
 
     return cites(old) != cites(new)
-
-
-def rules_path(settings: Settings, override: Path | None = None) -> Path | None:
-    if override is not None:
-        return override
-    return settings.resolve(settings.rules.file) if settings.rules.file else None

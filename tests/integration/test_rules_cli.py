@@ -1,0 +1,102 @@
+"""`strongroom rules check` / `rules run`, and `serve` refusing a broken rules file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.rules_support import EXAMPLE_TODAY, copy_example, index_without_vectors
+from tests.support import ROOT, clean_env, strongroom_cmd
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        strongroom_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(PYTHONPATH=str(ROOT)),
+    )
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from strongroom.server.settings import load_settings
+
+    config = copy_example(tmp_path_factory.mktemp("acme"))
+    index_without_vectors(load_settings(config)).close()
+    return config
+
+
+def test_rules_check_ok(indexed: Path) -> None:
+    result = run("rules", "check", "--config", str(indexed))
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip()
+        == f"ok: 3 rule sets, 12 rules, 5 answer policies ({indexed.parent / 'rules.yaml'})"
+    )
+
+
+def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    text = (indexed.parent / "rules.yaml").read_text()
+    broken.write_text(
+        text.replace("expression: days_elapsed <= window_days", "expression: days_elapsed <=")
+        .replace("heading: Restocking fee for opened tents", "heading: Restocking fees")
+        .replace("source: customers", "source: clients")
+    )
+    result = run("rules", "check", str(broken), "--config", str(indexed))
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert any("rule 'within_return_window', expression: syntax error" in line for line in lines)
+    assert any("no heading 'Restocking fees' in handbook/refund-policy.md" in line for line in lines)
+    assert any("unknown source 'clients'" in line for line in lines)
+    assert all(line.startswith(f"{broken}:") for line in lines)
+    assert "3 problems" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rules_run_decides_a_case(indexed: Path) -> None:
+    result = run(
+        "rules", "run", "refund_eligibility", "order_id=4471", "opened=true",
+        "--today", EXAMPLE_TODAY, "--config", str(indexed),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "refund_eligibility: approved"
+    assert "✓ within_return_window: 16 days since 2025-03-04" in result.stdout
+    as_json = run(
+        "rules",
+        "run",
+        "warranty_claim",
+        "order_id=4475",
+        "--today",
+        EXAMPLE_TODAY,
+        "--json",
+        "--config",
+        str(indexed),
+    )
+    decision = json.loads(as_json.stdout)
+    assert decision["decision"] == "not_covered"
+    bad = run("rules", "run", "refund_eligibility", "order_id=abc", "--config", str(indexed))
+    assert bad.returncode == 1 and "order_id" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_serve_refuses_a_broken_rules_file_in_one_line(indexed: Path, tmp_path: Path) -> None:
+    rules = indexed.parent / "rules.yaml"
+    original = rules.read_text()
+    try:
+        rules.write_text(
+            original.replace("expression: days_elapsed <= window_days", "expression: days_elapsed <=")
+        )
+        result = run("serve", "--config", str(indexed))
+    finally:
+        rules.write_text(original)
+    assert result.returncode != 0
+    assert result.stdout == ""  # stdout belongs to the protocol
+    errors = [line for line in result.stderr.splitlines() if line.startswith("strongroom: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "rules.yaml:" in errors[0] and "within_return_window" in errors[0] and "syntax error" in errors[0]
+    assert "Traceback" not in result.stderr
