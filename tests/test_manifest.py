@@ -27,7 +27,7 @@ NODE_DIR = ROOT / "tests" / "node"
 MCPB_DIR = NODE_DIR / "node_modules" / "@anthropic-ai" / "mcpb"
 SCHEMA_NAME = "mcpb-manifest-v0.3.schema.json"
 SUCCESS_TEXT = "Manifest schema validation passes!"
-EXPECTED_TOOLS = {"search", "read_document", "list_sources"}
+EXPECTED_TOOLS = {"search", "read_document", "list_sources", "check_answer"}
 
 
 def _on_ci() -> bool:

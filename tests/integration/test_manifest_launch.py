@@ -116,7 +116,7 @@ def test_manifest_launch_syncs_in_background_and_serves(tmp_path: Path) -> None:
         async with Client(params, read_timeout_seconds=120) as client:
             assert client.server_info is not None and client.server_info.name == "strongroom"
             tools = {t.name for t in (await client.list_tools()).tools}
-            assert tools >= {"search", "read_document", "list_sources"}, tools
+            assert tools >= {"search", "read_document", "list_sources", "check_answer"}, tools
 
             # The background sync fills the index while the server already answers.
             deadline = time.monotonic() + SYNC_DEADLINE_S
