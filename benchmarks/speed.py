@@ -70,7 +70,11 @@ def bench_stdio(config: Path) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
     )
     assert proc.stdin and proc.stdout
 
@@ -82,12 +86,28 @@ def bench_stdio(config: Path) -> dict[str, Any]:
             proc.stdout.readline()
         return time.perf_counter() - started
 
-    init = ask({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+    init = ask(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        }
+    )
     ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
     tools = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
-    first = ask({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                 "params": {"name": "search", "arguments": {"query": "restocking fee for tents"}}})
+    first = ask(
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "restocking fee for tents"}},
+        }
+    )
     with open(f"/proc/{proc.pid}/status") as status:
         peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     proc.stdin.close()
@@ -103,11 +123,12 @@ def bench_stdio(config: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        shutil.copytree(ROOT / "examples" / "acme", work, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".strongroom"))
+        shutil.copytree(
+            ROOT / "examples" / "acme", work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom")
+        )
         results = {"in_process": bench_sync_and_search(work), "stdio": bench_stdio(work / "strongroom.toml")}
     results["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(results, indent=2))

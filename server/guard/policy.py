@@ -13,8 +13,6 @@ from strongroom.server.guard.settings import CollectiveLimits, Limits
 from strongroom.server.store.audit import GuardEvent
 from strongroom.server.store.exposure import Exposure, Served
 
-MIN_SOURCE_CAP = 200  # a source's share cap never goes below this many passages
-
 
 @dataclass(frozen=True)
 class Refusal:
@@ -46,7 +44,7 @@ def check_rate(recent_calls: Sequence[float], now: float, limits: Limits) -> Ref
 
 
 def source_cap(source_chunks: int, limits: Limits) -> int:
-    return max(MIN_SOURCE_CAP, math.ceil(limits.source_share * source_chunks))
+    return max(limits.source_min_chunks, math.ceil(limits.source_share * source_chunks))
 
 
 def judge_result(

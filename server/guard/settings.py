@@ -33,6 +33,9 @@ class Limits(_Section):
         le=1,
         description="Share of one source's passages a principal may see in the window (sources over 1,000).",
     )
+    source_min_chunks: int = Field(
+        default=300, ge=1, description="A source's share cap is never below this many passages."
+    )
     novelty_calls: int = Field(default=20, ge=2, description="Calls over which novelty is averaged.")
     novelty_limit: float = Field(
         default=0.6,
@@ -112,9 +115,9 @@ class CollectiveLimits(_Section):
     """Limits across all principals together, so many identities cannot do what one may not."""
 
     share: float = Field(
-        default=0.25, gt=0, le=1, description="Share of all passages that all principals together may see."
+        default=0.10, gt=0, le=1, description="Share of all passages that all principals together may see."
     )
-    min_chunks: int = Field(default=2000, ge=0, description="The collective cap is never below this.")
+    min_chunks: int = Field(default=1000, ge=0, description="The collective cap is never below this.")
 
 
 class GuardSettings(_Section):

@@ -124,9 +124,17 @@ class AuditLog:
                 "INSERT INTO audit(seq, ts, principal, action, args_hash, outcome, chunk_ids, document_ids,"
                 " events, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    record.seq, record.ts, record.principal, record.action, record.args_hash, record.outcome,
-                    json.dumps(record.chunk_ids), json.dumps(record.document_ids), json.dumps(record.events),
-                    record.prev_hash, record.hash,
+                    record.seq,
+                    record.ts,
+                    record.principal,
+                    record.action,
+                    record.args_hash,
+                    record.outcome,
+                    json.dumps(record.chunk_ids),
+                    json.dumps(record.document_ids),
+                    json.dumps(record.events),
+                    record.prev_hash,
+                    record.hash,
                 ),
             )
             db.executemany(
@@ -167,7 +175,9 @@ class AuditLog:
             where.append("a.principal = ?")
             params.append(principal)
         if severity is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(a.events) e WHERE json_extract(e.value, '$.severity') = ?)")
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(a.events) e WHERE json_extract(e.value, '$.severity') = ?)"
+            )
             params.append(severity)
         if where:
             sql.append("WHERE " + " AND ".join(where))
@@ -189,16 +199,22 @@ class AuditLog:
             record = _record(row)
             count += 1
             if record.seq != expected_seq:
-                return VerifyResult(False, count, prev, f"record {expected_seq} is missing (next is {record.seq})")
+                return VerifyResult(
+                    False, count, prev, f"record {expected_seq} is missing (next is {record.seq})"
+                )
             if record.prev_hash != prev:
-                return VerifyResult(False, count, prev, f"record {record.seq} does not follow record {record.seq - 1}")
+                return VerifyResult(
+                    False, count, prev, f"record {record.seq} does not follow record {record.seq - 1}"
+                )
             if _digest(prev, _body(record)) != record.hash:
                 return VerifyResult(False, count, prev, f"record {record.seq} was altered")
             prev = record.hash
             expected_seq += 1
         head = self._read_head()
         if head is not None and (head[0] != count or head[1] != prev):
-            return VerifyResult(False, count, prev, f"the log ends at record {count} but its head says {head[0]}")
+            return VerifyResult(
+                False, count, prev, f"the log ends at record {count} but its head says {head[0]}"
+            )
         return VerifyResult(True, count, prev)
 
 

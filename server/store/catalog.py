@@ -154,9 +154,13 @@ class Catalog:
 
     def record(self, source: str, key: str) -> DocumentRecord | None:
         """The record whose key is ``key`` in ``source`` (records are documents with fields)."""
-        row = self._db().execute(
-            "SELECT * FROM documents WHERE source=? AND source_id=? AND fields IS NOT NULL", (source, key)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT * FROM documents WHERE source=? AND source_id=? AND fields IS NOT NULL", (source, key)
+            )
+            .fetchone()
+        )
         return None if row is None else _document(row)
 
     def add_canary(self, document_id: str, source: str, source_id: str, token: str) -> None:

@@ -134,9 +134,11 @@ class ExposureLedger:
         return set(chunk_ids) - {r[0] for r in rows}
 
     def collective_chunks(self, since: float) -> int:
-        row = self._file.db().execute(
-            "SELECT COUNT(DISTINCT chunk_id) FROM guard_exposures WHERE last_ts>?", (since,)
-        ).fetchone()
+        row = (
+            self._file.db()
+            .execute("SELECT COUNT(DISTINCT chunk_id) FROM guard_exposures WHERE last_ts>?", (since,))
+            .fetchone()
+        )
         return int(row[0])
 
     def record_served(self, principal: str, served: Sequence[Served], ts: float) -> None:

@@ -21,10 +21,13 @@ label_sets = st.lists(st.sampled_from(LABELS), unique=True, max_size=2)
 
 def corpus(source: str) -> list[Document]:
     return [
-        Document(id=f"d{i}.md", title=f"{source} memo {i}",
-                 metadata={"format": "md"},
-                 text=f"# Memo {i}\n\nQuarterly budget memo {i} from {source}: code {source}x{i}. "
-                      "Travel, payroll and contract renewals are summarised here.")
+        Document(
+            id=f"d{i}.md",
+            title=f"{source} memo {i}",
+            metadata={"format": "md"},
+            text=f"# Memo {i}\n\nQuarterly budget memo {i} from {source}: code {source}x{i}. "
+            "Travel, payroll and contract renewals are summarised here.",
+        )
         for i in range(3)
     ]
 
@@ -37,7 +40,9 @@ def corpus(source: str) -> list[Document]:
 def test_no_result_escapes(tmp_path_factory, embedder, source_labels, principal_labels) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("prop")
     toml = "".join(
-        f'[[sources]]\nname = "{name}"\nconnector = "filesystem"\npath = "docs"\nlabels = {labels!r}\n'.replace("'", '"')
+        f'[[sources]]\nname = "{name}"\nconnector = "filesystem"\npath = "docs"\nlabels = {labels!r}\n'.replace(
+            "'", '"'
+        )
         for name, labels in zip(SOURCES, source_labels, strict=True)
     )
     (root / "strongroom.toml").write_text(toml)
@@ -50,7 +55,9 @@ def test_no_result_escapes(tmp_path_factory, embedder, source_labels, principal_
         access = Access.of(labels)
         visible = {s for s in SOURCES if access.can_see(labels_of[s])}
         hits = kb.search("quarterly budget memo travel payroll", k=20, access=access).results
-        hits += kb.search("s1x2 contract renewals", k=20, filters={"format": ["md", "x"]}, access=access).results
+        hits += kb.search(
+            "s1x2 contract renewals", k=20, filters={"format": ["md", "x"]}, access=access
+        ).results
         assert {h.source for h in hits} <= visible, (labels, labels_of)
         # Completeness: everything visible is still findable.
         found = {h.source for h in kb.search("quarterly budget memo", k=20, access=access).results}

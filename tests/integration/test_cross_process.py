@@ -21,20 +21,27 @@ def test_server_process_follows_a_sync_from_another_process(tmp_path: Path, embe
     docs.mkdir()
     (docs / "kayaks.md").write_text("# Kayak storage\n\nKayaks are stored upside down on padded racks.")
     (docs / "stoves.md").write_text("# Camp stoves\n\nCanister stoves must be tested outdoors before sale.")
-    (tmp_path / "strongroom.toml").write_text("[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n")
+    (tmp_path / "strongroom.toml").write_text(
+        "[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n"
+    )
     kb = KnowledgeBase(load_settings(tmp_path / "strongroom.toml"), embedder=embedder)  # the "server"
     assert kb.sync().ok
     assert kb.search("where do boats go when not in use?", k=1).results[0].document_id == "n/kayaks.md"
 
     (docs / "stoves.md").unlink()
-    (docs / "bikes.md").write_text("# Bicycle tune-ups\n\nEvery rental bicycle gets a brake and chain check weekly.")
-    out = subprocess.run(strongroom_cmd("sync"), cwd=tmp_path, capture_output=True, text=True,
-                         env=clean_env(), timeout=300)
+    (docs / "bikes.md").write_text(
+        "# Bicycle tune-ups\n\nEvery rental bicycle gets a brake and chain check weekly."
+    )
+    out = subprocess.run(
+        strongroom_cmd("sync"), cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=300
+    )
     assert "1 added, 0 updated, 1 unchanged, 1 deleted" in out.stdout, out.stderr
 
     hits = kb.search("how often are the two-wheelers serviced?", k=3).results  # reloads the vectors
     assert hits[0].document_id == "n/bikes.md"
-    dense = dense_candidates(kb.vectors, kb.embedder, "how often are the two-wheelers serviced?", 5, SearchFilter())
+    dense = dense_candidates(
+        kb.vectors, kb.embedder, "how often are the two-wheelers serviced?", 5, SearchFilter()
+    )
     dense_docs = {cid.split("#")[0] for cid, _ in dense}
     assert "n/bikes.md" in dense_docs  # found by meaning, not only by keywords
     assert "n/stoves.md" not in dense_docs  # and the deleted document's vectors are gone

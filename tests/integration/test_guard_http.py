@@ -45,8 +45,13 @@ class Issuer:
         self.jwks_file.write_text(json.dumps({"keys": [jwk]}))
 
     def token(self, audience: str, **overrides: Any) -> str:
-        claims = {"iss": ISSUER, "aud": audience, "sub": "carol", "exp": int(time.time()) + 600,
-                  "groups": ["finance"]}
+        claims = {
+            "iss": ISSUER,
+            "aud": audience,
+            "sub": "carol",
+            "exp": int(time.time()) + 600,
+            "groups": ["finance"],
+        }
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "test-key"})
@@ -63,8 +68,10 @@ def hs256_signed_with(secret: bytes, claims: dict[str, Any]) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "test-key"}).encode()) + "." + b64(
-        json.dumps(claims).encode()
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "test-key"}).encode())
+        + "."
+        + b64(json.dumps(claims).encode())
     )
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + b64(signature)
@@ -98,8 +105,13 @@ labels_claim = "groups"
     log = root / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            strongroom_cmd("serve", "--config", str(deployment.config), "--transport", "http", "--port", str(port)),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=clean_env(PYTHONPATH=str(ROOT)),
+            strongroom_cmd(
+                "serve", "--config", str(deployment.config), "--transport", "http", "--port", str(port)
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=clean_env(PYTHONPATH=str(ROOT)),
         )
     try:
         wait_for_port(port, 60, proc)
@@ -119,10 +131,22 @@ async def session(server: Server, token: str) -> AsyncIterator[Client]:
 
 
 def post(server: Server, headers: dict[str, str]) -> httpx.Response:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-    return httpx.post(server.url, json=body, timeout=30, headers={
-        "Accept": "application/json, text/event-stream", **headers})
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    return httpx.post(
+        server.url,
+        json=body,
+        timeout=30,
+        headers={"Accept": "application/json, text/event-stream", **headers},
+    )
 
 
 def test_no_or_wrong_token_gets_401_with_resource_metadata(server: Server) -> None:
@@ -162,7 +186,9 @@ def test_each_principal_sees_only_their_documents(server: Server, token: str, mi
             missing = await client.call_tool("read_document", {"document_id": "finance/no-such.md"})
             assert hidden.is_error and missing.is_error
             # Not visible and not existing read the same (but for the id itself).
-            assert error_text(hidden).replace(theirs, "X") == error_text(missing).replace("finance/no-such.md", "X")
+            assert error_text(hidden).replace(theirs, "X") == error_text(missing).replace(
+                "finance/no-such.md", "X"
+            )
             refused = await client.call_tool("search", {"query": "policy", "sources": [other]})
             assert refused.is_error and f"unknown source {other!r}" in error_text(refused)
             readable = await client.read_resource(f"strongroom://documents/{mine}")
@@ -176,7 +202,9 @@ def test_each_principal_sees_only_their_documents(server: Server, token: str, mi
 def test_jwt_principal_gets_labels_from_its_claim(server: Server) -> None:
     async def run() -> None:
         async with session(server, server.issuer.token(server.url)) as client:
-            hits = structured(await client.call_tool("search", {"query": "refund policy tents", "k": 5}))["results"]
+            hits = structured(await client.call_tool("search", {"query": "refund policy tents", "k": 5}))[
+                "results"
+            ]
             sources = {h["source"] for h in hits}
             assert "finance" in sources and "handbook" not in sources
 
@@ -185,10 +213,14 @@ def test_jwt_principal_gets_labels_from_its_claim(server: Server) -> None:
 
 def test_bad_jwts_are_refused(server: Server) -> None:
     issuer = server.issuer
-    unsigned = jwt.encode({"iss": ISSUER, "aud": server.url, "sub": "carol", "exp": int(time.time()) + 600},
-                          key=None, algorithm="none")
-    confused = hs256_signed_with(issuer.public_pem(), {"iss": ISSUER, "aud": server.url, "sub": "carol",
-                                                      "exp": int(time.time()) + 600})
+    unsigned = jwt.encode(
+        {"iss": ISSUER, "aud": server.url, "sub": "carol", "exp": int(time.time()) + 600},
+        key=None,
+        algorithm="none",
+    )
+    confused = hs256_signed_with(
+        issuer.public_pem(), {"iss": ISSUER, "aud": server.url, "sub": "carol", "exp": int(time.time()) + 600}
+    )
     bad = {
         "wrong audience": issuer.token("http://other.example/mcp"),
         "wrong issuer": issuer.token(server.url, iss="https://evil.example"),
@@ -196,9 +228,12 @@ def test_bad_jwts_are_refused(server: Server) -> None:
         "no expiry": issuer.token(server.url, exp=None),
         "alg none": unsigned,
         "HS256 with the public key": confused,
-        "foreign key": jwt.encode({"iss": ISSUER, "aud": server.url, "sub": "x", "exp": int(time.time()) + 60},
-                                  rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                                  algorithm="RS256", headers={"kid": "test-key"}),
+        "foreign key": jwt.encode(
+            {"iss": ISSUER, "aud": server.url, "sub": "x", "exp": int(time.time()) + 60},
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            algorithm="RS256",
+            headers={"kid": "test-key"},
+        ),
     }
     for reason, token in bad.items():
         assert post(server, {"Authorization": f"Bearer {token}"}).status_code == 401, reason
@@ -209,7 +244,11 @@ def test_refuses_to_serve_beyond_loopback_without_authentication(tmp_path: Path)
     (tmp_path / "strongroom.toml").write_text("[store]\npath = 'data'\n")
     out = subprocess.run(
         strongroom_cmd("serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())),
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
     )
     assert out.returncode != 0 and "without authentication" in out.stderr
     assert "Traceback" not in out.stderr

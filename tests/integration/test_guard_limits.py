@@ -48,7 +48,9 @@ def make_guard(kb: KnowledgeBase, clock: Clock, **limits: float) -> Guard:
     return Guard(settings, AuditLog(path), ExposureLedger(path), kb, clock=clock)
 
 
-def session(kb: KnowledgeBase, guard: Guard, body: Callable[[Client], Awaitable[None]], who: str = "local") -> None:
+def session(
+    kb: KnowledgeBase, guard: Guard, body: Callable[[Client], Awaitable[None]], who: str = "local"
+) -> None:
     server = build_server(kb, guard, Caller(who, "stdio"))
 
     async def run() -> None:
@@ -78,8 +80,16 @@ def test_rate_limit_refuses_with_retry_after_then_recovers(kb: KnowledgeBase) ->
 def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> None:
     clock = Clock()
     guard = make_guard(kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000)
-    queries = ["refund", "warranty backpack", "shipping costs", "travel per diem", "remote work stipend",
-               "security incident", "expense receipts", "parental leave"]
+    queries = [
+        "refund",
+        "warranty backpack",
+        "shipping costs",
+        "travel per diem",
+        "remote work stipend",
+        "security incident",
+        "expense receipts",
+        "parental leave",
+    ]
 
     async def body(client: Client) -> None:
         seen: set[str] = set()
@@ -145,11 +155,20 @@ def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None
     config = str(kb.settings.config_file)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(strongroom_cmd(*args, "--config", config), capture_output=True, text=True,
-                              env=clean_env(), timeout=60)
+        return subprocess.run(
+            strongroom_cmd(*args, "--config", config),
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=60,
+        )
 
     shown = cli("audit", "--principal", "alice")
-    assert shown.returncode == 0 and "alice search ok" in shown.stdout and "alice read_document error" in shown.stdout
+    assert (
+        shown.returncode == 0
+        and "alice search ok" in shown.stdout
+        and "alice read_document error" in shown.stdout
+    )
     assert "restocking" not in shown.stdout  # arguments are hashed, never shown
     exported = cli("audit", "--jsonl", "--document", "handbook/refund-policy.md")
     assert '"principal": "alice"' in exported.stdout

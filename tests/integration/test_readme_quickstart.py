@@ -33,9 +33,11 @@ def test_quickstart_runs_verbatim(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "examples" / "acme", ignore=shutil.ignore_patterns(".strongroom"))
     env = clean_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
-    out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "handbook: 12 added" in out.stdout
     assert "1. Returns and Refund Policy" in out.stdout  # the tent question finds the refund policy
-    entry = json.loads(out.stdout[out.stdout.index('{\n  "mcpServers"'):])
+    entry = json.loads(out.stdout[out.stdout.index('{\n  "mcpServers"') :])
     assert entry["mcpServers"]["strongroom"]["args"][:3] == ["-m", "strongroom.server", "serve"]

@@ -14,10 +14,19 @@ from strongroom.server.store.audit import AuditLog, GuardEvent
 def log(tmp_path: Path) -> AuditLog:
     audit = AuditLog(tmp_path / "catalog.sqlite3")
     audit.append("alice", "search", "h1", "ok", ["handbook/a.md#x-0"], ["handbook/a.md"])
-    audit.append("bob", "read_document", "h2", "refused", [], [], [GuardEvent("budget_exceeded", "warning", "x")])
+    audit.append(
+        "bob", "read_document", "h2", "refused", [], [], [GuardEvent("budget_exceeded", "warning", "x")]
+    )
     audit.append("alice", "search", "h3", "ok", ["handbook/b.md#y-1"], ["handbook/b.md"])
-    audit.append("mallory", "search", "h4", "ok", ["archive/c.md#z-0"], ["archive/c.md"],
-                 [GuardEvent("canary_served", "high", "canary")])
+    audit.append(
+        "mallory",
+        "search",
+        "h4",
+        "ok",
+        ["archive/c.md#z-0"],
+        ["archive/c.md"],
+        [GuardEvent("canary_served", "high", "canary")],
+    )
     return audit
 
 
@@ -67,6 +76,15 @@ def test_truncated_tail_is_detected(log: AuditLog, tmp_path: Path) -> None:
 def test_records_never_hold_arguments_or_text(log: AuditLog) -> None:
     record = log.query(limit=1)[0].to_json()
     assert set(record) == {
-        "seq", "ts", "principal", "action", "args_hash", "outcome", "chunk_ids", "document_ids", "events",
-        "prev_hash", "hash",
+        "seq",
+        "ts",
+        "principal",
+        "action",
+        "args_hash",
+        "outcome",
+        "chunk_ids",
+        "document_ids",
+        "events",
+        "prev_hash",
+        "hash",
     }

@@ -92,8 +92,17 @@ def test_record_fields_keep_their_types(catalog: Catalog) -> None:
         "note": None,
     }
     record = DocumentRecord(
-        id="orders/4471", source="orders", source_id="4471", title="Order 4471", uri="", text="Order 4471",
-        content_hash="h", updated_at=None, metadata={}, fields=fields, labels=("staff",),
+        id="orders/4471",
+        source="orders",
+        source_id="4471",
+        title="Order 4471",
+        uri="",
+        text="Order 4471",
+        content_hash="h",
+        updated_at=None,
+        metadata={},
+        fields=fields,
+        labels=("staff",),
     )
     catalog.commit_document(record, chunks_of(record))
     found = catalog.record("orders", "4471")

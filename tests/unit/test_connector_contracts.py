@@ -63,7 +63,9 @@ class TestSqlContract(ConnectorContract):
 
         with sqlite3.connect(tmp_path / "shop.db") as db:
             db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, tier TEXT)")
-            db.executemany("INSERT INTO customers VALUES (?, ?, ?)", [(1, "Ana", "gold"), (2, "Bo", "silver")])
+            db.executemany(
+                "INSERT INTO customers VALUES (?, ?, ?)", [(1, "Ana", "gold"), (2, "Bo", "silver")]
+            )
         return {"url": "sqlite:///shop.db", "query": "SELECT * FROM customers", "key": "id"}
 
     def broken_config(self, tmp_path: Path) -> dict[str, Any]:

@@ -8,13 +8,20 @@ from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, Li
 from strongroom.server.store.exposure import Exposure, Served
 
 LIMITS = Limits(
-    calls_per_minute=10, soft_chunks=50, hard_chunks=100, hard_chars=50_000, novelty_calls=5,
-    novelty_limit=0.6, novelty_min_chunks=20,
+    calls_per_minute=10,
+    soft_chunks=50,
+    hard_chunks=100,
+    hard_chars=50_000,
+    novelty_calls=5,
+    novelty_limit=0.6,
+    novelty_min_chunks=20,
 )
 COLLECTIVE = CollectiveLimits(share=0.25, min_chunks=0)
 
 
-def exposure(chunks: int = 0, chars: int = 0, novelty: list[float] | None = None, **per_source: int) -> Exposure:
+def exposure(
+    chunks: int = 0, chars: int = 0, novelty: list[float] | None = None, **per_source: int
+) -> Exposure:
     return Exposure(chunks, chars, dict(per_source), novelty or [], 0, 0)
 
 
@@ -25,9 +32,16 @@ def served(*ids: str, source: str = "s", chars: int = 100) -> list[Served]:
 def judge(ex: Exposure, items: list[Served], never: set[str] | None = None, **kw: object):  # type: ignore[no-untyped-def]
     ids = {s.chunk_id for s in items}
     args = dict(
-        exposure=ex, served=items, never_seen=ids if never is None else never, new_in_window=ids,
-        source_sizes={"s": 10_000}, collective_seen=0, collective_new=0, total_chunks=10_000,
-        limits=LIMITS, collective=COLLECTIVE,
+        exposure=ex,
+        served=items,
+        never_seen=ids if never is None else never,
+        new_in_window=ids,
+        source_sizes={"s": 10_000},
+        collective_seen=0,
+        collective_new=0,
+        total_chunks=10_000,
+        limits=LIMITS,
+        collective=COLLECTIVE,
     )
     args.update(kw)
     return judge_result(**args)  # type: ignore[arg-type]
@@ -73,7 +87,7 @@ def test_novelty_refuses_a_crawler_but_not_a_reader() -> None:
 
 
 def test_per_source_share() -> None:
-    assert source_cap(10_000, LIMITS) == 800 and source_cap(100, LIMITS) == 200
+    assert source_cap(10_000, LIMITS) == 800 and source_cap(100, LIMITS) == LIMITS.source_min_chunks == 300
     small = LIMITS.model_copy(update={"hard_chunks": 10_000, "soft_chunks": 10_000})
     refusal = judge(exposure(800, **{"s": 800}), served("n1"), limits=small).refusal
     assert refusal is not None and "source 's'" in refusal.message
