@@ -13,6 +13,8 @@ import pytest
 
 from tests.support import EXAMPLE, free_port, wait_for_port
 
+pytest_plugins = ["tests.integration.postgres"]  # the `postgres` fixture: a throwaway server
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_environment() -> Iterator[None]:
