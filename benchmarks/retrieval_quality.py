@@ -38,7 +38,7 @@ def evaluate(kb: KnowledgeBase, queries: list[dict[str, str]]) -> dict[str, dict
         dense = dense_candidates(kb.vectors, kb.embedder, q["query"], n, where)
         keyword = keyword_candidates(kb.catalog, q["query"], n, where)
         rrf = reciprocal_rank_fusion([dense, keyword], k=kb.settings.retrieval.rrf_k)
-        hybrid = fuse(kb.settings.retrieval, dense, keyword)
+        hybrid = fuse(kb.settings.retrieval, dense, keyword, q["query"])
         for name, ranking in (("dense", dense), ("keyword", keyword), ("rrf", rrf), ("hybrid", hybrid)):
             docs = document_ranking(kb, [cid for cid, _ in ranking])
             scores[name].append(docs.index(expected) + 1 if expected in docs else None)

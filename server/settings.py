@@ -68,6 +68,12 @@ class RetrievalSettings(_Section):
     dense_weight: float = Field(
         default=0.75, ge=0.0, le=1.0, description="Share of the dense score in relative fusion."
     )
+    identifier_dense_weight: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Dense share when the query names an identifier (a code, an order number).",
+    )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
     snippet_chars: int = Field(default=240, ge=40)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from strongroom.server.indexing.embedder import Embedder
@@ -15,11 +16,26 @@ from strongroom.server.store.records import SearchFilter
 from strongroom.server.store.vectors import VectorStore
 
 
-def fuse(settings: RetrievalSettings, dense: Ranking, keyword: Ranking) -> list[tuple[str, float]]:
+# A code, an order number, a SKU: letters mixed with digits, or four digits and more.
+_IDENTIFIER = re.compile(r"\b(?=\w*\d)(?=\w*[^\W\d])\w{3,}\b|\b\d{4,}\b")
+
+
+def dense_weight_for(settings: RetrievalSettings, query: str) -> float:
+    """The dense ranker's share; lower when the query names an identifier, which only the
+    keyword index can match exactly (embeddings blur "4471" and "4475")."""
+    if _IDENTIFIER.search(query):
+        return min(settings.dense_weight, settings.identifier_dense_weight)
+    return settings.dense_weight
+
+
+def fuse(
+    settings: RetrievalSettings, dense: Ranking, keyword: Ranking, query: str = ""
+) -> list[tuple[str, float]]:
     """Combine the two rankings as configured (``retrieval.fusion``)."""
     if settings.fusion == "rrf":
         return reciprocal_rank_fusion([dense, keyword], k=settings.rrf_k)
-    return relative_score_fusion([dense, keyword], [settings.dense_weight, 1.0 - settings.dense_weight])
+    weight = dense_weight_for(settings, query)
+    return relative_score_fusion([dense, keyword], [weight, 1.0 - weight])
 
 
 @dataclass
@@ -33,4 +49,4 @@ class Retriever:
         n = max(self.settings.candidates, k)
         dense = dense_candidates(self.vectors, self.embedder, query, n, where)
         keyword = keyword_candidates(self.catalog, query, n, where)
-        return shape_hits(self.catalog, fuse(self.settings, dense, keyword), k)
+        return shape_hits(self.catalog, fuse(self.settings, dense, keyword, query), k)

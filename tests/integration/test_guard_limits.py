@@ -132,8 +132,8 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
         normal = structured(await client.call_tool("search", {"query": "how do I return a tent?", "k": 5}))
         assert doc_id not in {h["document_id"] for h in normal["results"]}
         clock.now += 2
-        hit = structured(await client.call_tool("search", {"query": f"reference {canary.token}", "k": 5}))
-        assert doc_id in {h["document_id"] for h in hit["results"]}
+        hit = structured(await client.call_tool("search", {"query": canary.token, "k": 3}))
+        assert hit["results"][0]["document_id"] == doc_id  # an identifier: the keyword index finds it
 
     session(kb, guard, body, who="mallory")
     alerts = guard.audit.query(severity="high")

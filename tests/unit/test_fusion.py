@@ -51,3 +51,14 @@ def test_fusions_are_sorted_complete_and_deterministic(rs: list[list[tuple[str, 
         assert scores == sorted(scores, reverse=True)
         assert {i for i, _ in fused} == {i for r in rs for i, _ in r}
     assert reciprocal_rank_fusion(rs) == reciprocal_rank_fusion(rs)
+
+
+def test_identifiers_in_the_query_shift_weight_to_keywords() -> None:
+    from strongroom.server.retrieval.pipeline import dense_weight_for
+    from strongroom.server.settings import RetrievalSettings
+
+    settings = RetrievalSettings()
+    assert dense_weight_for(settings, "can I return a tent I pitched?") == 0.75
+    for query in ("status of order 4471", "reference MK-88MP3C9R", "SKU BC2-TNT-GRN", "ext. 2210"):
+        assert dense_weight_for(settings, query) == 0.4, query
+    assert dense_weight_for(settings, "30 days for 2 tents") == 0.75  # small numbers are not identifiers
