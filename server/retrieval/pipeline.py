@@ -15,7 +15,6 @@ from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import SearchFilter
 from strongroom.server.store.vectors import VectorStore
 
-
 # A code, an order number, a SKU: letters mixed with digits, or four digits and more.
 _IDENTIFIER = re.compile(r"\b(?=\w*\d)(?=\w*[^\W\d])\w{3,}\b|\b\d{4,}\b")
 
