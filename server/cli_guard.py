@@ -9,13 +9,8 @@ from pathlib import Path
 import click
 
 from strongroom.server.cli_common import cli_settings, config_option, fail, setup_logging, user_errors
-from strongroom.server.settings import Settings
 from strongroom.server.store.audit import AuditLog, AuditRecord
 from strongroom.server.store.exposure import ExposureLedger
-
-
-def _catalog_path(settings: Settings) -> Path:
-    return settings.data_dir / "catalog.sqlite3"
 
 
 def _print_record(r: AuditRecord) -> None:
@@ -52,7 +47,7 @@ def audit(
     if ctx.invoked_subcommand is not None:
         return
     settings = cli_settings(config_path)
-    records = AuditLog(_catalog_path(settings)).query(principal, document_id, severity, limit or None)
+    records = AuditLog(settings.catalog_path).query(principal, document_id, severity, limit or None)
     for record in records:
         if as_jsonl:
             click.echo(json.dumps(record.to_json(), ensure_ascii=False))
@@ -65,7 +60,7 @@ def audit(
 def verify(config_path: Path | None) -> None:
     """Check that no audit record was edited, removed or reordered."""
     settings = cli_settings(config_path)
-    result = AuditLog(_catalog_path(settings)).verify()
+    result = AuditLog(settings.catalog_path).verify()
     if result.ok:
         click.echo(f"ok: {result.records} records, chain head {result.head}")
     else:
@@ -85,7 +80,7 @@ def budget_show(config_path: Path | None, principal: str | None) -> None:
     from strongroom.server.guard.access import Caller, resolve
 
     settings = cli_settings(config_path)
-    ledger = ExposureLedger(_catalog_path(settings))
+    ledger = ExposureLedger(settings.catalog_path)
     names = (
         [principal]
         if principal
@@ -109,8 +104,8 @@ def budget_show(config_path: Path | None, principal: str | None) -> None:
 def budget_reset(config_path: Path | None, principal: str) -> None:
     """Forget what PRINCIPAL has been shown (window, novelty and rate history)."""
     settings = cli_settings(config_path)
-    ExposureLedger(_catalog_path(settings)).reset(principal)
-    AuditLog(_catalog_path(settings)).append("operator", "budget.reset", principal, "ok")
+    ExposureLedger(settings.catalog_path).reset(principal)
+    AuditLog(settings.catalog_path).append("operator", "budget.reset", principal, "ok")
     click.echo(f"reset {principal}")
 
 
@@ -123,8 +118,8 @@ def budget_reset(config_path: Path | None, principal: str) -> None:
 def budget_lift(config_path: Path | None, principal: str, chunks: int, chars: int, hours: float) -> None:
     """Give PRINCIPAL an extra allowance for a while."""
     settings = cli_settings(config_path)
-    ExposureLedger(_catalog_path(settings)).grant(principal, chunks, chars, hours)
-    AuditLog(_catalog_path(settings)).append("operator", "budget.lift", principal, "ok")
+    ExposureLedger(settings.catalog_path).grant(principal, chunks, chars, hours)
+    AuditLog(settings.catalog_path).append("operator", "budget.lift", principal, "ok")
     click.echo(f"lifted {principal}: +{chunks} passages, +{chars} characters for {hours:g} h")
 
 
@@ -161,7 +156,7 @@ def canary_list(config_path: Path | None) -> None:
     from strongroom.server.store.catalog import Catalog
 
     settings = cli_settings(config_path)
-    for row in Catalog(_catalog_path(settings)).canaries():
+    for row in Catalog(settings.catalog_path).canaries():
         click.echo(f"{row['document_id']}  token {row['token']}  planted {row['created']}")
 
 

@@ -28,7 +28,7 @@ def _rules_file(settings: Settings, file: Path | None) -> Path:
 def _catalog(settings: Settings) -> Any:
     from strongroom.server.store.catalog import Catalog
 
-    return Catalog(settings.data_dir / "catalog.sqlite3")
+    return Catalog(settings.catalog_path)
 
 
 @click.group()

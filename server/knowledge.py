@@ -29,11 +29,12 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.data_dir / "catalog.sqlite3")
+        self.catalog = Catalog(settings.catalog_path)
         self.vectors = VectorStore(settings.store, settings.data_dir)
         self.embedder = embedder or Embedder(settings.embedding, settings.base_dir)
         self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
         self.indexer = Indexer(settings, self.catalog, self.vectors, self.embedder)
+        self._sizes: tuple[int, dict[str, int]] | None = None
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -95,7 +96,7 @@ class KnowledgeBase:
         end = _window_end(doc.text, offset, max_chars)
         spans = [
             (c.id, min(end, c.end) - max(offset, c.start))
-            for c in self.catalog.chunks(self.catalog.chunk_ids(doc.id)).values()
+            for c in self.catalog.document_chunks(doc.id)
             if c.start < end and c.end > offset
         ]
         return DocumentWindow(
@@ -159,8 +160,14 @@ class KnowledgeBase:
         return self.settings.guard.max_chars_per_call
 
     def source_sizes(self) -> dict[str, int]:
-        """Passages per source (the guard sizes per-source budgets from it)."""
-        return {s.name: s.chunks for s in self.catalog.source_states()}
+        """Passages per source (the guard sizes per-source budgets from it on every call).
+
+        Counted again only when the index changed, not on each call.
+        """
+        version = self.catalog.index_version()
+        if self._sizes is None or self._sizes[0] != version:
+            self._sizes = (version, {s.name: s.chunks for s in self.catalog.source_states()})
+        return self._sizes[1]
 
     def canary_documents(self) -> set[str]:
         return self.catalog.canary_documents()

@@ -206,6 +206,11 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         return self.resolve(self.store.path)
 
+    @property
+    def catalog_path(self) -> Path:
+        """The catalog file: documents, keyword index, sync state, budgets, audit log."""
+        return self.data_dir / "catalog.sqlite3"
+
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 

@@ -23,6 +23,7 @@ size and seed, and an interrupted build resumes (unchanged documents are skipped
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import random
@@ -337,20 +338,7 @@ _PLANS = [
     ("Premier", "4-hour response", "99.9% uptime with 10% service credit"),
     ("Enterprise", "1-hour response around the clock", "99.95% uptime with 15% service credit"),
 ]
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+_MONTHS = list(calendar.month_name)[1:]
 
 _BRANDS = [
     "Vantor",

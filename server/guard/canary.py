@@ -7,6 +7,7 @@ does, and the guard raises a high-severity audit event naming who received one.
 
 from __future__ import annotations
 
+import calendar
 import random
 import secrets
 from dataclasses import dataclass
@@ -22,20 +23,7 @@ _SUBJECTS = [
     ("Retired telephony trunk allocation", "trunk group", "carrier circuit id"),
     ("Superseded insurance rider schedule", "rider code", "underwriter reference"),
 ]
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+_MONTHS = list(calendar.month_name)[1:]
 
 
 @dataclass(frozen=True)

@@ -10,5 +10,5 @@ from strongroom.server.store.exposure import ExposureLedger
 
 def build_guard(settings: Settings, inventory: Inventory) -> Guard:
     """The guard for this data directory (its state lives in the catalog file)."""
-    path = settings.data_dir / "catalog.sqlite3"
+    path = settings.catalog_path
     return Guard(settings.guard, AuditLog(path), ExposureLedger(path), inventory)

@@ -56,7 +56,8 @@ class Inventory(Protocol):
 @dataclass(frozen=True)
 class _Outcome:
     decision: Decision
-    served: list[Served]
+    never_seen: int  # how many served passages are new to the principal (for novelty)
+    canaries: set[str]  # canary documents among those served
 
 
 def arguments_digest(arguments: Mapping[str, Any]) -> str:
@@ -113,13 +114,14 @@ class Guard:
                 events.append(outcome.decision.refusal.event)
                 await self._record(principal.name, action, digest, "refused", [], events)
                 raise Refused(outcome.decision.refusal)
-            canaries = self._inventory.canary_documents() & {s.document_id for s in served}
-            for document_id in sorted(canaries):
+            for document_id in sorted(outcome.canaries):
                 events.append(
                     GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
                 )
                 log.warning("canary document %s returned to %s", document_id, principal.name)
-            await anyio.to_thread.run_sync(self.ledger.record_served, principal.name, served, now)
+            await anyio.to_thread.run_sync(
+                self.ledger.record_served, principal.name, served, now, outcome.never_seen
+            )
             await self._record(principal.name, action, digest, "ok", served, events)
         if outcome.decision.delay_s:
             await anyio.sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
@@ -145,7 +147,8 @@ class Guard:
             limits=limits,
             collective=self.settings.collective,
         )
-        return _Outcome(decision, served)
+        canaries = self._inventory.canary_documents() & {s.document_id for s in served}
+        return _Outcome(decision, len(never), canaries)
 
     async def _record(
         self,

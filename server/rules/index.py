@@ -22,7 +22,7 @@ class RecordIndex(Protocol):
 
     def chunk_ids(self, document_id: str) -> list[str]: ...
 
-    def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]: ...
+    def document_chunks(self, document_id: str) -> list[ChunkRecord]: ...
 
     def source_states(self) -> list[SourceState]: ...
 
@@ -61,7 +61,7 @@ def resolve_citation(
             document_id=doc.id, title=doc.title, uri=doc.uri, offset=0, chunk_id=first[0] if first else None
         )
         return ResolvedCitation(citation, doc.labels)
-    chunks = sorted(index.chunks(index.chunk_ids(doc.id)).values(), key=lambda c: c.index)
+    chunks = index.document_chunks(doc.id)
     wanted = normalise_heading(heading)
     for chunk in chunks:
         for title in chunk.headings:

@@ -242,6 +242,13 @@ class Catalog:
         )
         return [r["id"] for r in rows]
 
+    def document_chunks(self, document_id: str) -> list[ChunkRecord]:
+        """A committed document's chunks, in order."""
+        rows = self._db().execute(
+            "SELECT * FROM chunks WHERE document_id=? ORDER BY chunk_index", (document_id,)
+        )
+        return [_chunk(r) for r in rows]
+
     def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]:
         """Committed chunks by id; ids that are not committed are simply absent."""
         found: dict[str, ChunkRecord] = {}

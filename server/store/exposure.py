@@ -141,8 +141,8 @@ class ExposureLedger:
         )
         return int(row[0])
 
-    def record_served(self, principal: str, served: Sequence[Served], ts: float) -> None:
-        never, _ = self.unseen(principal, [s.chunk_id for s in served], 0.0)
+    def record_served(self, principal: str, served: Sequence[Served], ts: float, new: int) -> None:
+        """Remember what was shown; ``new`` of the passages had never been shown to the principal."""
         with self._file.tx() as db:
             db.executemany(
                 "INSERT INTO guard_exposures(principal, chunk_id, source, chars, first_ts, last_ts)"
@@ -152,7 +152,7 @@ class ExposureLedger:
             if served:
                 db.execute(
                     "INSERT INTO guard_novelty(principal, ts, returned, new) VALUES (?,?,?,?)",
-                    (principal, ts, len({s.chunk_id for s in served}), len(never)),
+                    (principal, ts, len({s.chunk_id for s in served}), new),
                 )
 
     # -- operators ---------------------------------------------------------------------------
