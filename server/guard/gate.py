@@ -39,12 +39,6 @@ class Refused(StrongroomError):
         self.refusal = refusal
 
 
-class Exposing(Protocol):
-    """A result that hands out passages."""
-
-    def exposure(self) -> list[Served]: ...
-
-
 class Inventory(Protocol):
     """What the guard needs to know about the index."""
 
@@ -170,5 +164,6 @@ class Guard:
 
 
 def _served(result: object) -> list[Served]:
+    """The passages a result hands out: results that expose text define ``exposure()``."""
     exposure = getattr(result, "exposure", None)
     return list(exposure()) if callable(exposure) else []

@@ -171,10 +171,6 @@ class Catalog:
                 (document_id, source, source_id, token, _now()),
             )
 
-    def remove_canary(self, document_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM canaries WHERE document_id=?", (document_id,))
-
     def canaries(self) -> list[dict[str, str]]:
         rows = self._db().execute("SELECT * FROM canaries ORDER BY created, document_id")
         return [dict(r) for r in rows]
