@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from strongroom.server.cli_common import cli_settings, config_option, fail, setup_logging, user_errors
-from strongroom.server.store.audit import AuditLog, AuditRecord
+from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, VerifyResult
 from strongroom.server.store.exposure import ExposureLedger
 
 
@@ -56,15 +56,44 @@ def audit(
 
 
 @audit.command()
+@click.option(
+    "--head",
+    "anchor",
+    metavar="SEQ:HASH",
+    help="A head printed earlier by `audit head`: the log must still hold exactly that record.",
+)
 @config_option
-def verify(config_path: Path | None) -> None:
-    """Check that no audit record was edited, removed or reordered."""
-    settings = cli_settings(config_path)
-    result = AuditLog(settings.catalog_path).verify()
-    if result.ok:
-        click.echo(f"ok: {result.records} records, chain head {result.head}")
-    else:
+def verify(config_path: Path | None, anchor: str | None) -> None:
+    """Check that no audit record was edited, removed or reordered (and that ANCHOR still holds)."""
+    try:
+        expected = None if anchor is None else Anchor.parse(anchor)
+    except ValueError as exc:
+        fail(f"--head: {exc}", 2)
+    result = _verified(config_path, expected)
+    held = f", contains anchor {expected}" if expected is not None else ""
+    click.echo(f"ok: {result.records} records, head {result.anchor}{held}")
+
+
+@audit.command()
+@config_option
+def head(config_path: Path | None) -> None:
+    """Print the head of the verified log (SEQ:HASH); keep it elsewhere for `audit verify --head`."""
+    click.echo(str(_verified(config_path, None).anchor))
+
+
+@audit.command()
+@config_option
+def reanchor(config_path: Path | None) -> None:
+    """Accept the log as it ends now, after a missing head was investigated (audited)."""
+    record = AuditLog(cli_settings(config_path).catalog_path).reanchor()
+    click.echo(f"new head {Anchor(record.seq, record.hash)}")
+
+
+def _verified(config_path: Path | None, anchor: Anchor | None) -> VerifyResult:
+    result = AuditLog(cli_settings(config_path).catalog_path).verify(anchor)
+    if not result.ok:
         fail(f"audit log is not intact: {result.problem}")
+    return result
 
 
 @click.group()
