@@ -89,6 +89,27 @@ def reanchor(config_path: Path | None) -> None:
     click.echo(f"new head {Anchor(record.seq, record.hash)}")
 
 
+@audit.command()
+@click.option(
+    "--args", "arguments", required=True, metavar="JSON", help="The tool's arguments, as a JSON object."
+)
+@config_option
+def digest(config_path: Path | None, arguments: str) -> None:
+    """Print the digest the audit log records for a call with these arguments ("did X ask Y?")."""
+    from strongroom.server.guard.digest_key import digest_key
+    from strongroom.server.guard.gate import arguments_digest
+
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        fail('--args must be a JSON object, e.g. \'{"query": "refund policy", "k": 5}\'', 2)
+    settings = cli_settings(config_path)
+    with user_errors():
+        click.echo(arguments_digest(digest_key(settings), parsed))
+
+
 def _verified(config_path: Path | None, anchor: Anchor | None) -> VerifyResult:
     result = AuditLog(cli_settings(config_path).catalog_path).verify(anchor)
     if not result.ok:

@@ -9,8 +9,10 @@ and an audit record of all of it — hashes and ids, never arguments or passage 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,10 +56,11 @@ class _Outcome:
     canaries: set[str]  # canary documents among those served
 
 
-def arguments_digest(arguments: Mapping[str, Any]) -> str:
-    """A hash of the arguments: traceable without revealing the question."""
+def arguments_digest(key: bytes, arguments: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 of the arguments under the deployment's digest key: whoever holds the key can
+    check a guess ("did X ask Y?"); without it, short arguments cannot be found by hashing guesses."""
     blob = json.dumps(arguments, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return hmac.new(key, blob, hashlib.sha256).hexdigest()
 
 
 class Guard:
@@ -68,8 +71,10 @@ class Guard:
         ledger: ExposureLedger,
         inventory: Inventory,
         clock: Callable[[], float] = time.time,
+        digest_key: bytes | None = None,  # None: a random key, digests comparable within this process only
     ) -> None:
         self.settings = settings
+        self._digest_key = digest_key or secrets.token_bytes(32)
         self.audit = audit
         self.ledger = ledger
         self._inventory = inventory
@@ -84,7 +89,7 @@ class Guard:
         call: Callable[[Access], Awaitable[T]],
     ) -> T:
         principal = resolve(self.settings, caller)
-        digest = arguments_digest(arguments)
+        digest = arguments_digest(self._digest_key, arguments)
         lock = self._locks.setdefault(principal.name, anyio.Lock())
         async with lock:
             now = self._clock()

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import os
 import random
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import anyio
 import pytest
 
+from strongroom.server.guard.access import Access, Caller
+from strongroom.server.guard.factory import build_guard
+from strongroom.server.settings import load_settings
 from strongroom.server.store.audit import AuditLog
 from tests.support import ROOT, clean_env, strongroom_cmd
 
 # Appends as fast as it can until it is killed; "ready" once the first record is in.
 APPENDER = """
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from strongroom.server.store.audit import AuditLog
 log = AuditLog(Path(sys.argv[1]))
@@ -153,3 +164,64 @@ def test_sigkill_during_appends_never_raises_a_false_alarm(tmp_path: Path) -> No
         result = AuditLog(path).verify()
         assert result.ok, f"round {round_}: {result.problem}"
     assert result is not None and result.records > 12
+
+
+class NoIndex:
+    """An empty index, for guarding calls that return no passages."""
+
+    def source_sizes(self) -> dict[str, int]:
+        return {}
+
+    def canary_documents(self) -> set[str]:
+        return set()
+
+
+def guarded_call(config: Path, arguments: Mapping[str, object]) -> str:
+    """Run one call through the guard built as `serve` builds it; the recorded argument digest."""
+    settings = load_settings(config)
+
+    async def call(access: Access) -> str:
+        return "done"
+
+    anyio.run(build_guard(settings, NoIndex()).run, Caller("local", "stdio"), "search", arguments, call)
+    return AuditLog(settings.catalog_path).query(limit=1)[0].args_hash
+
+
+def test_argument_digests_are_keyed_outside_the_catalog(config: Path) -> None:
+    arguments = {"query": "ORD-1042", "k": 5}
+    blob = json.dumps(arguments, sort_keys=True).encode()
+    digest = guarded_call(config, arguments)
+    assert digest != hashlib.sha256(blob).hexdigest()  # not recoverable by hashing guesses
+    key_file = catalog(config).parent / "audit.key"  # beside the catalog, not in it
+    if os.name == "posix":
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert digest == hmac.new(key_file.read_bytes().strip(), blob, hashlib.sha256).hexdigest()
+    assert guarded_call(config, arguments) == digest  # the same key on the next start
+
+    # "Did local ask for ORD-1042?": the operator recomputes the digest and looks for it.
+    recomputed = cli(config, "audit", "digest", "--args", json.dumps(arguments))
+    assert recomputed.returncode == 0 and recomputed.stdout.strip() == digest
+    bad = cli(config, "audit", "digest", "--args", "{query")
+    assert bad.returncode != 0 and len(bad.stderr.splitlines()) == 1 and "JSON object" in bad.stderr
+
+
+def test_digest_key_from_the_environment_or_another_file(config: Path, tmp_path: Path) -> None:
+    arguments = {"query": "refund"}
+    blob = json.dumps(arguments, sort_keys=True).encode()
+    env = clean_env(STRONGROOM_GUARD__DIGEST_KEY="an operator-supplied key of some length")
+    shown = subprocess.run(
+        strongroom_cmd("audit", "digest", "--args", json.dumps(arguments), "--config", str(config)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    expected = hmac.new(b"an operator-supplied key of some length", blob, hashlib.sha256).hexdigest()
+    assert shown.returncode == 0 and shown.stdout.strip() == expected
+    assert "operator-supplied" not in shown.stdout + shown.stderr
+    assert not (catalog(config).parent / "audit.key").exists()
+
+    config.write_text('[store]\npath = "data"\n[guard]\ndigest_key_file = "secrets/digest.key"\n')
+    digest = guarded_call(config, arguments)
+    key = (tmp_path / "secrets" / "digest.key").read_bytes().strip()
+    assert digest == hmac.new(key, blob, hashlib.sha256).hexdigest()
