@@ -225,3 +225,22 @@ def test_digest_key_from_the_environment_or_another_file(config: Path, tmp_path:
     digest = guarded_call(config, arguments)
     key = (tmp_path / "secrets" / "digest.key").read_bytes().strip()
     assert digest == hmac.new(key, blob, hashlib.sha256).hexdigest()
+
+
+def test_audit_budget_and_canary_output_escape_control_characters(config: Path) -> None:
+    forged = "handbook/a.md\n#99 2024-01-01T00:00:00 alice search ok"
+    log = AuditLog(catalog(config))
+    log.append("mallory\x1b[2K", "search", "h0", "ok", ["c"], [forged, "b\u202eevil.md"])
+    shown = cli(config, "audit")
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 1, shown.stdout
+    assert "handbook/a.md\\n#99" in shown.stdout and "mallory\\x1b[2K" in shown.stdout
+    assert "b\\u202eevil.md" in shown.stdout and "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+    exported = cli(config, "audit", "--jsonl").stdout.splitlines()
+    assert len(exported) == 1 and json.loads(exported[0])["document_ids"][1] == forged  # JSON stays exact
+
+    from strongroom.server.store.exposure import ExposureLedger, Served
+
+    ledger = ExposureLedger(catalog(config))
+    ledger.record_served("eve\nbob: 0/800 passages", [Served("c", "d", "s", 1)], ledger.now(), 1)
+    budget = cli(config, "budget", "show").stdout
+    assert "eve\\nbob" in budget and not any(line.startswith("bob:") for line in budget.splitlines())
