@@ -201,15 +201,19 @@ class AuditLog:
         return self.append("operator", "audit.reanchor", str(previous or "missing"), "ok")
 
     def _adopt_legacy_head(self, legacy: Path) -> None:
-        """Move the head file of earlier versions into the catalog, if it matches the log's end."""
+        """Move the head file of earlier versions into the catalog if it matches the log's end
+        (else it is left where it is, for the operator, and `verify` reports the missing head)."""
         try:
             seq, digest = legacy.read_text().split()
+            head = Anchor(int(seq), digest)
         except (OSError, ValueError):
             return
         with self._file.tx() as db:
-            if _head(db) is None and _last(db) == Anchor(int(seq), digest):
-                _set_head(db, Anchor(int(seq), digest))
-        legacy.unlink(missing_ok=True)
+            adopt = _head(db) is None and _last(db) == head
+            if adopt:
+                _set_head(db, head)
+        if adopt:
+            legacy.unlink(missing_ok=True)
 
     def query(
         self,

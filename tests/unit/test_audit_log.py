@@ -141,3 +141,14 @@ def test_records_never_hold_arguments_or_text(log: AuditLog) -> None:
         "prev_hash",
         "hash",
     }
+
+
+def test_head_file_of_earlier_versions_is_adopted_when_it_matches(log: AuditLog, tmp_path: Path) -> None:
+    head = log.verify().anchor
+    delete_head(tmp_path)
+    (tmp_path / "audit.head").write_text(f"{head.seq} {'0' * 64}\n")  # does not match: not adopted
+    assert AuditLog(tmp_path / "catalog.sqlite3").verify().problem is not None
+    assert (tmp_path / "audit.head").exists()  # kept for the operator to look at
+    (tmp_path / "audit.head").write_text(f"{head.seq} {head.hash}\n")
+    assert AuditLog(tmp_path / "catalog.sqlite3").verify().ok
+    assert not (tmp_path / "audit.head").exists()
