@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -142,6 +143,23 @@ class GuardSettings(_Section):
     collective: CollectiveLimits = CollectiveLimits()
     jwt: JwtSettings | None = None
     max_chars_per_call: int = Field(default=20_000, ge=100, description="Characters one call may return.")
+    digest_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's argument digests (HMAC-SHA256), e.g. from "
+        "STRONGROOM_GUARD__DIGEST_KEY; secret, never logged. Default: read from `digest_key_file`.",
+    )
+    digest_key_file: Path | None = Field(
+        default=None,
+        description="File holding that key (relative to the configuration file); default `audit.key` "
+        "beside the catalog, created with mode 0600 on first use.",
+    )
+
+    @field_validator("digest_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a long random string)")
+        return value
 
     @field_validator("principals")
     @classmethod
