@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strongroom.server.errors import InvalidArgument, NotFound
+from strongroom.server.errors import InvalidArgument, NotFound, StrongroomError
 from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
@@ -21,6 +21,18 @@ from strongroom.server.store.records import DocumentRecord, MetadataValue, Searc
 from strongroom.server.store.vectors import VectorStore
 
 MAX_QUERY_CHARS = 2000
+
+
+class IndexMismatch(StrongroomError):
+    """The index's vectors were made by another model or backend than the configured one."""
+
+
+def _describe(identity: dict[str, str] | None) -> str:
+    if identity is None:
+        return "an unknown model"
+    return f"{identity['model']} ({identity['backend']} backend)"
+
+
 EVERYTHING = Access.everything()
 
 
@@ -65,9 +77,25 @@ class KnowledgeBase:
         if not where.sources:
             return SearchResult(query=query, results=[])
         self.vectors.follow(self.catalog.index_version())  # a sync in another process may have run
+        self._check_embedding()
         return SearchResult(
             query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
         )
+
+    def _check_embedding(self) -> None:
+        """Refuse to compare query vectors with passage vectors made by another model or backend."""
+        made, previous = self.catalog.embedding()
+        current = self.embedder.identity
+        if previous is not None:
+            raise IndexMismatch(
+                f"the index is being re-embedded from {_describe(previous)} to {_describe(made)} and holds"
+                " vectors of both: run `strongroom sync` (all sources) to finish"
+            )
+        if made is not None and made != current:
+            raise IndexMismatch(
+                f"the index was embedded with {_describe(made)} but embedding is configured as"
+                f" {_describe(current)}: run `strongroom sync` to re-embed, or change the configuration back"
+            )
 
     def read_document(
         self,

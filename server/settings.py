@@ -44,8 +44,13 @@ class EmbeddingSettings(_Section):
         default="all-MiniLM-L6-v2",
         description="The packaged offline all-MiniLM-L6-v2 by default; any sentence-transformers path.",
     )
+    backend: Literal["onnx", "torch"] | None = Field(
+        default=None,
+        description="onnx (packaged int8 all-MiniLM-L6-v2, no torch) or torch (sentence-transformers);"
+        " unset: onnx for the packaged model, torch for any other.",
+    )
     batch_size: int = Field(default=32, ge=1, le=1024)
-    device: str = "cpu"
+    device: str = Field(default="cpu", description="torch device (the torch backend only).")
 
 
 class ChunkingSettings(_Section):

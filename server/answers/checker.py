@@ -14,9 +14,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
 
 from strongroom.server.answers.policies import AnswerPolicies, PolicyViolation
@@ -26,6 +25,9 @@ from strongroom.server.rules.results import RuleDecision
 from strongroom.server.settings import AnswersSettings
 from strongroom.server.store.exposure import Served
 from strongroom.server.store.records import ChunkRecord, DocumentRecord
+
+if TYPE_CHECKING:  # numpy loads with the first check, not on the MCP handshake path
+    import numpy as np
 
 Visible = Callable[[str], bool]  # may the caller see this source?
 # Characters of each of these passages the caller was shown in the guard's window.
@@ -247,6 +249,8 @@ class AnswerChecker:
     def _support(
         self, sentences: Sequence[Span], inline: Sequence[list[str]], evidence: Mapping[str, Evidence]
     ) -> list[SentenceFinding]:
+        import numpy as np
+
         s = self.settings
         texts = [_strip_markers(span.text) for span in sentences]
         words = [set(content_words(t)) for t in texts]
@@ -349,6 +353,8 @@ class AnswerChecker:
         return vectors
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         return np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
 
     def warm(self, evidence: Iterable[Evidence]) -> None:

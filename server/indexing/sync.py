@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from strongroom.connectors.api import Connector, ConnectorError, Document
 from strongroom.connectors.registry import build_connector
 from strongroom.server.errors import StrongroomError
-from strongroom.server.indexing.chunking import Chunk, chunk_text
+from strongroom.server.indexing.chunking import CHUNKER_VERSION, Chunk, chunk_text
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.lock import exclusive_lock
 from strongroom.server.indexing.sanitize import clean_text
@@ -108,7 +108,8 @@ class Indexer:
         self._vectors = vectors
         self._embedder = embedder
         self._signature = json.dumps(
-            [settings.embedding.model, settings.chunking.max_chars, settings.chunking.min_chars]
+            [embedder.identity, settings.chunking.max_chars, settings.chunking.min_chars, CHUNKER_VERSION],
+            sort_keys=True,
         )
 
     def sync(
@@ -125,8 +126,24 @@ class Indexer:
         with self._lock():
             self._catch_up()
             self.recover()
+            previous = self._start_embedding()
             reports = [asyncio.run(self._sync_source(s, full, progress)) for s in sources]
+            everything = {s.name for s in self._settings.all_sources()} <= {s.name for s in sources}
+            if previous is not None and everything and all(r.error is None for r in reports):
+                self._catalog.set_embedding(self._embedder.identity, None)  # nothing older is left
         return SyncReport(reports)
+
+    def _start_embedding(self) -> dict[str, str] | None:
+        """Record the model and backend this sync embeds with; returns what older vectors were
+        made with while some remain (a change of model re-embeds every document: the content
+        hashes carry it)."""
+        made, previous = self._catalog.embedding()
+        current = self._embedder.identity
+        if made is not None and made != current:
+            previous = previous or made
+            log.info("embedding changed from %s to %s: every document is re-embedded", made, current)
+        self._catalog.set_embedding(current, previous if previous != current else None)
+        return previous if previous != current else None
 
     def plant(self, source_name: str, documents: Sequence[Document]) -> SourceReport:
         """Index documents into a source directly (canaries): same write protocol as a sync."""

@@ -97,6 +97,16 @@ def fts_query(text: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class DocumentHead:
+    """What a citation needs of a document."""
+
+    id: str
+    source: str
+    title: str
+    uri: str
+
+
+@dataclass(frozen=True)
 class KeywordMatch:
     id: str
     score: float
@@ -220,6 +230,43 @@ class Catalog:
         """``source_id -> content_hash`` of every committed document of a source."""
         rows = self._db().execute("SELECT source_id, content_hash FROM documents WHERE source=?", (source,))
         return {r["source_id"]: r["content_hash"] for r in rows}
+
+    def embedding(self) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+        """``(made_with, re_embedding_from)``: the model and backend of the index's vectors, and,
+        while a re-embedding with another one is unfinished, what the older vectors were made
+        with. ``made_with`` is None for an empty index made before this was recorded."""
+        rows = dict(self._db().execute("SELECT key, value FROM meta WHERE key LIKE 'embedding%'").fetchall())
+        made = json.loads(rows["embedding"]) if "embedding" in rows else None
+        if made is None and self.counts()[1]:
+            made = {"model": "all-MiniLM-L6-v2", "backend": "torch"}  # the only one before records
+        previous = json.loads(rows["embedding_from"]) if "embedding_from" in rows else None
+        return made, previous
+
+    def set_embedding(self, made_with: dict[str, str], re_embedding_from: dict[str, str] | None) -> None:
+        """Record what the vectors are made with (and whether older ones remain)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedding', ?)",
+                (json.dumps(made_with, sort_keys=True),),
+            )
+            if re_embedding_from is None:
+                db.execute("DELETE FROM meta WHERE key='embedding_from'")
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedding_from', ?)",
+                    (json.dumps(re_embedding_from, sort_keys=True),),
+                )
+
+    def document_heads(self, ids: Sequence[str]) -> dict[str, DocumentHead]:
+        """Source, title and uri of committed documents, without their text (for citations)."""
+        found: dict[str, DocumentHead] = {}
+        db = self._db()
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            for r in db.execute(f"SELECT id, source, title, uri FROM documents WHERE id IN ({marks})", batch):
+                found[r["id"]] = DocumentHead(r["id"], r["source"], r["title"], r["uri"])
+        return found
 
     def document(self, document_id: str) -> DocumentRecord | None:
         row = self._db().execute("SELECT * FROM documents WHERE id=?", (document_id,)).fetchone()
