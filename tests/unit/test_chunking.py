@@ -107,7 +107,7 @@ def test_heading_paths_follow_levels() -> None:
         "Preamble.\n\n# Refund policy\n\nWithin 30 days.\n\n## Exceptions\n\nSale items.\n\n"
         "### Gift cards\n\nNever.\n\n## Process\n\nAsk the desk.\n\n# Shipping\n\nFree over 50."
     )
-    chunks = chunk_text(text)
+    chunks = chunk_text(text, min_chars=0)  # no short-section merging: one chunk per section
     assert [(c.headings, c.text.splitlines()[-1]) for c in chunks] == [
         ((), "Preamble."),
         (("Refund policy",), "Within 30 days."),
@@ -201,11 +201,30 @@ def test_tiny_trailing_piece_merges_into_previous_chunk() -> None:
     assert [c.text for c in merged] == [text]
 
 
-def test_tiny_piece_never_merges_across_headings_or_pages() -> None:
+def test_tiny_piece_never_merges_across_pages() -> None:
     long = paragraph(6)
-    for joiner in ("\n\n# Next\n\n", "\f"):
-        chunks = chunk_text(f"{long}{joiner}Tiny.", max_chars=len(long) + 3, min_chars=200)
-        assert chunks[-1].text.endswith("Tiny.") and chunks[0].text == long
+    chunks = chunk_text(f"{long}\fTiny.", max_chars=len(long) + 3, min_chars=200)
+    assert [c.text for c in chunks] == [long, "Tiny."]
+
+
+def test_tail_piece_never_merges_across_a_heading_into_a_long_section() -> None:
+    long, section = paragraph(6), "# Next\n\n" + paragraph(2)
+    chunks = chunk_text(f"{long}\n\n{section}", max_chars=len(long) + 3, min_chars=200)
+    assert [c.text for c in chunks] == [long, section]
+
+
+def test_short_sections_join_a_neighbour_under_their_shared_headings() -> None:
+    body = paragraph(2)
+    text = f"# Guide\n\n## Install\n\n{body}\n\n## Note\n\nSee below.\n\n## Run\n\n{body}"
+    chunks = chunk_text(text)
+    assert [c.text for c in chunks] == [
+        f"# Guide\n\n## Install\n\n{body}\n\n## Note\n\nSee below.",
+        f"## Run\n\n{body}",
+    ]
+    assert [c.headings for c in chunks] == [("Guide",), ("Guide", "Run")]
+    first = chunk_text(f"# Title\n\nOne line.\n\n## Body\n\n{body}")  # nothing before: joins the next
+    assert [c.text for c in first] == [f"# Title\n\nOne line.\n\n## Body\n\n{body}"]
+    assert first[0].headings == ("Title",)
 
 
 def test_headings_only_chunk_takes_the_start_of_a_long_paragraph() -> None:

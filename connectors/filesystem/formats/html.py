@@ -17,6 +17,25 @@ _BLOCKS = frozenset(
     | {"fieldset", "figcaption", "figure", "form", "hr", "html", "legend", "li", "main", "ol", "p"}
     | {"section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "ul"}
 )
+# Page chrome of generated manuals, by structure: DocBook (navheader, navfooter, toc, breadcrumbs),
+# Sphinx (sidebar, related links, footer, permalink marks, theme menus) and ARIA landmarks.
+_CHROME_CLASSES = frozenset(
+    {
+        "navheader",
+        "navfooter",
+        "toc",
+        "toctree-wrapper",
+        "breadcrumbs",
+        "breadcrumb",
+        "sphinxsidebar",
+        "related",
+    }
+    | {"footer", "headerlink", "mobile-nav", "menu-wrapper", "inline-search", "skip-link"}
+    | {"version_switcher_placeholder", "language_switcher_placeholder", "navbar", "sidebar"}
+)
+_CHROME_ROLES = frozenset({"navigation", "search", "banner", "contentinfo", "complementary"})
+# Where a page's own content is, most specific first; without one, the whole body.
+_MAIN = ("main", '[role="main"]', "div.body", "div.book, div.chapter, div.sect1, div.section, div.refentry")
 _HEADING_LEVELS = {f"h{level}": level for level in range(1, 7)}
 _END_BLOCK = object()
 
@@ -29,7 +48,18 @@ def parse(data: bytes, encoding: str | None = None) -> Parsed:
     """
     soup = BeautifulSoup(data, "html.parser", from_encoding=encoding)
     title = collapse_whitespace(soup.title.get_text()) if soup.title else ""
-    return Parsed(title=title or None, text=tidy("\n\n".join(_render(soup))))
+    return Parsed(title=title or None, text=tidy("\n\n".join(_render(_main_content(soup)))))
+
+
+def _main_content(soup: BeautifulSoup) -> Tag:
+    """The page's main content element, if it marks one, else the whole page; chrome removed."""
+    for chrome in soup.find_all(_is_chrome):
+        chrome.decompose()
+    for selector in _MAIN:
+        found = soup.select_one(selector)
+        if found is not None and found.get_text(strip=True):
+            return found
+    return soup
 
 
 class _Blocks:
@@ -60,7 +90,7 @@ class _Blocks:
             self.blocks.append(block)
 
 
-def _render(soup: BeautifulSoup) -> list[str]:
+def _render(soup: Tag) -> list[str]:
     """Walk the tree in document order (iteratively: deep markup must not hit the recursion limit)."""
     out = _Blocks()
     stack: list[object] = [soup]
@@ -100,6 +130,10 @@ def _visit(tag: Tag, out: _Blocks) -> list[object]:
     else:
         return list(reversed(tag.contents))
     return []
+
+
+def _is_chrome(tag: Tag) -> bool:
+    return tag.get("role") in _CHROME_ROLES or not _CHROME_CLASSES.isdisjoint(tag.get_attribute_list("class"))
 
 
 def _hidden(tag: Tag) -> bool:
