@@ -61,14 +61,18 @@ class ChunkingSettings(_Section):
 
 
 class RetrievalSettings(_Section):
-    """Hybrid search knobs."""
+    """Hybrid search knobs (see the README's retrieval section for when to change them)."""
 
     default_k: int = Field(default=5, ge=1)
     max_k: int = Field(default=20, ge=1, le=100)
-    candidates: int = Field(default=40, ge=5, le=500, description="Candidates per ranker before fusion.")
+    candidates: int = Field(default=150, ge=5, le=500, description="Candidates per ranker before fusion.")
     fusion: Literal["relative", "rrf"] = Field(
         default="relative",
         description="How dense and keyword rankings combine: weighted normalised scores, or RRF.",
+    )
+    fusion_level: Literal["document", "chunk"] = Field(
+        default="document",
+        description="Fuse documents (each ranker's best chunk per document) or single chunks.",
     )
     dense_weight: float = Field(
         default=0.75, ge=0.0, le=1.0, description="Share of the dense score in relative fusion."
@@ -77,8 +81,18 @@ class RetrievalSettings(_Section):
         default=0.4,
         ge=0.0,
         le=1.0,
-        description="Dense share when the query names an identifier (a code, an order number).",
+        description="Dense share when the query names an identifier (os.path.join, ENOENT, a code).",
     )
+    confidence_gain: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=10.0,
+        description="How much more say a ranker gets when its first document stands out (0: fixed weights).",
+    )
+    identifiers: bool = Field(
+        default=True, description="Match identifiers in the query word for word, with more keyword weight."
+    )
+    per_document: int = Field(default=2, ge=1, le=100, description="At most this many hits per document.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
     snippet_chars: int = Field(default=240, ge=40)
 

@@ -97,6 +97,11 @@ def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
     return f"{doc_id}#{content_hash[:10]}-{index}"
 
 
+def document_of_chunk(chunk: str) -> str:
+    """The document id a chunk id carries (see :func:`chunk_id`)."""
+    return chunk.rpartition("#")[0]
+
+
 class Indexer:
     """Runs syncs; one instance per process, reusing the loaded model."""
 

@@ -6,6 +6,8 @@ an interrupted sync) are dropped by the shaping stage, so nothing half-written i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import SearchFilter
@@ -23,3 +25,10 @@ def dense_candidates(
 def keyword_candidates(catalog: Catalog, query: str, n: int, where: SearchFilter) -> list[tuple[str, float]]:
     """Best BM25 matches (higher is better)."""
     return [(m.id, m.score) for m in catalog.keyword_search(query, n, where)]
+
+
+def exact_candidates(
+    catalog: Catalog, phrases: Sequence[str], n: int, where: SearchFilter
+) -> list[tuple[str, float]]:
+    """Best BM25 matches of chunks that hold one of ``phrases`` word for word (identifiers)."""
+    return [(m.id, m.score) for m in catalog.keyword_search("", n, where, phrases=phrases)]

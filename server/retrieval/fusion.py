@@ -5,7 +5,7 @@ Each ranking is a list of ``(id, score)`` pairs, best first, higher scores bette
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 Ranking = Sequence[tuple[str, float]]
 
@@ -13,6 +13,15 @@ Ranking = Sequence[tuple[str, float]]
 def _sorted(scores: dict[str, float]) -> list[tuple[str, float]]:
     order = {item: i for i, item in enumerate(scores)}  # ties keep first appearance
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def best_per_group(ranking: Ranking, group_of: Callable[[str], str]) -> list[tuple[str, float]]:
+    """A ranking of groups (a chunk's document): each group scores its best member."""
+    best: dict[str, float] = {}
+    for item, score in ranking:
+        group = group_of(item)
+        best[group] = max(score, best.get(group, score))
+    return _sorted(best)
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = 60) -> list[tuple[str, float]]:
@@ -23,6 +32,23 @@ def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = 60) -> list[tup
         for rank, item in enumerate(ids, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
     return _sorted(scores)
+
+
+def standout(ranking: Ranking) -> float:
+    """How clearly a ranking's first item stands out, in [0, 1]: the gap between its first two
+    scores over the spread of all its scores (0 with fewer than three)."""
+    scores = sorted((s for _, s in ranking), reverse=True)
+    if len(scores) < 3 or scores[0] <= scores[-1]:
+        return 0.0
+    return (scores[0] - scores[1]) / (scores[0] - scores[-1])
+
+
+def confident_weights(rankings: Sequence[Ranking], weights: Sequence[float], gain: float) -> list[float]:
+    """``weights`` shifted toward the rankings whose first item stands out (``gain`` 0: unchanged),
+    normalised to the same total."""
+    raised = [w * (1.0 + gain * standout(r)) for r, w in zip(rankings, weights, strict=True)]
+    total = sum(raised)
+    return [w * sum(weights) / total for w in raised] if total > 0 else list(weights)
 
 
 def relative_score_fusion(rankings: Sequence[Ranking], weights: Sequence[float]) -> list[tuple[str, float]]:

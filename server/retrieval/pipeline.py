@@ -1,40 +1,80 @@
-"""Hybrid retrieval: candidates → fusion → shaping. Each stage is a plain function."""
+"""Hybrid retrieval: candidates → fusion → shaping. Each stage is a plain function.
+
+Fusion is by document: each ranker scores a document by its best chunk, the documents are
+fused, and each document then brings its best chunks, at most ``per_document`` of them, so a
+long page cannot crowd out a second page that also answers.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.sync import document_of_chunk
 from strongroom.server.models import SearchHit
-from strongroom.server.retrieval.candidates import dense_candidates, keyword_candidates
-from strongroom.server.retrieval.fusion import Ranking, reciprocal_rank_fusion, relative_score_fusion
+from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
+from strongroom.server.retrieval.fusion import (
+    Ranking,
+    best_per_group,
+    confident_weights,
+    reciprocal_rank_fusion,
+    relative_score_fusion,
+)
 from strongroom.server.retrieval.shaping import shape_hits
 from strongroom.server.settings import RetrievalSettings
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import SearchFilter
 from strongroom.server.store.vectors import VectorStore
 
-# A code, an order number, a SKU: letters mixed with digits, or four digits and more.
-_IDENTIFIER = re.compile(r"\b(?=\w*\d)(?=\w*[^\W\d])\w{3,}\b|\b\d{4,}\b")
+# What only exact matching finds: dotted, ``::`` and snake_case names (os.path.join,
+# max_wal_size, __slots__), CamelCase names (ValueError), upper-case constants of five letters
+# or more (PYTHONPATH, ENOENT), long options (--user), codes mixing letters and digits, numbers.
+_IDENTIFIER = re.compile(
+    r"\w+(?:(?:\.|::)\w+)+|\b\w*[^\W_]_\w+|\b_\w+|\b[A-Z]?[a-z]+[A-Z]\w*|\b[A-Z][A-Z0-9]{4,}\b"
+    r"|(?<![\w-])--[A-Za-z][\w-]+|\b(?=\w*\d)(?=\w*[^\W\d])\w{3,}\b|\b\d{4,}\b"
+)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def identifiers(query: str) -> list[str]:
+    """The identifiers a query names, as the keyword index's phrases (``os path join``)."""
+    phrases = (" ".join(_WORD.findall(m.group())).lower() for m in _IDENTIFIER.finditer(query))
+    return list(dict.fromkeys(p for p in phrases if p))
 
 
 def dense_weight_for(settings: RetrievalSettings, query: str) -> float:
     """The dense ranker's share; lower when the query names an identifier, which only the
     keyword index can match exactly (embeddings blur "4471" and "4475")."""
-    if _IDENTIFIER.search(query):
+    if settings.identifiers and identifiers(query):
         return min(settings.dense_weight, settings.identifier_dense_weight)
     return settings.dense_weight
 
 
-def fuse(
-    settings: RetrievalSettings, dense: Ranking, keyword: Ranking, query: str = ""
+def _fuse(
+    settings: RetrievalSettings, rankings: Sequence[Ranking], weights: Sequence[float]
 ) -> list[tuple[str, float]]:
-    """Combine the two rankings as configured (``retrieval.fusion``)."""
     if settings.fusion == "rrf":
-        return reciprocal_rank_fusion([dense, keyword], k=settings.rrf_k)
+        return reciprocal_rank_fusion(rankings, k=settings.rrf_k)
+    return relative_score_fusion(rankings, confident_weights(rankings, weights, settings.confidence_gain))
+
+
+def fuse(
+    settings: RetrievalSettings, dense: Ranking, keyword: Ranking, query: str = "", exact: Ranking = ()
+) -> list[tuple[str, float]]:
+    """Chunks ranked for shaping: documents in fused order, each document's chunks together,
+    best first; a chunk's score is its document's."""
     weight = dense_weight_for(settings, query)
-    return relative_score_fusion([dense, keyword], [weight, 1.0 - weight])
+    rankings = [dense, keyword, exact] if exact else [dense, keyword]
+    weights = [weight, 1.0 - weight, 1.0 - weight][: len(rankings)]
+    chunks = _fuse(settings, rankings, weights)
+    if settings.fusion_level == "chunk":
+        return chunks
+    documents = _fuse(settings, [best_per_group(r, document_of_chunk) for r in rankings], weights)
+    order = {doc: (rank, score) for rank, (doc, score) in enumerate(documents)}
+    grouped = sorted(chunks, key=lambda c: order[document_of_chunk(c[0])][0])  # stable: best chunk first
+    return [(cid, order[document_of_chunk(cid)][1]) for cid, _ in grouped]
 
 
 @dataclass
@@ -45,7 +85,10 @@ class Retriever:
     embedder: Embedder
 
     def search(self, query: str, k: int, where: SearchFilter) -> list[SearchHit]:
-        n = max(self.settings.candidates, k)
+        s = self.settings
+        n = max(s.candidates, k)
         dense = dense_candidates(self.vectors, self.embedder, query, n, where)
         keyword = keyword_candidates(self.catalog, query, n, where)
-        return shape_hits(self.catalog, fuse(self.settings, dense, keyword, query), k)
+        names = identifiers(query) if s.identifiers else []
+        exact = exact_candidates(self.catalog, names, n, where) if names else []
+        return shape_hits(self.catalog, fuse(s, dense, keyword, query, exact), k, s.per_document)

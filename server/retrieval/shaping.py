@@ -4,24 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from strongroom.server.indexing.sync import document_of_chunk
 from strongroom.server.models import SearchHit
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import DocumentRecord
 
 
-def shape_hits(catalog: Catalog, fused: Sequence[tuple[str, float]], k: int) -> list[SearchHit]:
-    """The top ``k`` committed chunks with their citations; unknown ids are skipped."""
-    chunks = catalog.chunks([cid for cid, _ in fused])
+def shape_hits(
+    catalog: Catalog, fused: Sequence[tuple[str, float]], k: int, per_document: int | None = None
+) -> list[SearchHit]:
+    """The top ``k`` committed chunks with their citations, at most ``per_document`` from one
+    document; unknown ids are skipped. Only the documents' titles and uris are read."""
+    cap = per_document or k
+    wanted: list[str] = []
+    per_doc: dict[str, int] = {}
+    for cid, _ in fused:  # read only chunks that can be shown (with room for uncommitted ones)
+        doc_id = document_of_chunk(cid)
+        if per_doc.get(doc_id, 0) < cap:
+            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+            wanted.append(cid)
+            if len(wanted) == 3 * k:
+                break
+    chunks = catalog.chunks(wanted)
+    heads = catalog.document_heads(list(dict.fromkeys(c.document_id for c in chunks.values())))
     hits: list[SearchHit] = []
-    documents: dict[str, DocumentRecord] = {}
+    taken: dict[str, int] = {}
     for cid, score in fused:
         chunk = chunks.get(cid)
-        if chunk is None:
+        doc = heads.get(chunk.document_id) if chunk else None
+        if chunk is None or doc is None or taken.get(doc.id, 0) == cap:
             continue
-        doc = documents.get(chunk.document_id) or catalog.document(chunk.document_id)
-        if doc is None:
-            continue
-        documents[doc.id] = doc
+        taken[doc.id] = taken.get(doc.id, 0) + 1
         hits.append(
             SearchHit(
                 id=chunk.id,

@@ -96,6 +96,12 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms[:64]) or None
 
 
+def fts_phrases(phrases: Sequence[str]) -> str | None:
+    """An FTS5 OR-query of exact word sequences (``"os path join"``)."""
+    quoted = [" ".join(_WORD.findall(p)) for p in phrases]
+    return " OR ".join(f'"{q}"' for q in quoted[:16] if q) or None
+
+
 @dataclass(frozen=True)
 class DocumentHead:
     """What a citation needs of a document."""
@@ -403,9 +409,12 @@ class Catalog:
 
     # -- keyword search -------------------------------------------------------------------
 
-    def keyword_search(self, query: str, n: int, where: SearchFilter) -> list[KeywordMatch]:
-        """BM25-ranked chunks; the filter is part of the SQL query, not applied afterwards."""
-        match = fts_query(query)
+    def keyword_search(
+        self, query: str, n: int, where: SearchFilter, *, phrases: Sequence[str] = ()
+    ) -> list[KeywordMatch]:
+        """BM25-ranked chunks matching any word of ``query``, or with ``phrases``, any of those
+        word sequences; the filter is part of the SQL query, not applied afterwards."""
+        match = fts_phrases(phrases) if phrases else fts_query(query)
         if match is None:
             return []
         sql = [

@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strongroom.server.retrieval.fusion import reciprocal_rank_fusion, relative_score_fusion
+from strongroom.server.retrieval.fusion import (
+    best_per_group,
+    confident_weights,
+    reciprocal_rank_fusion,
+    relative_score_fusion,
+    standout,
+)
 
 
 def ranked(*ids: str) -> list[tuple[str, float]]:
@@ -57,8 +63,58 @@ def test_identifiers_in_the_query_shift_weight_to_keywords() -> None:
     from strongroom.server.retrieval.pipeline import dense_weight_for
     from strongroom.server.settings import RetrievalSettings
 
-    settings = RetrievalSettings()
+    settings = RetrievalSettings(dense_weight=0.75, identifier_dense_weight=0.4)
     assert dense_weight_for(settings, "can I return a tent I pitched?") == 0.75
     for query in ("status of order 4471", "reference MK-88MP3C9R", "SKU BC2-TNT-GRN", "ext. 2210"):
         assert dense_weight_for(settings, query) == 0.4, query
+    for query in ("os.path.join", "raise max_wal_size", "set PYTHONPATH", "KeyboardInterrupt", "__slots__"):
+        assert dense_weight_for(settings, query) == 0.4, query
     assert dense_weight_for(settings, "30 days for 2 tents") == 0.75  # small numbers are not identifiers
+    assert dense_weight_for(settings, "how to write JSON with indentation") == 0.75  # nor short acronyms
+    assert dense_weight_for(settings.model_copy(update={"identifiers": False}), "os.path.join") == 0.75
+
+
+def test_identifiers_become_the_keyword_index_phrases() -> None:
+    from strongroom.server.retrieval.pipeline import identifiers
+
+    assert identifiers("how does os.path.join treat an absolute part?") == ["os path join"]
+    assert identifiers("max_wal_size and std::vector") == ["max wal size", "std vector"]
+    assert identifiers("PYTHONPATH, ENOENT and ValueError in --user mode") == [
+        "pythonpath",
+        "enoent",
+        "valueerror",
+        "user",
+    ]
+    assert identifiers("can I return a tent I pitched?") == []
+
+
+def test_best_per_group_scores_a_group_by_its_best_member() -> None:
+    ranking = [("a#1", 0.9), ("b#1", 0.8), ("a#2", 0.7), ("c#1", 0.1)]
+    assert best_per_group(ranking, lambda i: i.split("#")[0]) == [("a", 0.9), ("b", 0.8), ("c", 0.1)]
+
+
+def test_a_ranker_whose_first_stands_out_gets_more_say() -> None:
+    flat = [("a", 1.0), ("b", 0.99), ("c", 0.98), ("d", 0.5)]
+    sharp = [("x", 10.0), ("y", 2.0), ("z", 1.0)]
+    assert standout(flat) == pytest.approx(0.02) and standout(sharp) == pytest.approx(8 / 9)
+    assert standout(sharp[:2]) == 0.0
+    weights = confident_weights([flat, sharp], [0.5, 0.5], gain=1.0)
+    assert weights[1] > weights[0] and sum(weights) == pytest.approx(1.0)
+    assert confident_weights([flat, sharp], [0.6, 0.4], gain=0.0) == pytest.approx([0.6, 0.4])
+
+
+def test_fusion_by_document_keeps_a_keyword_sure_page_that_dense_misses() -> None:
+    from strongroom.server.retrieval.pipeline import fuse
+    from strongroom.server.settings import RetrievalSettings
+
+    # Dense spreads over pages a and b; keyword is sure of page k (its best chunk far ahead).
+    dense = [("s/a#h-0", 0.62), ("s/a#h-1", 0.61), ("s/b#h-0", 0.60), ("s/k#h-3", 0.40)]
+    keyword = [("s/k#h-3", 30.0), ("s/b#h-0", 4.0), ("s/a#h-1", 3.5)]
+    settings = RetrievalSettings(dense_weight=0.5, confidence_gain=1.0)
+    fused = fuse(settings, dense, keyword, "how to do it")
+    assert fused[0][0] == "s/k#h-3"
+    # each document's chunks come together, with the document's score
+    pages = [c.split("#")[0] for c, _ in fused]
+    assert pages == sorted(pages, key=pages.index)  # grouped
+    scores = [s for _, s in fused]
+    assert scores == sorted(scores, reverse=True)

@@ -1,0 +1,93 @@
+"""The Python 3.11 manual (Debian's ``python3.11-doc``, Sphinx HTML) as a benchmark corpus.
+
+``ensure_manual()`` installs the package when it is missing (root and apt-get needed);
+``build_index(cache)`` syncs the manual once into ``cache`` with Strongroom's own sync and
+reuses it afterwards, recording how long the sync took.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.settings import Settings, load_settings
+
+MANUAL = Path("/usr/share/doc/python3.11/html")
+QUESTIONS = Path(__file__).resolve().parent / "data" / "pydoc_questions.txt"
+# The whole manual is ~20k passages: more than this 2-core machine indexes in a working session.
+# Indexed: these sections in full, and the library reference pages that questions cite.
+SECTIONS = ["tutorial/**", "howto/**", "faq/**", "using/**", "reference/**", "installing/**"]
+SECTIONS += ["glossary.html"]
+
+
+def cited_pages() -> list[str]:
+    """Every page a benchmark question names as an answer."""
+    pages = {p for q in load_questions() for p in q["pages"]}
+    return sorted(pages)
+
+
+def load_questions() -> list[dict[str, object]]:
+    """The labelled questions: ``kind``, ``question``, ``pages`` and ``terms`` (one per page)."""
+    out = []
+    for line in QUESTIONS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            kind, question, pages, terms = (part.strip() for part in line.split("|"))
+            out.append(
+                {"kind": kind, "question": question, "pages": pages.split(";"), "terms": terms.split(";")}
+            )
+    return out
+
+
+def ensure_manual() -> Path:
+    """The manual's folder, installing ``python3.11-doc`` first if it is not there."""
+    if not (MANUAL / "library" / "index.html").exists():
+        subprocess.run(["apt-get", "install", "-y", "-q", "python3.11-doc"], check=True)
+    return MANUAL
+
+
+def write_config(folder: Path, backend: str = "onnx", extra: str = "") -> Path:
+    """A strongroom.toml in ``folder`` indexing the manual."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "strongroom.toml"
+    config.write_text(
+        f'[store]\npath = "index"\n\n[embedding]\nbackend = "{backend}"\n{extra}\n'
+        f'[[sources]]\nname = "pydoc"\nconnector = "filesystem"\npath = "{MANUAL}"\n'
+        f"include = {json.dumps(sorted(set(SECTIONS) | set(cited_pages())))}\n"
+    )
+    return config
+
+
+def build_index(cache: Path, backend: str = "onnx") -> tuple[Settings, dict[str, float]]:
+    """Settings of a synced index of the manual in ``cache`` and the sync's figures (cached)."""
+    ensure_manual()
+    config = write_config(cache, backend)
+    stats_file = cache / "sync.json"
+    if not stats_file.exists():  # an interrupted build resumes: the sync is incremental
+        settings = load_settings(config)
+        kb = KnowledgeBase(settings)
+        started = time.perf_counter()
+        kb.embedder.model()
+        loaded = time.perf_counter()
+        report = kb.sync()
+        done = time.perf_counter()
+        chunks = sum(s.chunks for s in report.sources)
+        stats = {
+            "documents": float(sum(s.added for s in report.sources)),
+            "chunks": float(chunks),
+            "failed": float(sum(len(s.failed) for s in report.sources)),
+            "load_s": round(loaded - started, 2),
+            "sync_s": round(done - loaded, 1),
+            "chunks_per_s": round(chunks / (done - loaded), 2),
+        }
+        kb.close()
+        stats_file.write_text(json.dumps(stats, indent=2))
+    return load_settings(config), json.loads(stats_file.read_text())
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(build_index(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "onnx")[1])

@@ -1,0 +1,278 @@
+"""Retrieval quality on a real generated manual: the Python 3.11 documentation.
+
+Usage: python benchmarks/pydoc_quality.py [--cache DIR] [--no-mcp]
+
+Builds (once, into ``--cache``) an index of the manual with Strongroom's own sync, then
+scores 250+ hand-written questions (benchmarks/data/pydoc_questions.txt) by page:
+baselines on the same chunks (BM25 alone, dense alone, RRF k=60 of the two; a page ranks at
+its best chunk), Strongroom's pipeline with each mechanism switched off in turn, and
+Strongroom through the MCP ``search`` tool (k=10) of a spawned ``strongroom serve``.
+Questions are split in two halves (alternately within each kind): settings were chosen on
+the ``tune`` half; both halves are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydoc_corpus import build_index, load_questions
+
+from strongroom.server.indexing.sync import document_of_chunk
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
+from strongroom.server.retrieval.fusion import Ranking, best_per_group, reciprocal_rank_fusion
+from strongroom.server.retrieval.pipeline import fuse, identifiers
+from strongroom.server.settings import RetrievalSettings
+from strongroom.server.store.records import SearchFilter
+
+K = 10
+POOL = 200
+KINDS = ("paraphrase", "identifier", "howto", "twopage")
+
+
+def page_of(chunk: str) -> str:
+    return document_of_chunk(chunk).removeprefix("pydoc/")
+
+
+def pages_of(ranking: Ranking) -> list[str]:
+    """Pages in order of their best chunk."""
+    return [doc.removeprefix("pydoc/") for doc, _ in best_per_group(ranking, document_of_chunk)][:K]
+
+
+def scores(ranked: Sequence[str], relevant: Sequence[str]) -> dict[str, float]:
+    """nDCG@10, hits@5, Recall@10 and MRR@10 of a page ranking (binary relevance)."""
+    ranked = list(ranked)[:K]
+    rel = set(relevant)
+    dcg = sum(1 / math.log2(i + 2) for i, p in enumerate(ranked) if p in rel)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(rel), K)))
+    first = next((i + 1 for i, p in enumerate(ranked) if p in rel), None)
+    return {
+        "ndcg@10": dcg / ideal,
+        "hits@5": float(first is not None and first <= 5),
+        "recall@10": len(rel & set(ranked)) / len(rel),
+        "mrr@10": 1 / first if first else 0.0,
+    }
+
+
+def candidates(kb: KnowledgeBase, questions: list[dict[str, Any]], cache: Path) -> list[dict[str, Ranking]]:
+    """Each question's dense, keyword and identifier candidates (POOL each), cached on disk."""
+    path = cache / f"candidates-{kb.embedder.backend}.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if len(stored) == len(questions) and all(
+            s["q"] == q["question"] for s, q in zip(stored, questions, strict=True)
+        ):
+            return stored  # type: ignore[no-any-return]
+    where = SearchFilter(sources=("pydoc",))
+    out = []
+    for q in questions:
+        text = str(q["question"])
+        names = identifiers(text)
+        out.append(
+            {
+                "q": text,
+                "dense": dense_candidates(kb.vectors, kb.embedder, text, POOL, where),
+                "keyword": keyword_candidates(kb.catalog, text, POOL, where),
+                "exact": exact_candidates(kb.catalog, names, POOL, where) if names else [],
+            }
+        )
+    path.write_text(json.dumps(out))
+    return out
+
+
+def strongroom_pages(settings: RetrievalSettings, c: dict[str, Any]) -> list[str]:
+    """The pages of the k=10 hits the pipeline returns (shaping's per-document cap included)."""
+    n = settings.candidates
+    exact = c["exact"][:n] if settings.identifiers else []
+    fused = fuse(settings, c["dense"][:n], c["keyword"][:n], c["q"], exact)
+    taken: dict[str, int] = {}
+    hits: list[str] = []
+    for cid, _ in fused:
+        doc = document_of_chunk(cid)
+        if taken.get(doc, 0) < settings.per_document:
+            taken[doc] = taken.get(doc, 0) + 1
+            hits.append(page_of(cid))
+        if len(hits) == K:
+            break
+    return list(dict.fromkeys(hits))
+
+
+def table(
+    rankers: dict[str, Callable[[int], list[str]]], questions: list[dict[str, Any]], subset: Sequence[int]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``ranker -> kind (and "all") -> metric -> mean`` over the questions in ``subset``."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for name, rank in rankers.items():
+        per: dict[str, list[dict[str, float]]] = {"all": []}
+        for i in subset:
+            s = scores(rank(i), questions[i]["pages"])
+            per["all"].append(s)
+            per.setdefault(str(questions[i]["kind"]), []).append(s)
+        result[name] = {kind: {m: sum(x[m] for x in xs) / len(xs) for m in xs[0]} for kind, xs in per.items()}
+    return result
+
+
+def mcp_pages(config: Path, questions: list[dict[str, Any]]) -> tuple[list[list[str]], list[float]]:
+    """Ask a spawned ``strongroom serve`` (stdio) every question through the ``search`` tool."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    ids = iter(range(1, 10**6))
+
+    def call(method: str, params: dict[str, Any] | None = None, notify: bool = False) -> Any:
+        assert proc.stdin and proc.stdout
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params or {}}
+        if not notify:
+            message["id"] = next(ids)
+        proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+        return None if notify else json.loads(proc.stdout.readline())
+
+    call(
+        "initialize",
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}},
+    )
+    call("notifications/initialized", notify=True)
+    pages, latencies = [], []
+    for q in questions:
+        started = time.perf_counter()
+        answer = call("tools/call", {"name": "search", "arguments": {"query": q["question"], "k": K}})
+        latencies.append(time.perf_counter() - started)
+        hits = answer["result"]["structuredContent"]["results"]
+        pages.append(list(dict.fromkeys(h["document_id"].removeprefix("pydoc/") for h in hits)))
+    proc.stdin.close()
+    proc.wait(30)
+    return pages, latencies
+
+
+def markdown(title: str, results: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [
+        f"#### {title}",
+        "",
+        "| ranker | nDCG@10 | hits@5 | Recall@10 | MRR@10 | " + " | ".join(f"nDCG {k}" for k in KINDS) + " |",
+    ]
+    lines.append("|---" * (5 + len(KINDS)) + "|")
+    for name, r in results.items():
+        a = r["all"]
+        kinds = " | ".join(f"{r[k]['ndcg@10']:.3f}" if k in r else "-" for k in KINDS)
+        lines.append(
+            f"| {name} | {a['ndcg@10']:.3f} | {a['hits@5']:.3f} | {a['recall@10']:.3f} | {a['mrr@10']:.3f} | {kinds} |"
+        )
+    return "\n".join(lines)
+
+
+def variants(best: RetrievalSettings) -> dict[str, RetrievalSettings]:
+    """The chosen settings and each mechanism switched off (or changed) alone."""
+    return {
+        "strongroom (defaults)": best,
+        "- chunk-level fusion instead of by page": best.model_copy(update={"fusion_level": "chunk"}),
+        "- 40 candidates instead of 150": best.model_copy(update={"candidates": 40}),
+        "- no per-document cap": best.model_copy(update={"per_document": K}),
+        "- per-document cap 1": best.model_copy(update={"per_document": 1}),
+        "- per-document cap 3": best.model_copy(update={"per_document": 3}),
+        "- no identifier handling": best.model_copy(update={"identifiers": False}),
+        "- fixed weights (no confidence gain)": best.model_copy(update={"confidence_gain": 0.0}),
+        "- RRF fusion by page": best.model_copy(update={"fusion": "rrf"}),
+        "- old defaults (chunk, 40, 0.75, no cap)": best.model_copy(
+            update={
+                "fusion_level": "chunk",
+                "candidates": 40,
+                "dense_weight": 0.75,
+                "per_document": K,
+                "confidence_gain": 0.0,
+            }
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cache", type=Path, default=Path("/work/cache/pydoc-index"))
+    parser.add_argument("--no-mcp", action="store_true", help="skip the spawned server (in-process only)")
+    parser.add_argument(
+        "--tune", action="store_true", help="grid-search the fusion settings on the tune half"
+    )
+    args = parser.parse_args()
+    questions = load_questions()
+    settings, sync = build_index(args.cache)
+    kb = KnowledgeBase(settings)
+    cands = candidates(kb, questions, args.cache)
+    halves = {"tune": [], "held-out": []}  # type: dict[str, list[int]]
+    seen: dict[str, int] = {}
+    for i, q in enumerate(questions):
+        n = seen[str(q["kind"])] = seen.get(str(q["kind"]), -1) + 1
+        halves["tune" if n % 2 == 0 else "held-out"].append(i)
+    best = settings.retrieval
+    if args.tune:
+        grid = []
+        for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.75):
+            for iw in (0.2, 0.3, 0.4):
+                for g in (0.0, 0.5, 1.0, 2.0):
+                    s = best.model_copy(
+                        update={
+                            "dense_weight": w,
+                            "identifier_dense_weight": min(iw, w),
+                            "confidence_gain": g,
+                        }
+                    )
+                    r = table({"x": lambda i, s=s: strongroom_pages(s, cands[i])}, questions, halves["tune"])[
+                        "x"
+                    ]["all"]
+                    grid.append((r["ndcg@10"], w, iw, g))
+        for row in sorted(grid, reverse=True)[:10]:
+            print(
+                "nDCG {:.4f} dense_weight {:.2f} identifier_dense_weight {:.2f} confidence_gain {:.1f}".format(
+                    *row
+                )
+            )
+        return
+    rankers: dict[str, Callable[[int], list[str]]] = {
+        "BM25 alone": lambda i: pages_of(cands[i]["keyword"]),
+        "dense alone": lambda i: pages_of(cands[i]["dense"]),
+        "RRF k=60 (chunks, ranked by page)": lambda i: pages_of(
+            reciprocal_rank_fusion([cands[i]["dense"], cands[i]["keyword"]], k=60)
+        ),
+    }
+    for name, s in variants(best).items():
+        rankers[name] = lambda i, s=s: strongroom_pages(s, cands[i])
+    latencies: list[float] = []
+    if not args.no_mcp:
+        served, latencies = mcp_pages(args.cache / "strongroom.toml", questions)
+        rankers["Strongroom via MCP search (k=10)"] = lambda i: served[i]
+    load = os.getloadavg()
+    print(
+        f"Run {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
+    print(
+        f"Index: {sync}; {len(questions)} questions, "
+        + ", ".join(f"{k} {sum(1 for q in questions if q['kind'] == k)}" for k in KINDS)
+    )
+    if latencies:
+        ordered = sorted(latencies)
+        print(
+            f"MCP search latency: p50 {1000 * ordered[len(ordered) // 2]:.0f} ms, p95 {1000 * ordered[int(len(ordered) * 0.95)]:.0f} ms"
+        )
+    for half, subset in (*halves.items(), ("all questions", list(range(len(questions))))):
+        print()
+        print(markdown(f"{half} ({len(subset)} questions)", table(rankers, questions, subset)))
+
+
+if __name__ == "__main__":
+    main()
