@@ -21,7 +21,6 @@ from strongroom.server.rules.engine import (
 from strongroom.server.rules.expressions import (
     ENGINE_NAMES,
     HELPER_NAMES,
-    LIBRARY,
     RESERVED_NAMES,
     Expression,
     ExpressionError,
@@ -29,6 +28,7 @@ from strongroom.server.rules.expressions import (
     Template,
     compile_expression,
     compile_template,
+    library,
 )
 from strongroom.server.rules.facts import KeyTemplate
 from strongroom.server.rules.index import CitationError, RecordIndex, ResolvedCitation, resolve_citation
@@ -51,7 +51,13 @@ QUIRKY_FUNCTIONS = {
     "getDayOfMonth": "getDayOfMonth() counts from 0: use day(t), which counts from 1",
     "getDayOfWeek": "getDayOfWeek() counts from 0 = Sunday: use weekday(t) (1 = Monday ... 7 = Sunday)",
 }
-KNOWN_FUNCTIONS = CEL_FUNCTIONS | HELPER_NAMES | frozenset(LIBRARY)
+
+
+def known_functions() -> frozenset[str]:
+    """Every function name an expression may call."""
+    return CEL_FUNCTIONS | HELPER_NAMES | frozenset(library())
+
+
 RECORD_SAMPLE = 25
 
 
@@ -363,8 +369,8 @@ class Compiler:
                 where,
             )
             ok = False
-        for fn in sorted(reads.functions - KNOWN_FUNCTIONS):
-            close = difflib.get_close_matches(fn, sorted(KNOWN_FUNCTIONS), 1)
+        for fn in sorted(reads.functions - known_functions()):
+            close = difflib.get_close_matches(fn, sorted(known_functions()), 1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self._problem(f"unknown function {fn!r}{hint}", loc, rule_set, rule, where)
             ok = False

@@ -26,10 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import cel
-from cel.stdlib import EXTENSIONS
+if TYPE_CHECKING:  # CEL loads with the first rules file, not on the MCP handshake path
+    import cel
 
 # -- tokens ---------------------------------------------------------------------------------
 
@@ -221,6 +222,8 @@ def compile_expression(source: str) -> Expression:
     """Compile ``source`` (raising ExpressionError with CEL's message on a syntax error)."""
     if not source.strip():
         raise ExpressionError("the expression is empty")
+    import cel
+
     try:
         cel.compile(source)  # errors point into what the operator wrote, not the rewrite
         program = cel.compile(doubles_only(source))
@@ -497,7 +500,16 @@ STATIC_HELPERS: dict[str, Callable[..., Any]] = {
     "coalesce": lambda *values: next((v for v in values if v is not None), None),
 }
 CLOCK_HELPERS = ("days_since",)
-LIBRARY: dict[str, Callable[..., Any]] = {**EXTENSIONS["strings"], **EXTENSIONS["math"]}
+
+
+@cache
+def library() -> dict[str, Callable[..., Any]]:
+    """CEL's string and math extension functions."""
+    from cel.stdlib import EXTENSIONS
+
+    return {**EXTENSIONS["strings"], **EXTENSIONS["math"]}
+
+
 HELPER_NAMES = frozenset(STATIC_HELPERS) | frozenset(CLOCK_HELPERS)
 ENGINE_NAMES = frozenset({"now", "today"})
 RESERVED_NAMES = CEL_RESERVED | HELPER_NAMES | ENGINE_NAMES | NAMESPACES
@@ -509,7 +521,7 @@ def functions_for(today: datetime) -> dict[str, Callable[..., Any]]:
     def days_since(t: Any) -> float:
         return float((today.date() - _stamp(t, "days_since").date()).days)
 
-    return {**LIBRARY, **STATIC_HELPERS, "days_since": days_since}
+    return {**library(), **STATIC_HELPERS, "days_since": days_since}
 
 
 @dataclass
@@ -523,6 +535,8 @@ class Scope:
     context: cel.Context = field(init=False)
 
     def __post_init__(self) -> None:
+        import cel
+
         self.context = cel.Context({"now": self.now, "today": self.today}, functions_for(self.today))
         self.variables.update(now=self.now, today=self.today)
 
