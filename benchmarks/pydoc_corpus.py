@@ -18,9 +18,18 @@ from strongroom.server.settings import Settings, load_settings
 MANUAL = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = Path(__file__).resolve().parent / "data" / "pydoc_questions.txt"
 # The whole manual is ~20k passages: more than this 2-core machine indexes in a working session.
-# Indexed: these sections in full, and the library reference pages that questions cite.
-SECTIONS = ["tutorial/**", "howto/**", "faq/**", "using/**", "reference/**", "installing/**"]
+# Indexed here: the HOWTOs, the FAQ and the glossary in full, and every other page a question cites.
+SECTIONS = ["howto/**", "faq/**"]
 SECTIONS += ["glossary.html"]
+
+
+def indexed_pages() -> list[str]:
+    """The sections above, every cited page up to ``FIRST_PAGES_UNTIL`` in path order (as far
+    as the first full sync got), and every later cited page of at most ``MAX_PAGE_BYTES``."""
+    pages = [
+        p for p in cited_pages() if p < FIRST_PAGES_UNTIL or (MANUAL / p).stat().st_size <= MAX_PAGE_BYTES
+    ]
+    return sorted(set(SECTIONS) | set(pages))
 
 
 def cited_pages() -> list[str]:
@@ -48,6 +57,10 @@ def ensure_manual() -> Path:
     return MANUAL
 
 
+FIRST_PAGES_UNTIL = "library/e"
+MAX_PAGE_BYTES = 150_000
+
+
 def write_config(folder: Path, backend: str = "onnx", extra: str = "") -> Path:
     """A strongroom.toml in ``folder`` indexing the manual."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -55,7 +68,7 @@ def write_config(folder: Path, backend: str = "onnx", extra: str = "") -> Path:
     config.write_text(
         f'[store]\npath = "index"\n\n[embedding]\nbackend = "{backend}"\n{extra}\n'
         f'[[sources]]\nname = "pydoc"\nconnector = "filesystem"\npath = "{MANUAL}"\n'
-        f"include = {json.dumps(sorted(set(SECTIONS) | set(cited_pages())))}\n"
+        f"include = {json.dumps(indexed_pages())}\n"
     )
     return config
 

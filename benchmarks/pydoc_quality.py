@@ -67,12 +67,11 @@ def scores(ranked: Sequence[str], relevant: Sequence[str]) -> dict[str, float]:
 def candidates(kb: KnowledgeBase, questions: list[dict[str, Any]], cache: Path) -> list[dict[str, Ranking]]:
     """Each question's dense, keyword and identifier candidates (POOL each), cached on disk."""
     path = cache / f"candidates-{kb.embedder.backend}.json"
+    key = [kb.catalog.index_version(), [q["question"] for q in questions]]
     if path.exists():
         stored = json.loads(path.read_text())
-        if len(stored) == len(questions) and all(
-            s["q"] == q["question"] for s, q in zip(stored, questions, strict=True)
-        ):
-            return stored  # type: ignore[no-any-return]
+        if stored["key"] == key:
+            return stored["rows"]  # type: ignore[no-any-return]
     where = SearchFilter(sources=("pydoc",))
     out = []
     for q in questions:
@@ -86,7 +85,7 @@ def candidates(kb: KnowledgeBase, questions: list[dict[str, Any]], cache: Path) 
                 "exact": exact_candidates(kb.catalog, names, POOL, where) if names else [],
             }
         )
-    path.write_text(json.dumps(out))
+    path.write_text(json.dumps({"key": key, "rows": out}))
     return out
 
 
@@ -210,9 +209,12 @@ def main() -> None:
         "--tune", action="store_true", help="grid-search the fusion settings on the tune half"
     )
     args = parser.parse_args()
-    questions = load_questions()
     settings, sync = build_index(args.cache)
     kb = KnowledgeBase(settings)
+    indexed = set(kb.catalog.document_hashes("pydoc"))  # source ids: paths in the manual
+    written = load_questions()
+    questions = [q for q in written if all(p in indexed for p in q["pages"])]  # type: ignore[attr-defined]
+    skipped = len(written) - len(questions)
     cands = candidates(kb, questions, args.cache)
     halves = {"tune": [], "held-out": []}  # type: dict[str, list[int]]
     seen: dict[str, int] = {}
@@ -222,23 +224,26 @@ def main() -> None:
     best = settings.retrieval
     if args.tune:
         grid = []
-        for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.75):
-            for iw in (0.2, 0.3, 0.4):
-                for g in (0.0, 0.5, 1.0, 2.0):
-                    s = best.model_copy(
-                        update={
-                            "dense_weight": w,
-                            "identifier_dense_weight": min(iw, w),
-                            "confidence_gain": g,
-                        }
-                    )
-                    r = table({"x": lambda i, s=s: strongroom_pages(s, cands[i])}, questions, halves["tune"])[
-                        "x"
-                    ]["all"]
-                    grid.append((r["ndcg@10"], w, iw, g))
+        for fusion in ("relative", "rrf"):
+            for w in (0.3, 0.4, 0.5, 0.6, 0.75):
+                for iw in (0.2, 0.3, 0.5, 0.75):
+                    for g in (0.0, 1.0, 3.0):
+                        for cap in (1, 2):
+                            for ident in (True, False):
+                                update = {"fusion": fusion, "dense_weight": w, "identifier_dense_weight": iw}
+                                update |= {"confidence_gain": g, "per_document": cap, "identifiers": ident}
+                                s = best.model_copy(update=update)
+                                r = table(
+                                    {"x": lambda i, s=s: strongroom_pages(s, cands[i])},
+                                    questions,
+                                    halves["tune"],
+                                )
+                                grid.append(
+                                    (round(r["x"]["all"]["ndcg@10"], 4), fusion, w, iw, g, cap, ident)
+                                )
         for row in sorted(grid, reverse=True)[:10]:
             print(
-                "nDCG {:.4f} dense_weight {:.2f} identifier_dense_weight {:.2f} confidence_gain {:.1f}".format(
+                "nDCG {} fusion {} dense_weight {} identifier_dense_weight {} gain {} per_document {} identifiers {}".format(
                     *row
                 )
             )
@@ -260,6 +265,7 @@ def main() -> None:
     print(
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
+    print(f"{len(written)} questions written; {skipped} cite a page outside this index and are left out")
     print(
         f"Index: {sync}; {len(questions)} questions, "
         + ", ".join(f"{k} {sum(1 for q in questions if q['kind'] == k)}" for k in KINDS)
