@@ -6,12 +6,14 @@ the same clear errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument, NotFound
 from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.freshness import SourceFreshness, read_published
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
 from strongroom.server.retrieval.pipeline import Retriever
@@ -35,6 +37,10 @@ class KnowledgeBase:
         self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
         self.indexer = Indexer(settings, self.catalog, self.vectors, self.embedder)
         self._sizes: tuple[int, dict[str, int]] | None = None
+        #: Each source's freshness: a running server's live view, else what servers published.
+        self.freshness: Callable[[], Mapping[str, SourceFreshness]] = lambda: read_published(
+            settings.data_dir
+        )
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -117,11 +123,13 @@ class KnowledgeBase:
         )
 
     def list_sources(self, access: Access = EVERYTHING) -> SourceList:
-        """Configured sources ``access`` may see, with their counts and last sync time."""
+        """Configured sources ``access`` may see: counts, last sync and error, what is pending."""
         states = {s.name: s for s in self.catalog.source_states()}
+        fresh = self.freshness()
         infos = []
         for source in self._visible_sources(access):
             state = states.get(source.name)
+            live = fresh.get(source.name, SourceFreshness())
             infos.append(
                 SourceInfo(
                     name=source.name,
@@ -131,6 +139,11 @@ class KnowledgeBase:
                     chunks=state.chunks if state else 0,
                     last_synced=state.last_synced if state else None,
                     last_error=state.last_error if state else None,
+                    refresh=source.refresh,
+                    watching=live.watching,
+                    pending_changes=live.pending_changes,
+                    next_sync=live.next_sync,
+                    syncing=live.syncing,
                 )
             )
         return SourceList(sources=infos)
@@ -151,8 +164,10 @@ class KnowledgeBase:
         *,
         full: bool = False,
         progress: SyncProgress | None = None,
+        wait_s: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> SyncReport:
-        return self.indexer.sync(sources, full=full, progress=progress)
+        return self.indexer.sync(sources, full=full, progress=progress, wait_s=wait_s, stop=stop)
 
     def close(self) -> None:
         self.catalog.close()

@@ -7,6 +7,7 @@ Embedded ``PersistentClient`` by default, ``HttpClient`` against ``chroma run`` 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +47,19 @@ class VectorStore:
         self._collection: Collection | None = None
         #: The catalog's index version this client's view of the vectors is known to match.
         self.index_version: int | None = None
+        #: True while this process's own sync writes (it holds the sync lock): nobody else writes,
+        #: and this client sees its own writes, so a search must not reload mid-sync.
+        self.writing = False
+        self._opening = threading.Lock()
 
     def follow(self, index_version: int) -> None:
         """Reload if the index changed since this client last matched it (see :meth:`reopen`)."""
-        if self.index_version is not None and index_version != self.index_version:
-            self.reopen()
-        self.index_version = index_version
+        with self._opening:
+            if self.writing:
+                return
+            if self.index_version is not None and index_version != self.index_version:
+                self.reopen()
+            self.index_version = index_version
 
     def reopen(self) -> None:
         """See vectors written by another process (a `strongroom sync` beside a running server).
@@ -76,8 +84,13 @@ class VectorStore:
         return self._settings.chroma_url or str(self._data_dir / "chroma")
 
     def _open(self) -> Collection:
-        if self._collection is not None:
-            return self._collection
+        collection = self._collection
+        if collection is not None:
+            return collection
+        with self._opening:  # one thread opens the embedded client (see notes on chromadb)
+            return self._collection or self._connect()
+
+    def _connect(self) -> Collection:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
