@@ -102,7 +102,12 @@ def wait_caught_up(proc: subprocess.Popen[bytes], data: Path, timeout: float = 6
 
 
 def idle_cpu(proc: subprocess.Popen[bytes], seconds: float) -> float:
-    time.sleep(5)  # let the model finish loading and the watcher settle
+    settle_until = time.monotonic() + 180
+    while time.monotonic() < settle_until:  # the model loads in the background at start
+        before = cpu_seconds(proc.pid)
+        time.sleep(5)
+        if cpu_seconds(proc.pid) - before < 0.1:
+            break
     before, t0 = cpu_seconds(proc.pid), time.monotonic()
     time.sleep(seconds)
     return 100 * (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
