@@ -35,6 +35,13 @@ class StoreSettings(_Section):
     path: Path = Field(default=Path(".strongroom"), description="Data directory: embedded Chroma + catalog.")
     chroma_url: str | None = Field(default=None, description="Use a Chroma server (`chroma run`) instead.")
     collection: str = Field(default="strongroom", description="Chroma collection name.")
+    busy_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="How long a write waits for another process's lock on the catalog before "
+        "failing with 'the index is busy'.",
+    )
 
 
 class EmbeddingSettings(_Section):

@@ -11,4 +11,5 @@ from strongroom.server.store.exposure import ExposureLedger
 def build_guard(settings: Settings, inventory: Inventory) -> Guard:
     """The guard for this data directory (its state lives in the catalog file)."""
     path = settings.catalog_path
-    return Guard(settings.guard, AuditLog(path), ExposureLedger(path), inventory)
+    busy = settings.store.busy_timeout_s
+    return Guard(settings.guard, AuditLog(path, busy), ExposureLedger(path, busy), inventory)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from strongroom.server.store.sqlite import SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
 
 GENESIS = "0" * 64
 
@@ -90,8 +90,8 @@ class AuditLog:
     """The log lives in the catalog file; its head (last seq and hash) is mirrored to a file
     beside it, so truncating the table is detected too."""
 
-    def __init__(self, path: Path) -> None:
-        self._file = SqliteFile(path, _SCHEMA)
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
         self._head = path.with_name("audit.head")
 
     def append(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from strongroom.server.errors import StrongroomError
+from strongroom.server.errors import StoreUnavailable
 from strongroom.server.settings import StoreSettings
 from strongroom.server.store.records import SearchFilter
 
@@ -30,10 +30,13 @@ T = TypeVar("T")
 #: Opening and dropping embedded clients touches chromadb's process-wide system cache, which is
 #: not thread-safe: concurrent first opens fail ("Could not connect to tenant default_tenant").
 _OPEN_LOCK = threading.Lock()
+_UNAVAILABLE = (
+    "the vector store {}; try again later (if it persists, check the data directory or the Chroma server)"
+)
 
 
-class VectorStoreError(StrongroomError):
-    """The vector store cannot be reached or refused an operation."""
+class VectorStoreError(StoreUnavailable):
+    """The vector store cannot be reached or refused an operation (details for the operator only)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class VectorStore:
                 configuration={"hnsw": {"space": "cosine"}},
             )
         except Exception as exc:  # chromadb raises many types; the user needs one message
-            raise VectorStoreError(f"vector store at {self.location} is unavailable: {exc}") from exc
+            raise VectorStoreError(_UNAVAILABLE.format("is unavailable"), f"{self.location}: {exc}") from exc
 
     def upsert(
         self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], metadatas: Sequence[Metadata]
@@ -163,7 +166,7 @@ class VectorStore:
         try:
             return op(collection)
         except Exception as exc:
-            raise VectorStoreError(f"vector store at {self.location} failed: {exc}") from exc
+            raise VectorStoreError(_UNAVAILABLE.format("failed"), f"{self.location}: {exc}") from exc
 
 
 METADATA_PREFIX = "meta_"
