@@ -104,6 +104,12 @@ class ServerSettings(_Section):
         description="This server's URL as clients see it (protected-resource metadata); default from host/port.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM/SIGINT: how long calls in flight may take to finish before the server stops.",
+    )
 
 
 class RulesSettings(_Section):
