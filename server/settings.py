@@ -35,6 +35,13 @@ class StoreSettings(_Section):
     path: Path = Field(default=Path(".strongroom"), description="Data directory: embedded Chroma + catalog.")
     chroma_url: str | None = Field(default=None, description="Use a Chroma server (`chroma run`) instead.")
     collection: str = Field(default="strongroom", description="Chroma collection name.")
+    busy_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="How long a write waits for another process's lock on the catalog before "
+        "failing with 'the index is busy'.",
+    )
 
 
 class EmbeddingSettings(_Section):
@@ -97,6 +104,12 @@ class ServerSettings(_Section):
         description="This server's URL as clients see it (protected-resource metadata); default from host/port.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM/SIGINT: how long calls in flight may take to finish before the server stops.",
+    )
 
 
 class RulesSettings(_Section):
