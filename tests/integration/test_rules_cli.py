@@ -59,6 +59,41 @@ def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path
     assert "3 problems" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_rules_check_reports_every_type_error_with_rule_and_types(indexed: Path, tmp_path: Path) -> None:
+    """What CEL would refuse on every call is caught before serving, by rule and operand types."""
+    mistyped = tmp_path / "mistyped.yaml"
+    text = (indexed.parent / "rules.yaml").read_text()
+    mistyped.write_text(
+        text.replace("double(100 - restocking_fee_percent)) / 100.0", "(100 - restocking_fee_percent)) / 100")
+        .replace("expression: days_elapsed <= window_days", "expression: days_elapsed <= order.total - 1")
+        .replace(
+            "expression: coverage_months != 0\n",
+            "expression: coverage_months != 0 && order.order_date > '2020'\n",
+        )
+    )
+    result = run("rules", "check", str(mistyped), "--config", str(indexed))
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4, lines
+    assert any(
+        "value refund_amount: type error in `order.total * (100 - restocking_fee_percent)`: "
+        "`*` is not defined for double and int" in line
+        for line in lines
+    )
+    assert any("`math.round(order.total * (100 - restocking_fee_percent)) / 100`" in line for line in lines)
+    assert any(
+        "rule 'within_return_window', expression: type error in `order.total - 1`: `-` is not defined "
+        "for double and int: CEL does not mix int and double in arithmetic" in line
+        for line in lines
+    )
+    assert any(
+        "rule 'covered_product_line', expression: type error in `order.order_date > '2020'`: "
+        "`>` is not defined for timestamp and string" in line
+        for line in lines
+    )
+    assert "4 problems" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_rules_run_decides_a_case(indexed: Path) -> None:
     result = run(
         "rules", "run", "refund_eligibility", "order_id=4471", "opened=true",
