@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from strongroom.server.rules import RulesError, load_rulebook
-from strongroom.server.rules.typecheck import DOUBLE, INT, NULL, TIMESTAMP, check_types
+from strongroom.server.rules.typecheck import DOUBLE, INT, NULL, TIMESTAMP, Binding, check_types
 
-ENV = {"n": INT, "x": DOUBLE, "d": TIMESTAMP, "q": {"total": DOUBLE | NULL, "dob": TIMESTAMP}}
+ENV: dict[str, Binding] = {"n": INT, "x": DOUBLE, "d": TIMESTAMP, "q": {"total": DOUBLE | NULL, "dob": TIMESTAMP}}
 
 
 @pytest.mark.parametrize(
