@@ -56,11 +56,14 @@ class KnowledgeBase:
         k = limits.default_k if k is None else k
         if not 1 <= k <= limits.max_k:
             raise InvalidArgument(f"k must be between 1 and {limits.max_k}, got {k}")
+        # Access is the configuration in force: sources the caller may see now, by their labels
+        # in the config (not those stored at sync), and never a source no longer configured.
         where = SearchFilter(
-            sources=self._check_sources(sources, access) if sources else None,
+            sources=self._check_sources(sources, access) if sources else tuple(self.visible_sources(access)),
             metadata=_check_filters(filters or {}),
-            labels=access.labels,
         )
+        if not where.sources:
+            return SearchResult(query=query, results=[])
         self.vectors.follow(self.catalog.index_version())  # a sync in another process may have run
         return SearchResult(
             query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
@@ -86,7 +89,7 @@ class KnowledgeBase:
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
         doc = self.catalog.document(document_id)
-        if doc is None or not access.can_see(doc.labels):
+        if doc is None or doc.source not in self.visible_sources(access):
             raise NotFound(f"no document with id {document_id!r}; use a document_id from search results")
         total = len(doc.text)
         if offset >= total and not (offset == 0 and total == 0):
@@ -95,7 +98,7 @@ class KnowledgeBase:
             )
         end = _window_end(doc.text, offset, max_chars)
         spans = [
-            (c.id, min(end, c.end) - max(offset, c.start))
+            (c.id, min(end, c.end) - max(offset, c.start), c.end - c.start)
             for c in self.catalog.document_chunks(doc.id)
             if c.start < end and c.end > offset
         ]
@@ -108,8 +111,9 @@ class KnowledgeBase:
             text=doc.text[offset:end],
             total_chars=total,
             next_offset=end if end < total else None,
-            chunk_ids=[cid for cid, _ in spans],
-            overlaps=[chars for _, chars in spans],
+            chunk_ids=[cid for cid, _, _ in spans],
+            overlaps=[chars for _, chars, _ in spans],
+            sizes=[size for _, _, size in spans],
         )
 
     def list_sources(self, access: Access = EVERYTHING) -> SourceList:
@@ -174,6 +178,10 @@ class KnowledgeBase:
 
     def _visible_sources(self, access: Access) -> list[SourceSettings]:
         return [s for s in self.settings.all_sources() if access.can_see(s.labels)]
+
+    def visible_sources(self, access: Access) -> frozenset[str]:
+        """Names of the configured sources ``access`` may see, by the labels configured now."""
+        return frozenset(s.name for s in self._visible_sources(access))
 
     def _check_sources(self, sources: Sequence[str], access: Access) -> tuple[str, ...]:
         known = [s.name for s in self._visible_sources(access)]

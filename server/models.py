@@ -55,12 +55,13 @@ class DocumentWindow(BaseModel):
         default_factory=list, description="Ids of the passages this window overlaps, for citing."
     )
     overlaps: list[int] = Field(default_factory=list, exclude=True)
+    sizes: list[int] = Field(default_factory=list, exclude=True)
 
     def exposure(self) -> list[Served]:
         """The passages this window hands out, with the characters of each it shows."""
         return [
-            Served(cid, self.document_id, self.source, chars)
-            for cid, chars in zip(self.chunk_ids, self.overlaps, strict=True)
+            Served(cid, self.document_id, self.source, chars, size)
+            for cid, chars, size in zip(self.chunk_ids, self.overlaps, self.sizes, strict=True)
         ]
 
 

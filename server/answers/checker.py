@@ -17,16 +17,19 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from strongroom.server.answers.policies import AnswerPolicies, PolicyViolation
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
 from strongroom.server.rules.results import RuleDecision
 from strongroom.server.settings import AnswersSettings
+from strongroom.server.store.exposure import Served
 from strongroom.server.store.records import ChunkRecord, DocumentRecord
 
-Visible = Callable[[Sequence[str]], bool]
+Visible = Callable[[str], bool]  # may the caller see this source?
+# Characters of each of these passages the caller was shown in the guard's window.
+ShownTo = Callable[[Sequence[str]], Mapping[str, int]]
 _MARKER = re.compile(r"\s*[\[【]([^\[\]【】\n]{3,400})[\]】]")
 _CACHE_SIZE = 4096
 
@@ -67,9 +70,16 @@ class AnswerCheck(BaseModel):
     summary: str
     sentences: list[SentenceFinding]
     unknown_citations: list[str] = Field(description="Cited ids that do not exist (or that you may not see).")
-    not_retrieved: list[str] = Field(description="Cited passages you did not retrieve in this session.")
+    not_retrieved: list[str] = Field(
+        description="Cited passages you were not shown recently (search or read them first)."
+    )
     violations: list[PolicyViolation]
     fix: list[str] = Field(description="What to change before calling check_answer again.")
+    _read: list[Served] = PrivateAttr(default_factory=list)
+
+    def exposure(self) -> list[Served]:
+        """The passages this check read, with the characters its reasons quote (for the guard)."""
+        return list(self._read)
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,7 @@ class Evidence:
     contexts: tuple[str, ...]  # what is embedded: the unit with its heading
     words: frozenset[str]
     unit_numbers: tuple[frozenset[str], ...]
+    quotable: bool = True  # the caller was shown all of it, so a reason may quote it
 
     def numbers_near(self, order: Sequence[int], radius: int = 1, top: int = 3) -> set[str]:
         near: set[str] = set()
@@ -95,7 +106,7 @@ class Evidence:
         return set().union(*self.unit_numbers) if self.unit_numbers else set()
 
 
-def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
+def passage_evidence(chunk: ChunkRecord, title: str, quotable: bool = True) -> Evidence:
     heading = chunk.headings[-1] if chunk.headings else title
     units = [s.text for s in split_sentences(chunk.text)] or [chunk.text]
     contexts = [u if u.lstrip("#").strip() == heading else f"{heading}: {u}" for u in units]
@@ -107,6 +118,7 @@ def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
         contexts=tuple(contexts),
         words=words,
         unit_numbers=tuple(frozenset(numbers(u)) for u in units),
+        quotable=quotable,
     )
 
 
@@ -146,11 +158,16 @@ class AnswerChecker:
         citations: Sequence[str],
         *,
         policies: AnswerPolicies,
-        retrieved: set[str] | None = None,
+        shown: ShownTo | None = None,
         decisions: Mapping[str, RuleDecision] | None = None,
         visible: Visible | None = None,
     ) -> AnswerCheck:
-        """Check ``draft``. ``retrieved`` None skips the was-it-retrieved check."""
+        """Check ``draft``.
+
+        With ``shown``, a cited passage counts only if the caller was shown it in the guard's
+        window (the check never reads out anything else), and a reason quotes a passage only
+        if the caller was shown all of it. None (no guard: the CLI, benchmarks) trusts all.
+        """
         s = self.settings
         if not draft.strip():
             raise InvalidArgument("draft must not be empty")
@@ -164,18 +181,15 @@ class AnswerChecker:
         if len(cited) > s.max_citations:
             raise InvalidArgument(f"too many citations ({len(cited)}; at most {s.max_citations})")
 
-        evidence, unknown = self._resolve(cited, decisions or {}, visible)
-        not_retrieved = []
-        if retrieved is not None and s.require_retrieved:
-            not_retrieved = [
-                c for c in cited if c in evidence and c not in retrieved and c not in (decisions or {})
-            ]
+        evidence, unknown, not_retrieved, read = self._resolve(cited, decisions or {}, visible, shown)
+        if not s.require_retrieved:
+            not_retrieved = []
 
         findings = self._support(sentences, inline, evidence)
         violations = policies.check(draft, [(sp.start, sp.end) for sp in sentences])
         unsupported = [f for f in findings if f.status == "unsupported"]
         passed = not (unsupported or unknown or not_retrieved or violations)
-        return AnswerCheck(
+        check = AnswerCheck(
             passed=passed,
             summary=_summary(passed, findings, unknown, not_retrieved, violations),
             sentences=findings,
@@ -184,17 +198,28 @@ class AnswerChecker:
             violations=violations,
             fix=_fixes(findings, unknown, not_retrieved, violations, bool(cited)),
         )
+        # Reasons quote only passages the caller was shown whole, so reading costs no new characters.
+        check._read = [Served(c.id, c.document_id, source, 0, len(c.text)) for c, source in read]
+        return check
 
     # -- citations ----------------------------------------------------------------------------
 
     def _resolve(
-        self, cited: Sequence[str], decisions: Mapping[str, RuleDecision], visible: Visible | None
-    ) -> tuple[dict[str, Evidence], list[str]]:
+        self,
+        cited: Sequence[str],
+        decisions: Mapping[str, RuleDecision],
+        visible: Visible | None,
+        shown_to: ShownTo | None,
+    ) -> tuple[dict[str, Evidence], list[str], list[str], list[tuple[ChunkRecord, str]]]:
+        """Evidence by id; unknown ids; passages not shown to the caller; passages read."""
         chunk_ids = [c for c in cited if c not in decisions]
         chunks = self.index.chunks(chunk_ids) if chunk_ids else {}
+        shown = shown_to(list(chunks)) if shown_to is not None and chunks else None
         docs: dict[str, DocumentRecord | None] = {}
         evidence: dict[str, Evidence] = {}
         unknown: list[str] = []
+        not_shown: list[str] = []
+        read: list[tuple[ChunkRecord, str]] = []
         for cid in cited:
             if cid in decisions:
                 evidence[cid] = decision_evidence(decisions[cid])
@@ -206,11 +231,16 @@ class AnswerChecker:
             if chunk.document_id not in docs:
                 docs[chunk.document_id] = self.index.document(chunk.document_id)
             doc = docs[chunk.document_id]
-            if doc is None or (visible is not None and not visible(doc.labels)):
+            if doc is None or (visible is not None and not visible(doc.source)):
                 unknown.append(cid)  # the same answer as for an id that does not exist
                 continue
-            evidence[cid] = passage_evidence(chunk, doc.title)
-        return evidence, unknown
+            if shown is not None and cid not in shown:
+                not_shown.append(cid)  # never read out: the check must not serve what search would not
+                continue
+            quotable = shown is None or shown[cid] >= len(chunk.text)
+            evidence[cid] = passage_evidence(chunk, doc.title, quotable)
+            read.append((chunk, doc.source))
+        return evidence, unknown, not_shown, read
 
     # -- support ------------------------------------------------------------------------------
 
@@ -377,20 +407,21 @@ def _reason(
     order: Sequence[int],
     s: AnswersSettings,
 ) -> str:
-    closest = ev.units[order[0]]
-    closest = closest if len(closest) <= 160 else closest[:157] + "..."
+    if ev.quotable:
+        closest = ev.units[order[0]]
+        closest = "“" + (closest if len(closest) <= 160 else closest[:157] + "...") + "”"
+    else:  # part of this passage was never shown to the caller: point at it, do not quote it
+        closest = f"its sentence {order[0] + 1}"
     if supported:
-        return f"supported by {ev.label}: “{closest}”"
+        return f"supported by {ev.label}: {closest}"
     if missing:
         stated = ", ".join(missing)
         there = sorted(ev.numbers_near(order), key=_num_key)
-        says = f" (it says {', '.join(there)})" if there else ""
-        return f"states {stated}, which {ev.label} does not contain{says}: “{closest}”"
+        says = f" (it says {', '.join(there)})" if there and ev.quotable else ""
+        return f"states {stated}, which {ev.label} does not contain{says}: {closest}"
     if overlap < s.min_overlap or (similarity >= s.min_similarity and overlap < similarity):
-        return (
-            f"only {overlap:.0%} of its words appear in what it cites; the closest statement is: “{closest}”"
-        )
-    return f"no cited passage says this; the closest is {ev.label}: “{closest}”"
+        return f"only {overlap:.0%} of its words appear in what it cites; the closest statement is: {closest}"
+    return f"no cited passage says this; the closest is {ev.label}: {closest}"
 
 
 def _summary(
@@ -450,7 +481,7 @@ def _fixes(
             f"Citation {cid!r} does not exist: use chunk ids from search results or decision ids from rule tools."
         )
     for cid in not_retrieved:
-        fixes.append(f"Citation {cid!r} was not retrieved in this session: search for it first, or drop it.")
+        fixes.append(f"Citation {cid!r} was not shown to you recently: search or read it first, or drop it.")
     for v in violations:
         found = f" (found: {v.excerpt})" if v.excerpt else ""
         where = f"sentence {v.sentence + 1}: " if v.sentence is not None else ""

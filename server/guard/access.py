@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from strongroom.server.errors import StrongroomError
-from strongroom.server.guard.settings import GuardSettings, Limits
+from strongroom.server.guard.settings import GuardSettings, JwtSettings, Limits
 
 EVERYTHING = "*"
+JWT_PREFIX = "jwt:"  # undeclared JWT subjects are named apart from declared principals
+
+log = logging.getLogger("strongroom.guard")
 
 
 class UnknownPrincipal(StrongroomError):
@@ -19,14 +24,20 @@ class UnknownPrincipal(StrongroomError):
 class Access:
     """The labels a principal may see; ``None`` means every document.
 
-    A document is visible when it has no labels or shares one with the principal.
+    A document is visible when it shares a label with the principal, or has no labels and
+    ``unlabelled`` is true (every principal but one configured to see nothing).
     """
 
     labels: frozenset[str] | None
+    unlabelled: bool = True
 
     @classmethod
     def everything(cls) -> Access:
         return cls(None)
+
+    @classmethod
+    def nothing(cls) -> Access:
+        return cls(frozenset(), unlabelled=False)
 
     @classmethod
     def of(cls, labels: Iterable[str]) -> Access:
@@ -37,15 +48,22 @@ class Access:
         if self.labels is None:
             return True
         labels = set(document_labels)
-        return not labels or bool(labels & self.labels)
+        return bool(labels & self.labels) if labels else self.unlabelled
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling, over which transport; ``token_labels`` come from a verified JWT claim."""
+    """Who is calling, over which transport, and how that was established.
+
+    ``authenticated_by`` is ``"token"`` for a declared principal's static bearer token,
+    ``"jwt"`` for a verified JWT (``principal`` is then its subject and ``token_labels`` its
+    labels claim, None when the token has none) and ``"default"`` for stdio and
+    unauthenticated loopback HTTP.
+    """
 
     principal: str
     transport: str
+    authenticated_by: Literal["default", "token", "jwt"] = "default"
     token_labels: frozenset[str] | None = None
 
 
@@ -57,20 +75,40 @@ class ResolvedPrincipal:
 
 
 def resolve(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
-    """A caller's access and limits from the configuration.
+    """A caller's name, access and limits from the configuration.
 
-    With no principals declared (a laptop), everyone sees everything under the default
-    limits. Otherwise a declared principal gets its labels; an undeclared one (a JWT subject)
-    gets the labels its token carries, else only unlabelled documents.
+    With no principals declared and no JWT (a laptop), the local caller sees everything under
+    the default limits. A declared principal gets its labels. A JWT subject gets what its
+    token's labels claim grants, unless the operator mapped the subject to a declared
+    principal (``jwt_subjects``); anyone else sees only unlabelled documents.
     """
+    if caller.authenticated_by == "jwt":
+        return _resolve_jwt(settings, caller)
     declared = settings.principal(caller.principal)
     if declared is not None:
         return ResolvedPrincipal(
             declared.name, Access.of(declared.labels), declared.limits or settings.limits
         )
-    if not settings.principals:
+    if not settings.principals and caller.authenticated_by == "default":
         return ResolvedPrincipal(caller.principal, Access.everything(), settings.limits)
-    return ResolvedPrincipal(caller.principal, Access.of(caller.token_labels or ()), settings.limits)
+    return ResolvedPrincipal(caller.principal, Access.of(()), settings.limits)
+
+
+def _resolve_jwt(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
+    mapped = settings.principal_for_subject(caller.principal)
+    if mapped is not None:
+        return ResolvedPrincipal(mapped.name, Access.of(mapped.labels), mapped.limits or settings.limits)
+    name = JWT_PREFIX + caller.principal
+    jwt = settings.jwt or JwtSettings(issuer="", audience="")
+    labels = caller.token_labels
+    if labels is None:
+        access = Access.of(()) if jwt.without_labels == "unlabelled" else Access.nothing()
+    elif EVERYTHING in labels and not jwt.allow_wildcard_labels:
+        log.warning("%s: token claims %r; ignored (guard.jwt.allow_wildcard_labels is off)", name, EVERYTHING)
+        access = Access(labels - {EVERYTHING})
+    else:
+        access = Access.of(labels)
+    return ResolvedPrincipal(name, access, settings.limits)
 
 
 def check_stdio_principal(settings: GuardSettings, name: str) -> None:

@@ -25,6 +25,7 @@ from strongroom.server.guard.settings import GuardSettings, JwtSettings
 log = logging.getLogger(__name__)
 
 LABELS_CLAIM_KEY = "strongroom_labels"
+JWT_CLAIM_KEY = "strongroom_jwt"  # present on access tokens that came from a verified JWT
 JWKS_TTL_S = 300
 
 
@@ -104,8 +105,8 @@ class TokenVerifier:
             log.info("bearer JWT refused: %s", type(exc).__name__ + (f": {exc}" if str(exc) else ""))
             return None
         principal = str(claims[settings.principal_claim])
-        labels = claims.get(settings.labels_claim) if settings.labels_claim else None
-        extra = {LABELS_CLAIM_KEY: [str(x) for x in labels]} if isinstance(labels, list) else {}
+        labels = _labels(claims.get(settings.labels_claim) if settings.labels_claim else None)
+        extra = {LABELS_CLAIM_KEY: labels} if labels is not None else {}
         return AccessToken(
             token=token,
             client_id=principal,
@@ -113,5 +114,16 @@ class TokenVerifier:
             scopes=str(claims.get("scope", "")).split(),
             expires_at=int(claims["exp"]),
             resource=settings.audience,
-            claims={"iss": claims["iss"], **extra},
+            claims={"iss": claims["iss"], JWT_CLAIM_KEY: True, **extra},
         )
+
+
+def _labels(claim: object) -> list[str] | None:
+    """A labels claim as a list: a JSON list of strings, or one space-separated string."""
+    if isinstance(claim, str):
+        return claim.split()
+    if isinstance(claim, list) and all(isinstance(x, str) for x in claim):
+        return list(claim)
+    if claim is not None:
+        log.info("bearer JWT labels claim ignored: not a list of strings")
+    return None

@@ -8,9 +8,11 @@ and an audit record of all of it — hashes and ids, never arguments or passage 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import anyio
 import anyio.to_thread
 
 from strongroom.server.errors import StrongroomError
-from strongroom.server.guard.access import Access, Caller, resolve
+from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
 from strongroom.server.guard.policy import Decision, Refusal, check_rate, judge_result
 from strongroom.server.guard.settings import GuardSettings, Limits
 from strongroom.server.store.audit import AuditLog, GuardEvent
@@ -29,6 +31,17 @@ from strongroom.server.store.exposure import ExposureLedger, Served
 log = logging.getLogger("strongroom.guard")
 
 T = TypeVar("T")
+
+
+class _CallMark:
+    """Marked once the guard has audited the current call, so the adapter can audit the calls
+    that never reached the guard (arguments the schema rejects, say). Mutable, because the
+    handler may run in a task with a copy of the adapter's context."""
+
+    audited = False
+
+
+_call: contextvars.ContextVar[_CallMark | None] = contextvars.ContextVar("strongroom_call", default=None)
 
 
 class Refused(StrongroomError):
@@ -75,6 +88,32 @@ class Guard:
         self._inventory = inventory
         self._clock = clock
         self._locks: dict[str, anyio.Lock] = {}
+        self._audit_lock = threading.Lock()
+        self._unwritten: list[tuple[str, str, str, str, list[str], list[str], list[GuardEvent]]] = []
+
+    def principal(self, caller: Caller) -> ResolvedPrincipal:
+        """Who ``caller`` is to the guard: name, access and limits."""
+        return resolve(self.settings, caller)
+
+    def shown(self, caller: Caller, chunk_ids: Sequence[str]) -> dict[str, int]:
+        """Characters of each of ``chunk_ids`` that ``caller`` was shown in its budget window."""
+        principal = self.principal(caller)
+        since = self._clock() - principal.limits.window_hours * 3600
+        return self.ledger.seen(principal.name, chunk_ids, since)[1]
+
+    @staticmethod
+    def begin_call() -> Callable[[], bool]:
+        """Mark the start of a call; the function returned tells whether the guard audited it."""
+        mark = _CallMark()
+        _call.set(mark)
+        return lambda: mark.audited
+
+    async def audit_unguarded(
+        self, caller: Caller, action: str, arguments: Mapping[str, Any], outcome: str
+    ) -> None:
+        """Audit a call that ended before reaching :meth:`run` (e.g. arguments the schema rejects)."""
+        name = self.principal(caller).name
+        await self._record(name, action, arguments_digest(arguments), outcome, [], [])
 
     async def run(
         self,
@@ -97,7 +136,7 @@ class Guard:
             await anyio.to_thread.run_sync(self.ledger.record_call, principal.name, now)
             try:
                 result = await call(principal.access)
-            except StrongroomError as exc:
+            except Exception as exc:
                 await self._record(principal.name, action, digest, "error", [], [])
                 log.info("%s %s args=%s failed: %s", principal.name, action, digest[:12], type(exc).__name__)
                 raise
@@ -114,7 +153,12 @@ class Guard:
                 )
                 log.warning("canary document %s returned to %s", document_id, principal.name)
             await anyio.to_thread.run_sync(
-                self.ledger.record_served, principal.name, served, now, outcome.never_seen
+                self.ledger.record_served,
+                principal.name,
+                served,
+                now,
+                outcome.never_seen,
+                outcome.decision.shown,
             )
             await self._record(principal.name, action, digest, "ok", served, events)
         if outcome.decision.delay_s:
@@ -127,13 +171,14 @@ class Guard:
     def _judge(self, principal: str, served: list[Served], since: float, limits: Limits) -> _Outcome:
         ids = list(dict.fromkeys(s.chunk_id for s in served))
         exposure = self.ledger.exposure(principal, since, limits.novelty_calls - 1)
-        never, new_in_window = self.ledger.unseen(principal, ids, since)
+        never, shown = self.ledger.seen(principal, ids, since)
         sizes = self._inventory.source_sizes()
         decision = judge_result(
             exposure=exposure,
             served=served,
             never_seen=never,
-            new_in_window=new_in_window,
+            new_in_window={c for c in ids if c not in shown},
+            shown_before=shown,
             source_sizes=sizes,
             collective_seen=self.ledger.collective_chunks(since),
             collective_new=len(self.ledger.collective_unseen(ids, since)),
@@ -153,14 +198,35 @@ class Guard:
         served: Sequence[Served],
         events: Sequence[GuardEvent],
     ) -> None:
+        mark = _call.get()
+        if mark is not None:
+            mark.audited = True
         chunk_ids = list(dict.fromkeys(s.chunk_id for s in served))
         documents = sorted({s.document_id for s in served})
-        await anyio.to_thread.run_sync(
-            lambda: self.audit.append(principal, action, digest, outcome, chunk_ids, documents, events)
-        )
+        self._unwritten.append((principal, action, digest, outcome, chunk_ids, documents, list(events)))
+        await anyio.to_thread.run_sync(self._write_audit)
         for event in events:
             level = logging.WARNING if event.severity in ("warning", "high") else logging.INFO
             log.log(level, "%s %s: %s (%s)", principal, action, event.kind, event.detail)
+
+    def _write_audit(self) -> None:
+        """Append the records not yet written, oldest first. One the catalog cannot take now (a
+        locked or full disk) is kept and written with the next call's: none is dropped."""
+        with self._audit_lock:
+            self._write_unwritten()
+
+    def _write_unwritten(self) -> None:
+        while self._unwritten:
+            try:
+                self.audit.append(*self._unwritten[0])
+            except Exception as exc:
+                log.error(
+                    "audit log not writable (%s); %d record(s) kept in memory until it is",
+                    type(exc).__name__,
+                    len(self._unwritten),
+                )
+                return
+            self._unwritten.pop(0)
 
 
 def _served(result: object) -> list[Served]:

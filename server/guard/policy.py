@@ -28,6 +28,21 @@ class Decision:
     refusal: Refusal | None = None
     events: list[GuardEvent] = field(default_factory=list)
     delay_s: float = 0.0
+    shown: dict[str, int] = field(default_factory=dict)  # characters of each passage shown in the window
+
+
+def shown_after(served: Sequence[Served], shown_before: Mapping[str, int]) -> dict[str, int]:
+    """Characters of each passage shown in the window once ``served`` is returned.
+
+    What a call returns adds to what was shown before, up to the passage's length: a tiny
+    search hit and a later full read of the same passage count as the full passage; reading
+    it again costs nothing more.
+    """
+    out: dict[str, int] = {}
+    for s in served:
+        before = out.get(s.chunk_id, shown_before.get(s.chunk_id, 0))
+        out[s.chunk_id] = max(before, min(s.size, before + s.chars))
+    return out
 
 
 def check_rate(recent_calls: Sequence[float], now: float, limits: Limits) -> Refusal | None:
@@ -53,6 +68,7 @@ def judge_result(
     served: Sequence[Served],
     never_seen: set[str],
     new_in_window: set[str],
+    shown_before: Mapping[str, int] | None = None,
     source_sizes: Mapping[str, int],
     collective_seen: int,
     collective_new: int,
@@ -61,17 +77,19 @@ def judge_result(
     collective: CollectiveLimits,
 ) -> Decision:
     """Decide on a result before it is returned."""
-    decision = Decision()
+    before = {c: n for c, n in (shown_before or {}).items() if c not in new_in_window}
+    decision = Decision(shown=shown_after(served, before))
     distinct = {s.chunk_id: s for s in served}
     fresh = [distinct[c] for c in new_in_window if c in distinct]
     chunks_after = exposure.chunks + len(fresh)
-    chars_after = exposure.chars + sum(s.chars for s in fresh)
+    added_chars = sum(n - before.get(c, 0) for c, n in decision.shown.items())
+    chars_after = exposure.chars + added_chars
     hard_chunks = limits.hard_chunks + exposure.extra_chunks
     hard_chars = limits.hard_chars + exposure.extra_chars
     if fresh and chunks_after > hard_chunks:
         decision.refusal = _budget_refusal("passages", chunks_after, hard_chunks, limits)
         return decision
-    if fresh and chars_after > hard_chars:
+    if added_chars and chars_after > hard_chars:
         decision.refusal = _budget_refusal("characters", chars_after, hard_chars, limits)
         return decision
     for source in {s.source for s in fresh}:

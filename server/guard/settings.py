@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -65,6 +66,11 @@ class Principal(_Section):
     limits: Limits | None = Field(
         default=None, description="Overrides the default limits for this principal."
     )
+    jwt_subjects: list[str] = Field(
+        default_factory=list,
+        description="JWT subjects (guard.jwt.principal_claim) that act as this principal. A JWT whose "
+        "subject merely equals this principal's name does not.",
+    )
 
     @field_validator("token_sha256", mode="before")
     @classmethod
@@ -90,7 +96,15 @@ class JwtSettings(_Section):
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     principal_claim: str = Field(default="sub", description="Claim naming the principal.")
     labels_claim: str | None = Field(
-        default=None, description="Claim listing labels, for principals not declared in the configuration."
+        default=None,
+        description="Claim listing the labels a JWT subject may see (a list, or a space-separated string).",
+    )
+    without_labels: Literal["unlabelled", "nothing"] = Field(
+        default="unlabelled",
+        description="What a JWT without the labels claim may see: unlabelled sources, or nothing.",
+    )
+    allow_wildcard_labels: bool = Field(
+        default=False, description='Let a token\'s labels claim "*" grant every document.'
     )
     leeway_s: int = Field(default=30, ge=0)
 
@@ -136,10 +150,18 @@ class GuardSettings(_Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate principal {duplicates[0]!r}")
+        subjects = [s for p in principals for s in p.jwt_subjects]
+        shared = sorted({s for s in subjects if subjects.count(s) > 1})
+        if shared:
+            raise ValueError(f"JWT subject {shared[0]!r} is mapped to more than one principal")
         return principals
 
     def principal(self, name: str) -> Principal | None:
         return next((p for p in self.principals if p.name == name), None)
+
+    def principal_for_subject(self, subject: str) -> Principal | None:
+        """The declared principal a JWT subject was mapped to (``jwt_subjects``), if any."""
+        return next((p for p in self.principals if subject in p.jwt_subjects), None)
 
     @property
     def authentication_configured(self) -> bool:

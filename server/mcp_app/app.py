@@ -10,17 +10,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from strongroom.server.errors import NotFound, StrongroomError
 from strongroom.server.guard.access import Access, Caller
-from strongroom.server.guard.auth import LABELS_CLAIM_KEY, TokenVerifier
+from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenVerifier
 from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.rule_tools import RuleTools
@@ -82,10 +84,12 @@ def build_server(
         token = get_access_token()
         if token is None:
             return caller
-        labels = (token.claims or {}).get(LABELS_CLAIM_KEY)
+        claims = token.claims or {}
+        labels = claims.get(LABELS_CLAIM_KEY)
         return Caller(
             token.subject or token.client_id,
             caller.transport,
+            "jwt" if claims.get(JWT_CLAIM_KEY) else "token",
             frozenset(labels) if isinstance(labels, list) else None,
         )
 
@@ -145,7 +149,8 @@ def build_server(
         """The indexed sources with their document and passage counts and last sync time."""
         return await guarded("list_sources", {}, kb.list_sources)
 
-    rule_tools.install(server, guarded, current_caller)
+    rule_tools.install(server, guarded, current_caller, guard)
+    server.middleware.insert(0, _audit_every_call(guard, current_caller))
 
     @server.resource(
         DOCUMENT_URI,
@@ -181,6 +186,35 @@ def build_server(
         )
 
     return server
+
+
+def _audit_every_call(guard: Guard, caller: Callable[[], Caller]) -> Any:
+    """Middleware: every tool call and resource read is audited with its outcome, including
+    those that never reach the guard (arguments the schema rejects, an unknown tool)."""
+
+    async def audit(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method not in ("tools/call", "resources/read"):
+            return await call_next(ctx)
+        params = ctx.params if isinstance(ctx.params, dict) else {}
+        if ctx.method == "tools/call":
+            action, arguments = str(params.get("name")), params.get("arguments")
+        else:
+            action, arguments = "resource", {"uri": params.get("uri")}
+        arguments = arguments if isinstance(arguments, dict) else {"arguments": arguments}
+        audited = guard.begin_call()
+        try:
+            result = await call_next(ctx)
+        except BaseException:
+            if not audited():
+                with anyio.CancelScope(shield=True):
+                    await guard.audit_unguarded(caller(), action, arguments, "error")
+            raise
+        if not audited():
+            failed = isinstance(result, dict) and result.get("isError")
+            await guard.audit_unguarded(caller(), action, arguments, "rejected" if failed else "ok")
+        return result
+
+    return audit
 
 
 def _background_sync(kb: KnowledgeBase) -> None:

@@ -11,7 +11,7 @@ No ``from __future__ import annotations`` here: the SDK reads the tools' annotat
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -30,7 +30,8 @@ from pydantic import ConfigDict, Field
 from strongroom.server.answers.checker import AnswerCheck, AnswerChecker
 from strongroom.server.answers.session import SessionMemory
 from strongroom.server.errors import InvalidArgument
-from strongroom.server.guard.access import Access
+from strongroom.server.guard.access import Access, Caller
+from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.rules.engine import Clock, CompiledRuleSet
 from strongroom.server.rules.results import RuleDecision
@@ -115,20 +116,27 @@ class RuleTools:
         self.notifier = ListChangedNotifier(self.bus)
         self._server: MCPServer[Any] | None = None
         self._guarded: Guarded | None = None
+        self._caller: Callable[[], Caller] = lambda: Caller("local", "stdio")
+        self._guard: Guard | None = None
         self._registered: dict[str, tuple[Any, ...]] = {}
         self._watching = False
         self._reload_lock = anyio.Lock()
 
     # -- registration -------------------------------------------------------------------------
 
-    def install(self, server: MCPServer[Any], guarded: Guarded, caller: Callable[[], Hashable]) -> None:
+    def install(
+        self, server: MCPServer[Any], guarded: Guarded, caller: Callable[[], Caller], guard: Guard
+    ) -> None:
         """Register the rule tools, check_answer and the answer_with_policy prompt."""
         self._server = server
         self._guarded = guarded
+        self._caller = caller
+        self._guard = guard
         server.middleware.append(self.notifier)
+        server.middleware.append(self._hide_unreadable)
         self._sync_tools()
         settings = self.kb.settings.answers
-        checker, memory, rules = self.checker, self.memory, self.rules
+        checker, memory, rules, kb = self.checker, self.memory, self.rules, self.kb
 
         @server.tool(name="check_answer", title="Check a draft answer", annotations=READ_ONLY)
         async def check_answer(
@@ -150,7 +158,7 @@ class RuleTools:
             statements, no personal data) must hold. Returns `passed` and a `fix` list; revise the
             draft and call again until it passes."""
             who = caller()
-            retrieved, decisions = memory.retrieved(who), memory.decisions(who)
+            decisions = memory.decisions(who)
             return await guarded(
                 "check_answer",
                 {"draft": draft, "citations": citations},
@@ -158,9 +166,9 @@ class RuleTools:
                     draft,
                     citations,
                     policies=rules.book.policies,
-                    retrieved=retrieved,
+                    shown=lambda ids: guard.shown(who, ids),
                     decisions=decisions,
-                    visible=access.can_see,
+                    visible=kb.visible_sources(access).__contains__,
                 ),
             )
 
@@ -200,6 +208,8 @@ class RuleTools:
         name = rule_set.name
         rules = self.rules
 
+        kb = self.kb
+
         async def decide(arguments: dict[str, Any]) -> RuleDecision:
             guarded = self._guarded
             assert guarded is not None
@@ -207,7 +217,11 @@ class RuleTools:
                 valid = rule_set.check_arguments(arguments)  # strictly, before any lookup
             except InvalidArgument as exc:
                 raise ToolError(str(exc)) from None
-            return await guarded(name, valid, lambda access: rules.decide(name, valid, access.can_see))
+            return await guarded(
+                name,
+                valid,
+                lambda access: rules.decide(name, valid, kb.visible_sources(access).__contains__),
+            )
 
         decide.__name__ = name
         decide.__doc__ = rule_set.tool_description()
@@ -216,6 +230,36 @@ class RuleTools:
     @property
     def tool_names(self) -> list[str]:
         return list(self._registered)
+
+    # -- access -------------------------------------------------------------------------------
+
+    def hidden_tools(self, caller: Caller) -> set[str]:
+        """Rule-set tools that read a record source ``caller`` may not see: to that caller they
+        do not exist, so their parameters, reasons, errors and not-found answers say nothing."""
+        if self._guard is None:
+            return set()
+        visible = self.kb.visible_sources(self._guard.principal(caller).access)
+        return {
+            name
+            for name, rule_set in self.rules.book.rule_sets.items()
+            if any(fact.source not in visible for fact in rule_set.facts)
+        }
+
+    async def _hide_unreadable(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.method not in ("tools/list", "tools/call"):
+            return await call_next(ctx)
+        hidden = self.hidden_tools(self._caller())
+        if ctx.method == "tools/call":
+            name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
+            if name in hidden:  # the SDK's own answer for a tool that does not exist
+                return {"content": [{"type": "text", "text": f"Unknown tool: {name}"}], "isError": True}
+            return await call_next(ctx)
+        result = await call_next(ctx)
+        if hidden and isinstance(result, dict) and isinstance(result.get("tools"), list):
+            result["tools"] = [t for t in result["tools"] if t.get("name") not in hidden]
+        return result
 
     # -- reloading ----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -33,14 +33,14 @@ from strongroom.server.rules.params import Parameter, check_arguments
 from strongroom.server.rules.results import ComputedValue, RuleCitation, RuleDecision, RuleResult
 
 Clock = Callable[[], datetime]
-Visible = Callable[[Sequence[str]], bool]
+Visible = Callable[[str], bool]  # may the caller see this source?
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _see_everything(_labels: Sequence[str]) -> bool:
+def _see_everything(_source: str) -> bool:
     return True
 
 
@@ -101,9 +101,7 @@ class _Run:
     typed: dict[str, set[str]] = field(default_factory=dict)  # fact name -> declared fields typed so far
     values: dict[str, Any] = field(default_factory=dict)  # value name -> its CEL result
     used: Reads = field(default_factory=Reads.empty)  # what the evaluated expressions read
-    record_docs: dict[str, tuple[str, str, tuple[str, ...]]] = field(
-        default_factory=dict
-    )  # id, source, labels
+    record_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # document id, source
     keys: dict[str, str] = field(default_factory=dict)
 
 
@@ -215,13 +213,19 @@ class CompiledRuleSet:
             withheld_facts=withheld,
             evaluated_at=moment,
         )
-        shown = [
-            run.record_docs[name]
-            for name, value in facts.items()
-            if isinstance(value, dict) and name in run.record_docs
-        ]
+        # Every record looked up counts as exposure (and is audited), shown in facts or not; the
+        # passages it cites are handed out by id, with none of their text.
+        cited = {
+            c.citation.chunk_id: c
+            for c in [*(r.citation for r in self.rules), *(v.citation for v in self.values)]
+            if c is not None and c.citation.chunk_id and visible(c.source)
+        }
         decision_model.disclose(
-            [(doc_id, source, _record_chunk(index, doc_id), len(str(facts))) for doc_id, source, _ in shown]
+            [
+                (doc_id, source, _record_chunk(index, doc_id), len(str(facts.get(name, ""))))
+                for name, (doc_id, source) in run.record_docs.items()
+            ]
+            + [(c.citation.document_id, c.source, chunk, 0) for chunk, c in cited.items()]
         )
         return decision_model
 
@@ -238,7 +242,7 @@ class CompiledRuleSet:
             return None
         run.records[fact.name] = dict(record.fields)
         run.typed[fact.name] = set()
-        run.record_docs[fact.name] = (record.id, record.source, tuple(record.labels))
+        run.record_docs[fact.name] = (record.id, record.source)
         run.keys[fact.name] = key or ""
         self._publish(fact, run)
         return None
@@ -483,7 +487,7 @@ class CompiledRuleSet:
                 continue
             record = run.records.get(fact.name)
             doc = run.record_docs.get(fact.name)
-            if doc is not None and not visible(doc[2]):
+            if doc is not None and not visible(doc[1]):
                 withheld.append(fact.name)
                 continue
             if record is None:
@@ -507,7 +511,7 @@ def _key_params(fact: CompiledFact) -> set[str]:
 
 
 def _visible_citation(citation: ResolvedCitation | None, visible: Visible) -> RuleCitation | None:
-    if citation is None or not visible(citation.labels):
+    if citation is None or not visible(citation.source):
         return None
     return citation.citation
 

@@ -31,10 +31,10 @@ class RecordIndex(Protocol):
 
 @dataclass(frozen=True)
 class ResolvedCitation:
-    """A citation with the labels of its document, so callers who may not see it get none."""
+    """A citation with the source of its document, so callers who may not see it get none."""
 
     citation: RuleCitation
-    labels: tuple[str, ...]
+    source: str
 
 
 class CitationError(ValueError):
@@ -60,7 +60,7 @@ def resolve_citation(
         citation = RuleCitation(
             document_id=doc.id, title=doc.title, uri=doc.uri, offset=0, chunk_id=first[0] if first else None
         )
-        return ResolvedCitation(citation, doc.labels)
+        return ResolvedCitation(citation, doc.source)
     chunks = index.document_chunks(doc.id)
     wanted = normalise_heading(heading)
     for chunk in chunks:
@@ -77,7 +77,7 @@ def resolve_citation(
                     offset=offset,
                     chunk_id=_chunk_at(chunks, offset) or chunk.id,
                 )
-                return ResolvedCitation(citation, doc.labels)
+                return ResolvedCitation(citation, doc.source)
     headings = list(dict.fromkeys(h for c in chunks for h in c.headings if h != doc.title))
     known = "; ".join(headings[:20]) or "none"
     raise CitationError(f"no heading {heading!r} in {doc.id} (its headings: {known})")

@@ -383,11 +383,6 @@ def _filter_sql(where: SearchFilter) -> tuple[str, list[Any]]:
     if where.sources is not None:
         parts.append(f"d.source IN ({','.join('?' * len(where.sources))})" if where.sources else "0")
         params.extend(where.sources)
-    if where.labels is not None:
-        marks = ",".join("?" * len(where.labels))
-        visible = f"EXISTS (SELECT 1 FROM json_each(d.labels) WHERE value IN ({marks}))" if marks else "0"
-        parts.append(f"(d.labels = '[]' OR {visible})")
-        params.extend(sorted(where.labels))
     for key, value in where.metadata.items():
         if not _METADATA_KEY.match(key):
             raise ValueError(f"invalid metadata key {key!r}")

@@ -7,7 +7,7 @@ that share it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +38,17 @@ CREATE TABLE IF NOT EXISTS guard_grants (
 
 @dataclass(frozen=True)
 class Served:
-    """One passage about to be returned."""
+    """One passage about to be returned: ``chars`` of its text are shown, of ``total_chars``."""
 
     chunk_id: str
     document_id: str
     source: str
     chars: int
+    total_chars: int = 0  # the passage's length; 0: as ``chars``
+
+    @property
+    def size(self) -> int:
+        return max(self.total_chars, self.chars)
 
 
 @dataclass(frozen=True)
@@ -110,17 +115,23 @@ class ExposureLedger:
 
     def unseen(self, principal: str, chunk_ids: Sequence[str], since: float) -> tuple[set[str], set[str]]:
         """Of ``chunk_ids``: those never shown to the principal, and those not shown in the window."""
+        never, shown = self.seen(principal, chunk_ids, since)
+        return never, {c for c in chunk_ids if c not in shown}
+
+    def seen(self, principal: str, chunk_ids: Sequence[str], since: float) -> tuple[set[str], dict[str, int]]:
+        """Of ``chunk_ids``: those never shown to the principal, and the characters of each shown
+        to it in the window."""
         if not chunk_ids:
-            return set(), set()
+            return set(), {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self._file.db().execute(
-            f"SELECT chunk_id, last_ts FROM guard_exposures WHERE principal=? AND chunk_id IN ({marks})",
+            "SELECT chunk_id, chars, last_ts FROM guard_exposures"
+            f" WHERE principal=? AND chunk_id IN ({marks})",
             [principal, *chunk_ids],
         )
-        seen = {r[0]: r[1] for r in rows}
+        seen = {r[0]: (int(r[1]), float(r[2])) for r in rows}
         never = {c for c in chunk_ids if c not in seen}
-        outside_window = never | {c for c, ts in seen.items() if ts <= since}
-        return never, outside_window
+        return never, {c: chars for c, (chars, ts) in seen.items() if ts > since}
 
     def collective_unseen(self, chunk_ids: Sequence[str], since: float) -> set[str]:
         """Of ``chunk_ids``: those no principal has been shown in the window."""
@@ -141,13 +152,18 @@ class ExposureLedger:
         )
         return int(row[0])
 
-    def record_served(self, principal: str, served: Sequence[Served], ts: float, new: int) -> None:
-        """Remember what was shown; ``new`` of the passages had never been shown to the principal."""
+    def record_served(
+        self, principal: str, served: Sequence[Served], ts: float, new: int, shown: Mapping[str, int]
+    ) -> None:
+        """Remember what was shown: ``shown`` is each passage's characters shown in the window now;
+        ``new`` of the passages had never been shown to the principal."""
+        sources = {s.chunk_id: s.source for s in served}
         with self._file.tx() as db:
             db.executemany(
                 "INSERT INTO guard_exposures(principal, chunk_id, source, chars, first_ts, last_ts)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT(principal, chunk_id) DO UPDATE SET last_ts=excluded.last_ts",
-                [(principal, s.chunk_id, s.source, s.chars, ts, ts) for s in served],
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(principal, chunk_id)"
+                " DO UPDATE SET last_ts=excluded.last_ts, chars=excluded.chars",
+                [(principal, c, sources[c], shown.get(c, 0), ts, ts) for c in sources],
             )
             if served:
                 db.execute(

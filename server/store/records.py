@@ -56,10 +56,8 @@ class SearchFilter:
     """Restrictions applied inside both the vector and the keyword query.
 
     ``sources`` None means every source; metadata values match exactly (a list: any of them).
-    ``labels`` is access control: None sees every document, otherwise a document is visible
-    when it has no labels or shares one with these.
+    Access control is by source: the caller passes the sources it may see.
     """
 
     sources: tuple[str, ...] | None = None
-    labels: frozenset[str] | None = None
     metadata: dict[str, MetadataValue | list[MetadataValue]] = field(default_factory=dict)

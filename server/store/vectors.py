@@ -172,11 +172,6 @@ def chroma_where(filter_: SearchFilter) -> Where | None:
     clauses: list[Where] = []
     if filter_.sources is not None:
         clauses.append({"source": {"$in": list(filter_.sources) or ["\x00none"]}})
-    if filter_.labels is not None:
-        visible: list[Where] = [{"labelled": False}] + [
-            {f"label_{label}": True} for label in sorted(filter_.labels)
-        ]
-        clauses.append(visible[0] if len(visible) == 1 else {"$or": visible})
     for key, value in filter_.metadata.items():
         field = METADATA_PREFIX + key
         clauses.append({field: {"$in": value}} if isinstance(value, list) else {field: value})

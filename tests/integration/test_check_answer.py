@@ -101,20 +101,38 @@ def test_paraphrases_are_supported(acme: Acme) -> None:
 
 
 def test_citations_that_do_not_exist_or_were_not_retrieved(acme: Acme) -> None:
+    asked: list[list[str]] = []
+
+    def shown(ids: list[str]) -> dict[str, int]:
+        asked.append(sorted(ids))
+        return {acme.windows: 10_000}
+
     result = acme.check(
         "Tents can be returned within 30 days; opened tents carry a 15% restocking fee.",
         [acme.windows, acme.fee, "handbook/refund-policy.md#0000000000-9", "decision:made:up"],
-        retrieved={acme.windows},
+        shown=shown,
     )
+    assert asked == [sorted([acme.windows, acme.fee])]
     assert result.unknown_citations == ["handbook/refund-policy.md#0000000000-9", "decision:made:up"]
     assert result.not_retrieved == [acme.fee]
     assert not result.passed
-    assert any("does not exist" in f for f in result.fix) and any("not retrieved" in f for f in result.fix)
+    assert any("does not exist" in f for f in result.fix) and any("not shown to you" in f for f in result.fix)
+    # The passage never shown is not read out: no reason quotes it, and only the shown one is exposure.
+    assert [s.chunk_id for s in result.exposure()] == [acme.windows]
+
+
+def test_reasons_quote_only_passages_the_caller_was_shown_whole(acme: Acme) -> None:
+    draft = "Tents can be returned within 45 days of delivery."
+    whole = acme.check(draft, [acme.windows], shown=lambda ids: {acme.windows: 10_000})
+    partly = acme.check(draft, [acme.windows], shown=lambda ids: {acme.windows: 5})
+    assert "“" in whole.sentences[0].reason and "30" in whole.sentences[0].reason
+    assert "“" not in partly.sentences[0].reason and "30" not in partly.sentences[0].reason
+    assert partly.sentences[0].status == "unsupported"
 
 
 def test_a_document_the_caller_may_not_see_is_an_unknown_citation(acme: Acme) -> None:
     result = acme.check(
-        "Tents can be returned within 30 days.", [acme.windows], visible=lambda labels: "staff" not in labels
+        "Tents can be returned within 30 days.", [acme.windows], visible=lambda source: source != "handbook"
     )
     assert result.unknown_citations == [acme.windows]
     assert result.sentences[0].status == "unsupported"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strongroom.server.guard.access import Access, Caller, check_stdio_principal, resolve
 from strongroom.server.guard.policy import check_rate, judge_result, source_cap
-from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, Limits, Principal
+from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, JwtSettings, Limits, Principal
 from strongroom.server.store.exposure import Exposure, Served
 
 LIMITS = Limits(
@@ -108,7 +108,7 @@ def test_principals_and_access() -> None:
     alice = resolve(settings, Caller("alice", "http")).access
     assert alice.can_see(["hr", "x"]) and alice.can_see([]) and not alice.can_see(["finance"])
     assert resolve(settings, Caller("root", "http")).access.can_see(["anything"])
-    stranger = resolve(settings, Caller("jwt-user", "http", frozenset({"finance"}))).access
+    stranger = resolve(settings, Caller("jwt-user", "http", "jwt", frozenset({"finance"}))).access
     assert stranger.can_see(["finance"]) and not stranger.can_see(["hr"])
     assert not resolve(settings, Caller("nobody", "http")).access.can_see(["hr"])
     check_stdio_principal(settings, "alice")
@@ -126,3 +126,52 @@ def test_static_tokens_must_be_digests() -> None:
 
     with pytest.raises(ValidationError, match="SHA-256 hex digest"):
         Principal(name="a", token_sha256=["my-secret-token"])
+
+
+JWT = JwtSettings(issuer="https://id.example", audience="https://strongroom.example", labels_claim="groups")
+
+
+def _jwt(settings: GuardSettings, subject: str, labels: set[str] | None) -> tuple[str, Access]:
+    caller = Caller(subject, "http", "jwt", None if labels is None else frozenset(labels))
+    resolved = resolve(settings, caller)
+    return resolved.name, resolved.access
+
+
+def test_a_jwt_sees_what_its_labels_claim_grants_even_with_no_principal_declared() -> None:
+    settings = GuardSettings(jwt=JWT)
+    name, access = _jwt(settings, "carol", {"finance"})
+    assert name == "jwt:carol"
+    assert access.can_see(["finance"]) and access.can_see([]) and not access.can_see(["hr"])
+
+
+def test_a_jwt_without_the_claim_sees_unlabelled_documents_or_nothing() -> None:
+    assert _jwt(GuardSettings(jwt=JWT), "dave", None)[1] == Access.of(())
+    strict = GuardSettings(jwt=JWT.model_copy(update={"without_labels": "nothing"}))
+    access = _jwt(strict, "dave", None)[1]
+    assert not access.can_see([]) and not access.can_see(["hr"])
+
+
+def test_a_wildcard_in_a_token_grants_everything_only_when_the_operator_allows_it() -> None:
+    access = _jwt(GuardSettings(jwt=JWT), "mallory", {"*", "finance"})[1]
+    assert access.can_see(["finance"]) and not access.can_see(["hr"])
+    allowed = GuardSettings(jwt=JWT.model_copy(update={"allow_wildcard_labels": True}))
+    assert _jwt(allowed, "ops", {"*"})[1] == Access.everything()
+
+
+def test_a_jwt_subject_named_like_a_principal_does_not_inherit_it_unless_mapped() -> None:
+    root = Principal(name="root", labels=["*"])
+    name, access = _jwt(GuardSettings(jwt=JWT, principals=[root]), "root", None)
+    assert name == "jwt:root" and not access.can_see(["hr"])
+    mapped = Principal(name="root", labels=["*"], jwt_subjects=["admin@example.com"])
+    name, access = _jwt(GuardSettings(jwt=JWT, principals=[mapped]), "admin@example.com", {"x"})
+    assert name == "root" and access == Access.everything()
+
+
+def test_one_jwt_subject_maps_to_one_principal() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="mapped to more than one principal"):
+        GuardSettings(
+            principals=[Principal(name="a", jwt_subjects=["s"]), Principal(name="b", jwt_subjects=["s"])]
+        )

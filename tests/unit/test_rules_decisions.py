@@ -206,9 +206,12 @@ def test_a_decision_shows_reasons_citations_values_and_only_the_facts_read(
     assert "sku" not in result.facts["order"] and "payment" not in result.facts["order"]
     assert result.decision_id.startswith("decision:refund_eligibility:")
     json.loads(result.model_dump_json())  # JSON all the way down
-    # The guard counts the record fields a decision shows.
-    (served,) = result.exposure()
-    assert served.document_id == "orders/4471" and served.source == "orders"
+    # The guard counts the record a decision read, and the passages it cites (by id, no text).
+    served, *cited = result.exposure()
+    assert served.document_id == "orders/4471" and served.source == "orders" and served.chars > 0
+    citing = [*result.rules, *result.values]
+    assert {c.chunk_id for c in cited} == {r.citation.chunk_id for r in citing if r.citation}
+    assert all(c.chars == 0 and c.source == "handbook" for c in cited)
 
 
 def test_a_caller_who_may_not_see_the_records_gets_the_decision_without_them(
@@ -220,12 +223,13 @@ def test_a_caller_who_may_not_see_the_records_gets_the_decision_without_them(
         {"order_id": "4471", "opened": False, "reason": "changed_mind"},
         catalog,
         clock=lambda: fixed_clock("2025-03-20"),
-        visible=lambda labels: "staff" not in labels,
+        visible=lambda source: source not in ("handbook", "orders"),
     )
     assert result.decision == "approved"
     assert "order" not in result.facts and result.withheld_facts == ["order"]
     assert all(r.citation is None for r in result.rules)
-    assert result.exposure() == []
+    # The record it read still counts against the caller; no passage was handed out.
+    assert [s.document_id for s in result.exposure()] == ["orders/4471"]
 
 
 def test_not_found_names_the_missing_record(acme: tuple[Settings, Catalog, RuleBook]) -> None:
