@@ -10,7 +10,12 @@ import pytest
 from strongroom.server.rules import RulesError, load_rulebook
 from strongroom.server.rules.typecheck import DOUBLE, INT, NULL, TIMESTAMP, Binding, check_types
 
-ENV: dict[str, Binding] = {"n": INT, "x": DOUBLE, "d": TIMESTAMP, "q": {"total": DOUBLE | NULL, "dob": TIMESTAMP}}
+ENV: dict[str, Binding] = {
+    "n": INT,
+    "x": DOUBLE,
+    "d": TIMESTAMP,
+    "q": {"total": DOUBLE | NULL, "dob": TIMESTAMP},
+}
 
 
 @pytest.mark.parametrize(
