@@ -32,7 +32,9 @@ Cited = dict[str, Any] | None
 
 
 @dataclass(frozen=True)
-class _Forbidden:
+class _Patterns:
+    """Text that must not appear: a forbidden statement, or an organisation's own personal data."""
+
     id: str
     patterns: tuple[re.Pattern[str], ...]
     message: str
@@ -44,16 +46,6 @@ class _Required:
     id: str
     when: tuple[re.Pattern[str], ...]
     require_any: tuple[re.Pattern[str], ...]
-    message: str
-    citation: Cited = None
-
-
-@dataclass(frozen=True)
-class _Custom:
-    """An organisation's own personal-data detector."""
-
-    id: str
-    patterns: tuple[re.Pattern[str], ...]
     message: str
     citation: Cited = None
 
@@ -91,11 +83,11 @@ def mask(kind: str, text: str) -> str:
 class AnswerPolicies:
     """Compiled answer policies; :meth:`check` lists the violations in a text."""
 
-    forbidden: tuple[_Forbidden, ...] = ()
+    forbidden: tuple[_Patterns, ...] = ()
     required: tuple[_Required, ...] = ()
     detect: tuple[str, ...] = ("email", "phone", "card")
     allow: tuple[re.Pattern[str], ...] = field(default_factory=tuple)
-    custom: tuple[_Custom, ...] = ()
+    custom: tuple[_Patterns, ...] = ()
 
     @staticmethod
     def default() -> AnswerPolicies:
@@ -243,7 +235,7 @@ def compile_policies(
     for i, f in enumerate(spec.forbidden):
         patterns = rx(f.pattern, f.ignore_case, ("forbidden", i, "pattern"))
         if patterns is not None:
-            forbidden.append(_Forbidden(f.id, patterns, f.message, cite(f.citation, "forbidden", i)))
+            forbidden.append(_Patterns(f.id, patterns, f.message, cite(f.citation, "forbidden", i)))
     required = []
     for i, r in enumerate(spec.required):
         when = rx(r.when, r.ignore_case, ("required", i, "when"))
@@ -255,7 +247,7 @@ def compile_policies(
         patterns = rx(c.pattern, c.ignore_case, ("personal_data", None, "patterns"))
         message = c.message or f"Personal data ({c.id.replace('_', ' ')}) must not appear in the answer."
         if patterns is not None:
-            custom.append(_Custom(c.id, patterns, message, cite(c.citation, "personal_data", i)))
+            custom.append(_Patterns(c.id, patterns, message, cite(c.citation, "personal_data", i)))
     allow = rx(spec.personal_data.allow, True, ("personal_data", None, "allow")) or ()
     ids = (
         [f.id for f in spec.forbidden]

@@ -40,13 +40,23 @@ def test_rules_check_ok(indexed: Path) -> None:
     )
 
 
-def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yaml"
+def edited(indexed: Path, path: Path, *replacements: tuple[str, str]) -> Path:
+    """A copy of the example's rules file with text replaced."""
     text = (indexed.parent / "rules.yaml").read_text()
-    broken.write_text(
-        text.replace("expression: days_elapsed <= window_days", "expression: days_elapsed <=")
-        .replace("heading: Restocking fee for opened tents", "heading: Restocking fees")
-        .replace("source: customers", "source: clients")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path) -> None:
+    broken = edited(
+        indexed,
+        tmp_path / "broken.yaml",
+        ("expression: days_elapsed <= window_days", "expression: days_elapsed <="),
+        ("heading: Restocking fee for opened tents", "heading: Restocking fees"),
+        ("source: customers", "source: clients"),
     )
     result = run("rules", "check", str(broken), "--config", str(indexed))
     assert result.returncode == 1
@@ -61,15 +71,15 @@ def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path
 
 def test_rules_check_reports_every_type_error_with_rule_and_types(indexed: Path, tmp_path: Path) -> None:
     """What CEL would refuse on every call is caught before serving, by rule and operand types."""
-    mistyped = tmp_path / "mistyped.yaml"
-    text = (indexed.parent / "rules.yaml").read_text()
-    mistyped.write_text(
-        text.replace("double(100 - restocking_fee_percent)) / 100.0", "(100 - restocking_fee_percent)) / 100")
-        .replace("expression: days_elapsed <= window_days", "expression: days_elapsed <= order.total - 1")
-        .replace(
+    mistyped = edited(
+        indexed,
+        tmp_path / "mistyped.yaml",
+        ("double(100 - restocking_fee_percent)) / 100.0", "(100 - restocking_fee_percent)) / 100"),
+        ("expression: days_elapsed <= window_days", "expression: days_elapsed <= order.total - 1"),
+        (
             "expression: coverage_months != 0\n",
             "expression: coverage_months != 0 && order.order_date > '2020'\n",
-        )
+        ),
     )
     result = run("rules", "check", str(mistyped), "--config", str(indexed))
     assert result.returncode == 1, result.stdout
