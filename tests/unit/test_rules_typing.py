@@ -119,3 +119,30 @@ def test_fields_names_and_policy_ids_are_checked(
     with pytest.raises(RulesError) as err:
         _load(tmp_path, BASE % (field, values, policy))
     assert message in err.value.report()
+
+
+def test_policy_citations_resolve_and_travel_with_the_violation(tmp_path: Path) -> None:
+    from tests.rules_support import example_index
+
+    settings, catalog = example_index(tmp_path / "acme")
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            answer_policies:
+              forbidden:
+                - {id: no-promises, pattern: [promise, guarantee], message: no,
+                   citation: "handbook/refund-policy.md#Purpose"}
+              personal_data:
+                patterns: [{id: bad-cite, pattern: "x", citation: "handbook/refund-policy.md#Nowhere"}]
+            """
+        )
+    )
+    sources = [s.name for s in settings.all_sources()]
+    with pytest.raises(RulesError, match="no heading 'Nowhere'"):
+        load_rulebook(path, catalog, sources)
+    path.write_text(path.read_text().replace("#Nowhere", "#Exceptions"))
+    violations = load_rulebook(path, catalog, sources).policies.check("We promise, and we guarantee.")
+    assert [v.policy for v in violations] == ["no-promises", "no-promises"]
+    citation = violations[0].citation
+    assert citation is not None and citation["heading"] == "1. Purpose" and citation["chunk_id"]
