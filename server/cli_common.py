@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +16,25 @@ from strongroom.connectors.api import ConnectorError
 from strongroom.server.errors import StrongroomError
 from strongroom.server.settings import ConfigError, Settings, load_settings
 
+_KEPT = frozenset({"Zs", "Co"})  # spaces and private-use characters are shown as they are
+
+
+def printable(value: object) -> str:
+    """``value`` as text with control, format and line-separator characters escaped (``\\n``,
+    ``\\x1b``, ``\\u202e``), so data from documents or the catalog can never forge a line,
+    move the cursor or reverse text on a terminal. For every human-readable output; not for JSON."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or unicodedata.category(ch) in _KEPT else repr(ch)[1:-1] for ch in text
+    )
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"strongroom: error: {message}", err=True)
+    """One line on stderr (more only for a multi-line configuration error), then exit."""
+    lines = "\n".join(printable(line) for line in message.split("\n"))
+    click.echo(f"strongroom: error: {lines}", err=True)
     sys.exit(code)
 
 

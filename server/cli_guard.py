@@ -8,8 +8,15 @@ from pathlib import Path
 
 import click
 
-from strongroom.server.cli_common import cli_settings, config_option, fail, setup_logging, user_errors
-from strongroom.server.store.audit import AuditLog, AuditRecord
+from strongroom.server.cli_common import (
+    cli_settings,
+    config_option,
+    fail,
+    printable,
+    setup_logging,
+    user_errors,
+)
+from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, VerifyResult
 from strongroom.server.store.exposure import ExposureLedger
 
 
@@ -17,10 +24,12 @@ def _print_record(r: AuditRecord) -> None:
     events = "; ".join(f"{e['severity']}:{e['kind']} ({e['detail']})" for e in r.events)
     docs = ", ".join(r.document_ids[:4]) + (f" +{len(r.document_ids) - 4}" if len(r.document_ids) > 4 else "")
     click.echo(
-        f"#{r.seq} {r.ts} {r.principal} {r.action} {r.outcome} args={r.args_hash[:12]} "
-        f"passages={len(r.chunk_ids)}"
-        + (f" docs=[{docs}]" if docs else "")
-        + (f" events: {events}" if events else "")
+        printable(
+            f"#{r.seq} {r.ts} {r.principal} {r.action} {r.outcome} args={r.args_hash[:12]} "
+            f"passages={len(r.chunk_ids)}"
+            + (f" docs=[{docs}]" if docs else "")
+            + (f" events: {events}" if events else "")
+        )
     )
 
 
@@ -56,15 +65,65 @@ def audit(
 
 
 @audit.command()
+@click.option(
+    "--head",
+    "anchor",
+    metavar="SEQ:HASH",
+    help="A head printed earlier by `audit head`: the log must still hold exactly that record.",
+)
 @config_option
-def verify(config_path: Path | None) -> None:
-    """Check that no audit record was edited, removed or reordered."""
+def verify(config_path: Path | None, anchor: str | None) -> None:
+    """Check that no audit record was edited, removed or reordered (and that ANCHOR still holds)."""
+    try:
+        expected = None if anchor is None else Anchor.parse(anchor)
+    except ValueError as exc:
+        fail(f"--head: {exc}", 2)
+    result = _verified(config_path, expected)
+    held = f", contains anchor {expected}" if expected is not None else ""
+    click.echo(f"ok: {result.records} records, head {result.anchor}{held}")
+
+
+@audit.command()
+@config_option
+def head(config_path: Path | None) -> None:
+    """Print the head of the verified log (SEQ:HASH); keep it elsewhere for `audit verify --head`."""
+    click.echo(str(_verified(config_path, None).anchor))
+
+
+@audit.command()
+@config_option
+def reanchor(config_path: Path | None) -> None:
+    """Accept the log as it ends now, after a missing head was investigated (audited)."""
+    record = AuditLog(cli_settings(config_path).catalog_path).reanchor()
+    click.echo(f"new head {Anchor(record.seq, record.hash)}")
+
+
+@audit.command()
+@click.option(
+    "--args", "arguments", required=True, metavar="JSON", help="The tool's arguments, as a JSON object."
+)
+@config_option
+def digest(config_path: Path | None, arguments: str) -> None:
+    """Print the digest the audit log records for a call with these arguments ("did X ask Y?")."""
+    from strongroom.server.guard.digest_key import digest_key
+    from strongroom.server.guard.gate import arguments_digest
+
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        fail('--args must be a JSON object, e.g. \'{"query": "refund policy", "k": 5}\'', 2)
     settings = cli_settings(config_path)
-    result = AuditLog(settings.catalog_path).verify()
-    if result.ok:
-        click.echo(f"ok: {result.records} records, chain head {result.head}")
-    else:
+    with user_errors():
+        click.echo(arguments_digest(digest_key(settings), parsed))
+
+
+def _verified(config_path: Path | None, anchor: Anchor | None) -> VerifyResult:
+    result = AuditLog(cli_settings(config_path).catalog_path).verify(anchor)
+    if not result.ok:
         fail(f"audit log is not intact: {result.problem}")
+    return result
 
 
 @click.group()
@@ -92,9 +151,11 @@ def budget_show(config_path: Path | None, principal: str | None) -> None:
         e = ledger.exposure(name, since, limits.novelty_calls)
         novelty = f"{sum(e.recent_novelty) / len(e.recent_novelty):.0%}" if e.recent_novelty else "-"
         click.echo(
-            f"{name}: {e.chunks}/{limits.hard_chunks + e.extra_chunks} passages, "
-            f"{e.chars}/{limits.hard_chars + e.extra_chars} characters in {limits.window_hours:g} h; "
-            f"recent novelty {novelty}"
+            printable(
+                f"{name}: {e.chunks}/{limits.hard_chunks + e.extra_chunks} passages, "
+                f"{e.chars}/{limits.hard_chars + e.extra_chars} characters in {limits.window_hours:g} h; "
+                f"recent novelty {novelty}"
+            )
         )
 
 
@@ -106,7 +167,7 @@ def budget_reset(config_path: Path | None, principal: str) -> None:
     settings = cli_settings(config_path)
     ExposureLedger(settings.catalog_path).reset(principal)
     AuditLog(settings.catalog_path).append("operator", "budget.reset", principal, "ok")
-    click.echo(f"reset {principal}")
+    click.echo(printable(f"reset {principal}"))
 
 
 @budget.command("lift")
@@ -120,7 +181,7 @@ def budget_lift(config_path: Path | None, principal: str, chunks: int, chars: in
     settings = cli_settings(config_path)
     ExposureLedger(settings.catalog_path).grant(principal, chunks, chars, hours)
     AuditLog(settings.catalog_path).append("operator", "budget.lift", principal, "ok")
-    click.echo(f"lifted {principal}: +{chunks} passages, +{chars} characters for {hours:g} h")
+    click.echo(printable(f"lifted {principal}: +{chunks} passages, +{chars} characters for {hours:g} h"))
 
 
 @click.group()
@@ -146,7 +207,7 @@ def canary_plant(config_path: Path | None, source: str, count: int) -> None:
         kb.indexer.plant(source, [c.document for c in canaries])
         for c in canaries:
             kb.catalog.add_canary(document_id(source, c.document.id), source, c.document.id, c.token)
-            click.echo(f"planted {document_id(source, c.document.id)} (trace token {c.token})")
+            click.echo(printable(f"planted {document_id(source, c.document.id)} (trace token {c.token})"))
 
 
 @canary.command("list")
@@ -157,7 +218,7 @@ def canary_list(config_path: Path | None) -> None:
 
     settings = cli_settings(config_path)
     for row in Catalog(settings.catalog_path).canaries():
-        click.echo(f"{row['document_id']}  token {row['token']}  planted {row['created']}")
+        click.echo(printable(f"{row['document_id']}  token {row['token']}  planted {row['created']}"))
 
 
 @click.command()
@@ -170,4 +231,5 @@ def token(principal: str | None) -> None:
     click.echo(f"token:        {value}   (give it to the client; only its digest is kept)")
     click.echo(f"token_sha256: {token_digest(value)}")
     if principal:
+        principal = printable(principal)
         click.echo(f'\n[[guard.principals]]\nname = "{principal}"\ntoken_sha256 = ["{token_digest(value)}"]')

@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from strongroom.server.cli_common import printable
 from strongroom.server.indexing.sync import SourceReport, SyncReport
 from strongroom.server.models import SearchResult
 
@@ -80,11 +81,11 @@ def print_sync_summary(report: SyncReport) -> None:
             f"{s.name}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
             f"{s.deleted} deleted, {len(s.failed)} failed ({s.chunks} chunks written)"
         )
-        click.echo(line)
+        click.echo(printable(line))
         if s.error:
-            click.echo(f"  source failed: {s.error}")
+            click.echo(printable(f"  source failed: {s.error}"))
         for item in s.failed:
-            click.echo(f"  skipped {item.id}: {item.reason}")
+            click.echo(printable(f"  skipped {item.id}: {item.reason}"))
 
 
 def print_hits(result: SearchResult, snippet_chars: int) -> None:
@@ -95,26 +96,29 @@ def print_hits(result: SearchResult, snippet_chars: int) -> None:
         where = " > ".join(hit.headings)
         position = f"chunk {hit.chunk_index}" + (f", page {hit.page}" if hit.page else "")
         click.echo(
-            click.style(f"{rank}. {hit.title}", bold=True) + f"  [{hit.source}]  score {hit.score:.4f}"
+            click.style(f"{rank}. {printable(hit.title)}", bold=True)
+            + printable(f"  [{hit.source}]  score {hit.score:.4f}")
         )
-        click.echo(f"   {hit.document_id} · {position}" + (f" · § {where}" if where else ""))
+        click.echo(printable(f"   {hit.document_id} · {position}" + (f" · § {where}" if where else "")))
         snippet = " ".join(hit.text.split())
         if len(snippet) > snippet_chars:
             snippet = snippet[: snippet_chars - 1].rsplit(" ", 1)[0] + "…"
-        click.echo(f"   {snippet}\n")
+        click.echo(f"   {printable(snippet)}\n")
 
 
 def print_status(info: dict[str, Any]) -> None:
     store = info["store"]
-    click.echo(f"config:    {info['config'] or '(none: defaults and environment)'}")
-    click.echo(f"store:     {store['chroma_url'] or 'embedded'} · data in {store['path']}")
-    click.echo(f"model:     {info['model']}")
+    click.echo(printable(f"config:    {info['config'] or '(none: defaults and environment)'}"))
+    click.echo(printable(f"store:     {store['chroma_url'] or 'embedded'} · data in {store['path']}"))
+    click.echo(printable(f"model:     {info['model']}"))
     click.echo(f"indexed:   {info['documents']} documents, {info['chunks']} chunks")
     for s in info["sources"]:
         synced = s["last_synced"] or "never"
         click.echo(
-            f"  {s['name']} ({s['connector']}): {s['documents']} documents, {s['chunks']} chunks, "
-            f"last synced {synced}" + (f", last error: {s['last_error']}" if s.get("last_error") else "")
+            printable(
+                f"  {s['name']} ({s['connector']}): {s['documents']} documents, {s['chunks']} chunks, "
+                f"last synced {synced}" + (f", last error: {s['last_error']}" if s.get("last_error") else "")
+            )
         )
 
 
@@ -127,11 +131,11 @@ def print_connectors(as_json: bool = False) -> None:
         click.echo(json.dumps({"connectors": [c.to_json() for c in installed]}, indent=2))
         return
     for c in installed:
-        click.echo(click.style(c.name, bold=True) + f"  ({c.package} {c.version})")
+        click.echo(click.style(printable(c.name), bold=True) + printable(f"  ({c.package} {c.version})"))
         if c.shadowed:
-            click.echo(f"  also registered by {', '.join(c.shadowed)} (ignored)")
+            click.echo(printable(f"  also registered by {', '.join(c.shadowed)} (ignored)"))
         if c.cls is None:
-            click.echo(click.style(f"  broken: {c.error}", fg="red"))
+            click.echo(click.style(printable(f"  broken: {c.error}"), fg="red"))
             continue
         if c.description:
             click.echo(_wrap(c.description, 2))
@@ -143,13 +147,17 @@ def print_connectors(as_json: bool = False) -> None:
             elif s.default is None:
                 default = " (optional)"
             else:
-                default = f" = {json.dumps(s.default, ensure_ascii=False)}"
+                default = printable(f" = {json.dumps(s.default, ensure_ascii=False)}")
             secret = click.style("  [secret]", fg="yellow") if s.secret else ""
-            click.echo(f"    {click.style(s.name, bold=True)}: {s.type}{default}{secret}")
+            click.echo(
+                f"    {click.style(printable(s.name), bold=True)}: {printable(s.type)}{default}{secret}"
+            )
             if s.description:
                 click.echo(_wrap(s.description, 6))
 
 
 def _wrap(text: str, indent: int) -> str:
     pad = " " * indent
-    return textwrap.fill(text, 100, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False)
+    return textwrap.fill(
+        printable(text), 100, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False
+    )

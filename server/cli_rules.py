@@ -11,7 +11,14 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from strongroom.server.cli_common import cli_settings, config_option, fail, setup_logging, user_errors
+from strongroom.server.cli_common import (
+    cli_settings,
+    config_option,
+    fail,
+    printable,
+    setup_logging,
+    user_errors,
+)
 from strongroom.server.settings import Settings
 
 ARROW = "\u203a"
@@ -58,17 +65,19 @@ def check(config_path: Path | None, file: Path | None) -> None:
         book = load_rulebook(path, catalog, sources)
     except RulesError as exc:
         for problem in exc.problems:
-            click.echo(str(problem))
+            click.echo(printable(problem))
         n = len(exc.problems)
-        click.echo(f"{n} problem{'s' if n != 1 else ''} in {path}", err=True)
+        click.echo(printable(f"{n} problem{'s' if n != 1 else ''} in {path}"), err=True)
         sys.exit(1)
     for warning in book.warnings:
-        click.echo(f"warning: {warning}")
+        click.echo(printable(f"warning: {warning}"))
     policies = book.policies.count
     click.echo(
-        f"ok: {len(book.rule_sets)} rule set{'s' if len(book.rule_sets) != 1 else ''}, "
-        f"{book.rule_count} rule{'s' if book.rule_count != 1 else ''}, "
-        f"{policies} answer polic{'ies' if policies != 1 else 'y'} ({path})"
+        printable(
+            f"ok: {len(book.rule_sets)} rule set{'s' if len(book.rule_sets) != 1 else ''}, "
+            f"{book.rule_count} rule{'s' if book.rule_count != 1 else ''}, "
+            f"{policies} answer polic{'ies' if policies != 1 else 'y'} ({path})"
+        )
     )
 
 
@@ -129,16 +138,16 @@ def run(
         click.echo(decision.model_dump_json(indent=2))
         return
     marks = {True: "✓", False: "✗", None: "\u2013"}
-    click.echo(f"{rule_set}: {decision.decision}")
-    click.echo(f"  {decision.summary}")
+    click.echo(printable(f"{rule_set}: {decision.decision}"))
+    click.echo(printable(f"  {decision.summary}"))
     for r in decision.rules:
         cite = ""
         if r.citation:
             heading = f" {ARROW} {r.citation.heading}" if r.citation.heading else ""
             cite = f"  [{r.citation.document_id}{heading}]"
-        click.echo(f"  {marks[r.passed]} {r.id}: {r.reason}{cite}")
+        click.echo(printable(f"  {marks[r.passed]} {r.id}: {r.reason}{cite}"))
     if decision.values:
-        click.echo("  values: " + ", ".join(f"{v.name}={_show(v.value)}" for v in decision.values))
+        click.echo(printable("  values: " + ", ".join(f"{v.name}={_show(v.value)}" for v in decision.values)))
     click.echo("  facts: " + json.dumps(decision.facts, default=str))
 
 

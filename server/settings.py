@@ -132,7 +132,9 @@ class AnswersSettings(_Section):
         default=3, ge=0, description="Sentences with fewer content words (and no numbers) are not checked."
     )
     require_retrieved: bool = Field(
-        default=True, description="Citations must be passages this caller retrieved in the session."
+        default=True,
+        description="A cited passage the caller was not shown in its budget window fails the check "
+        "(when false it is only ignored; it is never read out either way).",
     )
     max_draft_chars: int = Field(default=20_000, ge=100, le=1_000_000)
     max_citations: int = Field(default=50, ge=1, le=1000)

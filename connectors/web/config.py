@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ..api import Config
-from .urls import UrlError, check_url, hostname
+from .urls import DEFAULT_PORTS, UrlError, check_url, origin
 
 MiB = 1024 * 1024
 
@@ -35,8 +35,9 @@ class WebConfig(Config):
     )
     allowed_hosts: list[str] = Field(
         default_factory=list,
-        description="Host names (optionally `host:port`) that pages may be fetched from and "
-        "redirected to. Default: the hosts of `urls` and `sitemap`.",
+        description="Origins that pages may be fetched from and redirected to, and that get the "
+        "`headers`: `https://example.com:8443` (one scheme and port), `example.com` (http on 80 and "
+        "https on 443) or `example.com:8080` (that port). Default: the origins of `urls` and `sitemap`.",
     )
     allowed_prefixes: list[str] = Field(
         default_factory=lambda: ["/"],
@@ -83,8 +84,8 @@ class WebConfig(Config):
     )
     headers: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description="Extra request headers, e.g. `Authorization`, sent to the allowed hosts and the "
-        "sitemap; secret, never logged.",
+        description="Extra request headers, e.g. `Authorization`, sent only to the allowed origins and "
+        "the sitemap's; secret, never logged.",
     )
 
     @field_validator("urls")
@@ -109,8 +110,12 @@ class WebConfig(Config):
         checked = []
         for host in hosts:
             host = host.strip().lower()
-            if not host or "/" in host or "@" in host:
-                raise ValueError(f"{host!r} is not a host name (write `example.com` or `example.com:8080`)")
+            try:
+                _host_origins(host)
+            except UrlError:
+                raise ValueError(
+                    f"{host!r} is not an origin (write `https://example.com`, `example.com` or `example.com:8080`)"
+                ) from None
             checked.append(host)
         return checked
 
@@ -138,9 +143,21 @@ class WebConfig(Config):
             raise ValueError("set `urls`, `sitemap` or both")
         return self
 
-    def hosts(self) -> list[str]:
-        """The allowed hosts: as configured, else those of ``urls`` and ``sitemap``."""
+    def origins(self) -> list[str]:
+        """The allowed origins (``scheme://host:port``): as configured, else those of ``urls`` and ``sitemap``."""
         if self.allowed_hosts:
-            return list(self.allowed_hosts)
+            return sorted({o for host in self.allowed_hosts for o in _host_origins(host)})
         seeds = [*self.urls, *([self.sitemap] if self.sitemap else [])]
-        return sorted({hostname(url) for url in seeds})
+        return sorted({origin(url) for url in seeds})
+
+
+def _host_origins(entry: str) -> list[str]:
+    """The origins an ``allowed_hosts`` entry stands for; UrlError if it is not one."""
+    if "://" in entry:
+        rest = entry.partition("://")[2]
+        if rest.rstrip("/").count("/") or "?" in rest or "#" in rest:
+            raise UrlError(f"{entry!r} has a path")
+        return [origin(entry)]
+    if any(c in entry for c in "/?#@") or not entry:
+        raise UrlError(f"{entry!r} is not a host")
+    return [origin(f"{scheme}://{entry}") for scheme in DEFAULT_PORTS]

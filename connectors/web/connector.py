@@ -25,7 +25,7 @@ from ..filesystem.formats.plaintext import decode_text
 from .config import WebConfig
 from .fetch import UNAVAILABLE, Fetched, Fetcher, FetchError, FetchSettings, http_date
 from .sitemap import Sitemap, SitemapError, parse_sitemap
-from .urls import Scope, UrlError, host_key, hostname, normalise, resolve
+from .urls import Scope, UrlError, normalise, origin, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,15 @@ class WebConnector(Connector):
     async def documents(self) -> AsyncIterator[Document]:
         """Yield each fetched page; report 304s with :meth:`unchanged` and bad pages with :meth:`skip`."""
         config = self.config
-        scope = Scope.of(config.hosts(), config.allowed_prefixes)
+        scope = Scope.of(config.origins(), config.allowed_prefixes)
         run = _Run(_PreviousState.load(self.state))
         async with _client(config) as client:
-            fetcher = Fetcher(client, _fetch_settings(config))
+            fetcher = Fetcher(
+                client,
+                _fetch_settings(config),
+                {name: value.get_secret_value() for name, value in config.headers.items()},
+                _sitemap_scope(config, scope).origins,
+            )
             targets = await self._targets(fetcher, scope, run)
             async for outcome in self._fetch_all(fetcher, scope, targets, run.previous):
                 if isinstance(outcome, _Page):
@@ -118,8 +123,7 @@ class WebConnector(Connector):
         """The page URLs of the sitemap, following a sitemap index; ConnectorError if unreadable."""
         assert self.config.sitemap is not None
         root = normalise(self.config.sitemap)
-        # Sitemaps may live anywhere on the allowed hosts and on the sitemap's own host.
-        sitemap_scope = Scope.of({*scope.hosts, hostname(root)}, ["/"])
+        sitemap_scope = _sitemap_scope(self.config, scope)
         pending = [(root, 0)]
         visited: set[str] = set()
         pages: list[str] = []
@@ -162,7 +166,7 @@ class WebConnector(Connector):
         todo: asyncio.Queue[str] = asyncio.Queue()
         for url in targets:
             todo.put_nowait(url)
-        hosts = {host_key(url) for url in targets}
+        hosts = {origin(url) for url in targets}
         count = min(len(targets), self.config.concurrency_per_host * len(hosts), MAX_WORKERS)
         results: asyncio.Queue[_Outcome] = asyncio.Queue(maxsize=count)
 
@@ -262,11 +266,16 @@ def _validators(fetched: Fetched) -> dict[str, str]:
     return {key: value for key, value in entry.items() if value}
 
 
+def _sitemap_scope(config: WebConfig, scope: Scope) -> Scope:
+    """Sitemaps may live anywhere on the allowed origins and on the sitemap's own origin."""
+    own = {origin(config.sitemap)} if config.sitemap else set()
+    return Scope.of({*scope.origins, *own}, ["/"])
+
+
 def _client(config: WebConfig) -> httpx.AsyncClient:
-    headers = {"User-Agent": config.user_agent}
-    headers.update({name: value.get_secret_value() for name, value in config.headers.items()})
+    """The shared client: only the User-Agent is set here; secret headers are added per request."""
     return httpx.AsyncClient(
-        headers=headers,
+        headers={"User-Agent": config.user_agent},
         timeout=httpx.Timeout(config.timeout_s),
         follow_redirects=False,
         limits=httpx.Limits(max_connections=MAX_WORKERS * 2, max_keepalive_connections=MAX_WORKERS),

@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from ..filesystem.reader import format_size
-from .urls import Scope, host_key, resolve
+from .urls import Scope, origin, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -133,15 +133,27 @@ Accept = Callable[[str], bool]
 
 
 class Fetcher:
-    """GETs over one shared :class:`httpx.AsyncClient`, which it does not own."""
+    """GETs over one shared :class:`httpx.AsyncClient`, which it does not own.
 
-    def __init__(self, client: httpx.AsyncClient, settings: FetchSettings) -> None:
+    ``secret_headers`` are added to a request only when its URL is on one of ``secret_origins``
+    (and the client never follows redirects itself), so they never reach any other origin.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: FetchSettings,
+        secret_headers: Mapping[str, str] | None = None,
+        secret_origins: frozenset[str] = frozenset(),
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._secret_headers = dict(secret_headers or {})
+        self._secret_origins = secret_origins
         self._hosts: dict[str, HostLimits] = {}
 
     def limits(self, url: str) -> HostLimits:
-        key = host_key(url)
+        key = origin(url)
         if key not in self._hosts:
             settings = self._settings
             self._hosts[key] = HostLimits(settings.concurrency_per_host, settings.requests_per_second)
@@ -231,8 +243,10 @@ class Fetcher:
 
     async def _attempt(self, url: str, headers: dict[str, str], accept: Accept, max_bytes: int) -> Fetched:
         """One request, within ``timeout_s`` from connecting to the last byte."""
+        if self._secret_headers and origin(url) in self._secret_origins:
+            headers = {**self._secret_headers, **headers}
         async with asyncio.timeout(self._settings.timeout_s):
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with self._client.stream("GET", url, headers=headers, follow_redirects=False) as response:
                 if response.status_code not in (200, 203):
                     return Fetched(url, response.status_code, response.headers)
                 content_type = media_type(response.headers.get("content-type", ""))

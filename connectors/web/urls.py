@@ -55,15 +55,14 @@ def resolve(base: str, reference: str) -> str:
     return normalise(urljoin(base, reference.strip()))
 
 
-def hostname(url: str) -> str:
-    """The lower-case host name of an absolute URL, without the port."""
-    return _split(url)[1]
+def origin(url: str) -> str:
+    """``scheme://host:port`` of an absolute URL, the port always explicit (``https://a.com:443``).
 
-
-def host_key(url: str) -> str:
-    """``host:port`` of an absolute URL (the effective port): the unit of per-host limits."""
-    _, host, port = _split(url)
-    return f"{host}:{port}"
+    The unit of scope, of where secret headers may go, and of per-host limits.
+    """
+    parts, host, port = _split(url)
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    return f"{parts.scheme.lower()}://{netloc}:{port}"
 
 
 def url_path(url: str) -> str:
@@ -73,23 +72,19 @@ def url_path(url: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which URLs the connector may fetch: allowed hosts (``host`` or ``host:port``) and path prefixes."""
+    """Which URLs the connector may fetch: allowed origins (see :func:`origin`) and path prefixes."""
 
-    hosts: frozenset[str]
+    origins: frozenset[str]
     prefixes: tuple[str, ...]
 
     @classmethod
-    def of(cls, hosts: Iterable[str], prefixes: Iterable[str]) -> Scope:
-        return cls(frozenset(h.lower() for h in hosts), tuple(prefixes))
-
-    def host_allowed(self, url: str) -> bool:
-        _, host, port = _split(url)
-        return host in self.hosts or f"{host}:{port}" in self.hosts
+    def of(cls, origins: Iterable[str], prefixes: Iterable[str]) -> Scope:
+        return cls(frozenset(origins), tuple(prefixes))
 
     def allows(self, url: str) -> bool:
-        """Whether ``url`` (absolute) is on an allowed host under an allowed path prefix."""
+        """Whether ``url`` (absolute) is on an allowed origin under an allowed path prefix."""
         try:
-            return self.host_allowed(url) and url_path(url).startswith(self.prefixes)
+            return origin(url) in self.origins and url_path(url).startswith(self.prefixes)
         except UrlError:
             return False
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -67,10 +69,11 @@ class _Outcome:
     canaries: set[str]  # canary documents among those served
 
 
-def arguments_digest(arguments: Mapping[str, Any]) -> str:
-    """A hash of the arguments: traceable without revealing the question."""
+def arguments_digest(key: bytes, arguments: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 of the arguments under the deployment's digest key: whoever holds the key can
+    check a guess ("did X ask Y?"); without it, short arguments cannot be found by hashing guesses."""
     blob = json.dumps(arguments, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return hmac.new(key, blob, hashlib.sha256).hexdigest()
 
 
 class Guard:
@@ -81,8 +84,10 @@ class Guard:
         ledger: ExposureLedger,
         inventory: Inventory,
         clock: Callable[[], float] = time.time,
+        digest_key: bytes | None = None,  # None: a random key, digests comparable within this process only
     ) -> None:
         self.settings = settings
+        self._digest_key = digest_key or secrets.token_bytes(32)
         self.audit = audit
         self.ledger = ledger
         self._inventory = inventory
@@ -113,7 +118,7 @@ class Guard:
     ) -> None:
         """Audit a call that ended before reaching :meth:`run` (e.g. arguments the schema rejects)."""
         name = self.principal(caller).name
-        await self._record(name, action, arguments_digest(arguments), outcome, [], [])
+        await self._record(name, action, arguments_digest(self._digest_key, arguments), outcome, [], [])
 
     async def run(
         self,
@@ -123,7 +128,7 @@ class Guard:
         call: Callable[[Access], Awaitable[T]],
     ) -> T:
         principal = resolve(self.settings, caller)
-        digest = arguments_digest(arguments)
+        digest = arguments_digest(self._digest_key, arguments)
         lock = self._locks.setdefault(principal.name, anyio.Lock())
         async with lock:
             now = self._clock()

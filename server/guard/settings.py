@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -93,6 +94,12 @@ class JwtSettings(_Section):
     audience: str = Field(description="Expected `aud`: this server's resource URL.")
     jwks_file: str | None = Field(default=None, description="Path of a JSON Web Key Set file.")
     jwks_url: str | None = Field(default=None, description="URL of the issuer's JSON Web Key Set.")
+    jwks_cooldown_s: float = Field(
+        default=30,
+        ge=0,
+        description="Least time between refetches of the key set for an unknown key id (a rotated key "
+        "may wait this long; it bounds the fetches a flood of forged key ids can cause).",
+    )
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     principal_claim: str = Field(default="sub", description="Claim naming the principal.")
     labels_claim: str | None = Field(
@@ -116,6 +123,12 @@ class JwtSettings(_Section):
         if bad or not value:
             raise ValueError(f"algorithms must be asymmetric ones from {sorted(allowed)} (not 'none' or HS*)")
         return value
+
+    @model_validator(mode="after")
+    def _one_key_set(self) -> JwtSettings:
+        if bool(self.jwks_file) == bool(self.jwks_url):
+            raise ValueError("set exactly one of jwks_file and jwks_url")
+        return self
 
     @field_validator("jwks_url")
     @classmethod
@@ -142,6 +155,23 @@ class GuardSettings(_Section):
     collective: CollectiveLimits = CollectiveLimits()
     jwt: JwtSettings | None = None
     max_chars_per_call: int = Field(default=20_000, ge=100, description="Characters one call may return.")
+    digest_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's argument digests (HMAC-SHA256), e.g. from "
+        "STRONGROOM_GUARD__DIGEST_KEY; secret, never logged. Default: read from `digest_key_file`.",
+    )
+    digest_key_file: Path | None = Field(
+        default=None,
+        description="File holding that key (relative to the configuration file); default `audit.key` "
+        "beside the catalog, created with mode 0600 on first use.",
+    )
+
+    @field_validator("digest_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a long random string)")
+        return value
 
     @field_validator("principals")
     @classmethod

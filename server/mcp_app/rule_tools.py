@@ -9,10 +9,12 @@ No ``from __future__ import annotations`` here: the SDK reads the tools' annotat
 """
 
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Annotated, Any, Protocol, TypeVar
 
 import anyio
@@ -252,10 +254,15 @@ class RuleTools:
             return await call_next(ctx)
         hidden = self.hidden_tools(self._caller())
         if ctx.method == "tools/call":
-            name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
-            if name in hidden:  # the SDK's own answer for a tool that does not exist
-                return {"content": [{"type": "text", "text": f"Unknown tool: {name}"}], "isError": True}
-            return await call_next(ctx)
+            params = dict(ctx.params or {})
+            name = params.get("name")
+            if not isinstance(name, str) or name not in hidden:
+                return await call_next(ctx)
+            # The SDK's own answer for a tool that does not exist, to the letter.
+            absent = f"{name}\x00hidden"
+            result = await call_next(replace(ctx, params={**params, "name": absent}))
+            answer: HandlerResult = json.loads(json.dumps(result).replace(json.dumps(absent)[1:-1], name))
+            return answer
         result = await call_next(ctx)
         if hidden and isinstance(result, dict) and isinstance(result.get("tools"), list):
             result["tools"] = [t for t in result["tools"] if t.get("name") not in hidden]

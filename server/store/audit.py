@@ -1,15 +1,21 @@
 """The audit log: append-only, hash-chained records of every call, kept in the catalog file.
 
 Each record's hash covers its content and the previous record's hash, so an edited, removed
-or reordered record breaks the chain from that point on (``verify``). Records hold hashes and
-ids, never arguments or passage text.
+or reordered record breaks the chain from that point on (``verify``). The head (last seq and
+hash) is kept in the same transaction as the records and only ever moves forward, so records cut
+from the end are detected too, and a crash never leaves the two out of step. An :class:`Anchor`
+(a head copied elsewhere) proves later that the log was extended, not rewritten. Records hold
+hashes and ids, never arguments or passage text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +43,40 @@ CREATE INDEX IF NOT EXISTS audit_by_principal ON audit(principal, seq);
 CREATE TABLE IF NOT EXISTS audit_documents (
     document_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (document_id, seq)
 );
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL
+);
 """
+_ANCHOR = re.compile(r"(\d+):([0-9a-f]{64})")
+MISSING_HEAD = (
+    "the audit head is missing, so records may have been cut from the end: check the log against "
+    "the last head you stored elsewhere (`strongroom audit verify --head SEQ:HASH`), then accept "
+    "it with `strongroom audit reanchor`"
+)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A point of the chain, written ``SEQ:HASH``; kept outside the catalog, it proves later that
+    the log up to it is unchanged."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        match = _ANCHOR.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(
+                f"{text!r} is not an audit head: write SEQ:HASH as `strongroom audit head` prints it"
+            )
+        return cls(int(match[1]), match[2])
+
+
+GENESIS_ANCHOR = Anchor(0, GENESIS)
 
 
 @dataclass(frozen=True)
@@ -74,6 +113,11 @@ class VerifyResult:
     head: str
     problem: str | None = None
 
+    @property
+    def anchor(self) -> Anchor:
+        """The head of a verified log, to be kept elsewhere."""
+        return Anchor(self.records, self.head)
+
 
 def _digest(prev_hash: str, body: dict[str, Any]) -> str:
     blob = json.dumps([prev_hash, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -87,12 +131,11 @@ def _body(r: AuditRecord) -> dict[str, Any]:
 
 
 class AuditLog:
-    """The log lives in the catalog file; its head (last seq and hash) is mirrored to a file
-    beside it, so truncating the table is detected too."""
+    """The log and its head live in the catalog file."""
 
     def __init__(self, path: Path) -> None:
         self._file = SqliteFile(path, _SCHEMA)
-        self._head = path.with_name("audit.head")
+        self._adopt_legacy_head(path.with_name("audit.head"))
 
     def append(
         self,
@@ -105,8 +148,13 @@ class AuditLog:
         events: Sequence[GuardEvent] = (),
     ) -> AuditRecord:
         with self._file.tx() as db:
-            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+            head, last = _head(db), _last(db)
+            # The chain goes on from its head, so records cut from the end leave a gap. Without a
+            # head (deleted) it goes on from the last record and the head stays missing for verify.
+            base = max(
+                (a for a in (head, last) if a is not None), key=lambda a: a.seq, default=GENESIS_ANCHOR
+            )
+            seq, prev = base.seq + 1, base.hash
             draft = AuditRecord(
                 seq=seq,
                 ts=datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -141,20 +189,31 @@ class AuditLog:
                 "INSERT OR IGNORE INTO audit_documents(document_id, seq) VALUES (?, ?)",
                 [(d, seq) for d in record.document_ids],
             )
-            self._write_head(record)
+            if head is not None or last is None:
+                _set_head(db, Anchor(record.seq, record.hash))
         return record
 
-    def _write_head(self, record: AuditRecord) -> None:
-        tmp = self._head.with_suffix(".tmp")
-        tmp.write_text(f"{record.seq} {record.hash}\n")
-        tmp.replace(self._head)
+    def reanchor(self) -> AuditRecord:
+        """Accept the log as it ends now (after a missing head was investigated); audited."""
+        with self._file.tx() as db:
+            previous, last = _head(db), _last(db)
+            _set_head(db, last or GENESIS_ANCHOR)
+        return self.append("operator", "audit.reanchor", str(previous or "missing"), "ok")
 
-    def _read_head(self) -> tuple[int, str] | None:
+    def _adopt_legacy_head(self, legacy: Path) -> None:
+        """Move the head file of earlier versions into the catalog if it matches the log's end
+        (else it is left where it is, for the operator, and `verify` reports the missing head)."""
         try:
-            seq, digest = self._head.read_text().split()
-            return int(seq), digest
+            seq, digest = legacy.read_text().split()
+            head = Anchor(int(seq), digest)
         except (OSError, ValueError):
-            return None
+            return
+        with self._file.tx() as db:
+            adopt = _head(db) is None and _last(db) == head
+            if adopt:
+                _set_head(db, head)
+        if adopt:
+            legacy.unlink(missing_ok=True)
 
     def query(
         self,
@@ -190,32 +249,70 @@ class AuditLog:
     def all(self) -> list[AuditRecord]:
         return [_record(r) for r in self._file.db().execute("SELECT * FROM audit ORDER BY seq")]
 
-    def verify(self) -> VerifyResult:
-        """Walk the chain: any edited, removed or reordered record is reported."""
+    def verify(self, anchor: Anchor | None = None) -> VerifyResult:
+        """Walk the chain: any edited, removed, reordered or cut record is reported, and so is a
+        log that no longer holds ``anchor`` (a head kept elsewhere) at its place."""
         prev = GENESIS
-        expected_seq = 1
         count = 0
-        for row in self._file.db().execute("SELECT * FROM audit ORDER BY seq"):
-            record = _record(row)
-            count += 1
-            if record.seq != expected_seq:
-                return VerifyResult(
-                    False, count, prev, f"record {expected_seq} is missing (next is {record.seq})"
-                )
-            if record.prev_hash != prev:
-                return VerifyResult(
-                    False, count, prev, f"record {record.seq} does not follow record {record.seq - 1}"
-                )
-            if _digest(prev, _body(record)) != record.hash:
-                return VerifyResult(False, count, prev, f"record {record.seq} was altered")
-            prev = record.hash
-            expected_seq += 1
-        head = self._read_head()
-        if head is not None and (head[0] != count or head[1] != prev):
-            return VerifyResult(
-                False, count, prev, f"the log ends at record {count} but its head says {head[0]}"
-            )
-        return VerifyResult(True, count, prev)
+        anchored = GENESIS if anchor is not None and anchor.seq == 0 else None
+        with self._snapshot() as db:
+            for row in db.execute("SELECT * FROM audit ORDER BY seq"):
+                record = _record(row)
+                count += 1
+                if record.seq != count:
+                    return VerifyResult(
+                        False, count, prev, f"record {count} is missing (next is {record.seq})"
+                    )
+                if record.prev_hash != prev:
+                    return VerifyResult(
+                        False, count, prev, f"record {record.seq} does not follow record {record.seq - 1}"
+                    )
+                if _digest(prev, _body(record)) != record.hash:
+                    return VerifyResult(False, count, prev, f"record {record.seq} was altered")
+                prev = record.hash
+                if anchor is not None and record.seq == anchor.seq:
+                    anchored = record.hash
+            head = _head(db)
+        problem = None
+        if head is None and count:
+            problem = MISSING_HEAD
+        elif head is not None and head.seq != count:
+            problem = f"the log ends at record {count} but its head says {head.seq}"
+        elif head is not None and head.hash != prev:
+            problem = f"record {count} is not the one its head names"
+        elif anchor is not None and anchored is None:
+            problem = f"the log ends at record {count}, before the anchored record {anchor.seq}"
+        elif anchor is not None and anchored != anchor.hash:
+            problem = f"record {anchor.seq} is not the anchored one: the log was rewritten"
+        return VerifyResult(problem is None, count, prev, problem)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction, so the records and the head are seen as of the same moment."""
+        db = self._file.db()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+
+def _head(db: sqlite3.Connection) -> Anchor | None:
+    row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    return None if row is None else Anchor(row["seq"], row["hash"])
+
+
+def _last(db: sqlite3.Connection) -> Anchor | None:
+    row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return None if row is None else Anchor(row["seq"], row["hash"])
+
+
+def _set_head(db: sqlite3.Connection, head: Anchor) -> None:
+    db.execute(
+        "INSERT INTO audit_head(id, seq, hash) VALUES (1, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        (head.seq, head.hash),
+    )
 
 
 def _record(row: Any) -> AuditRecord:

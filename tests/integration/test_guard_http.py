@@ -23,11 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from strongroom.server.guard.auth import token_digest
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
+from strongroom.server.store.audit import AuditLog
+from strongroom.server.store.catalog import Catalog
 from tests.integration.guard_fixtures import ALICE_TOKEN, BOB_TOKEN, write_deployment
 from tests.integration.mcp_helpers import error_text, structured
-from tests.support import ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+from tests.support import clean_env, free_port, serving_http, strongroom_cmd
 
 pytestmark = pytest.mark.model
 
@@ -77,11 +80,16 @@ def hs256_signed_with(secret: bytes, claims: dict[str, Any]) -> str:
     return signing_input + "." + b64(signature)
 
 
+CARL_TOKEN = "sr_carl_test_token_5555555555"  # staff, with a small character budget
+CARL_CHARS = 3_000
+
+
 class Server:
-    def __init__(self, port: int, issuer: Issuer) -> None:
+    def __init__(self, port: int, issuer: Issuer, catalog: Path) -> None:
         self.port = port
         self.issuer = issuer
         self.url = f"http://127.0.0.1:{port}/mcp"
+        self.catalog = catalog
 
 
 @pytest.fixture(scope="module")
@@ -97,28 +105,20 @@ issuer = "{ISSUER}"
 audience = "http://127.0.0.1:{port}/mcp"
 jwks_file = "jwks.json"
 labels_claim = "groups"
+
+[[guard.principals]]
+name = "carl"
+labels = ["staff"]
+token_sha256 = ["{token_digest(CARL_TOKEN)}"]
+limits = {{ hard_chars = {CARL_CHARS}, calls_per_minute = 1000 }}
 """,
     )
     kb = KnowledgeBase(load_settings(deployment.config), embedder=embedder)
     assert kb.sync().ok
     kb.close()
     log = root / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            strongroom_cmd(
-                "serve", "--config", str(deployment.config), "--transport", "http", "--port", str(port)
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            env=clean_env(PYTHONPATH=str(ROOT)),
-        )
-    try:
-        wait_for_port(port, 60, proc)
-        yield Server(port, issuer)
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    with serving_http(deployment.config, port, log):
+        yield Server(port, issuer, load_settings(deployment.config).catalog_path)
     text = log.read_text()
     assert ALICE_TOKEN not in text and BOB_TOKEN not in text, "a bearer token reached the log"
 
@@ -252,3 +252,120 @@ def test_refuses_to_serve_beyond_loopback_without_authentication(tmp_path: Path)
     )
     assert out.returncode != 0 and "without authentication" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _sources_seen(client_hits: list[dict[str, Any]]) -> set[str]:
+    return {h["source"] for h in client_hits}
+
+
+def test_a_jwt_never_borrows_a_declared_principal_or_a_wildcard(server: Server) -> None:
+    """A subject named like a declared principal is not that principal; "*" in a claim is ignored."""
+
+    async def sources(token: str) -> set[str]:
+        async with session(server, token) as client:
+            listed = structured(await client.call_tool("list_sources", {}))["sources"]
+            hits = structured(await client.call_tool("search", {"query": "refund policy tents", "k": 10}))
+            return {s["name"] for s in listed} | _sources_seen(hits["results"])
+
+    async def run() -> None:
+        assert await sources(server.issuer.token(server.url, sub="alice")) == {"finance"}
+        assert await sources(server.issuer.token(server.url, sub="alice", groups=["*"])) == set()
+        assert await sources(server.issuer.token(server.url, sub="dave", groups=None)) == set()
+
+    anyio.run(run)
+
+
+def test_rule_tools_do_not_exist_for_a_caller_who_may_not_see_their_records(server: Server) -> None:
+    async def run() -> None:
+        async with session(server, BOB_TOKEN) as client:  # finance only: orders are staff records
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "refund_eligibility" not in names and "check_answer" in names
+            hidden = await client.call_tool("refund_eligibility", {"order_id": "4471"})
+            missing = await client.call_tool("no_such_rules", {"order_id": "4471"})
+            assert hidden.is_error and error_text(hidden) == "Unknown tool: refund_eligibility"
+            assert error_text(missing) == "Unknown tool: no_such_rules"
+        async with session(server, ALICE_TOKEN) as client:
+            assert "refund_eligibility" in {t.name for t in (await client.list_tools()).tools}
+            decision = structured(await client.call_tool("refund_eligibility", {"order_id": "4471"}))
+            assert decision["facts"]["order"]["product"]
+
+    anyio.run(run)
+    audit = AuditLog(server.catalog)
+    bob = audit.query(principal="bob", limit=5)
+    assert [(r.action, r.outcome) for r in bob[:2]] == [
+        ("no_such_rules", "rejected"),
+        ("refund_eligibility", "rejected"),
+    ]
+    (alice,) = [r for r in audit.query(principal="alice", limit=5) if r.action == "refund_eligibility"][:1]
+    assert "orders/4471" in alice.document_ids and alice.outcome == "ok"
+
+
+def test_check_answer_never_reads_out_a_passage_the_caller_was_not_shown(server: Server) -> None:
+    async def run() -> None:
+        erin = server.issuer.token(server.url, sub="erin", groups=["staff"])  # a principal new to the server
+        async with session(server, erin) as client:
+            hits = structured(await client.call_tool("search", {"query": "return window for tents", "k": 1}))
+            shown = hits["results"][0]
+            prefix, index = shown["id"].rsplit("-", 1)
+            guessed = [f"{prefix}-{i}" for i in range(12) if i != int(index)]
+            chunks = Catalog(server.catalog).chunks(guessed)
+            assert chunks, "the guessed ids exist"
+            draft = "Tents can be returned within 45 days; opened tents carry a 50% restocking fee."
+            result = structured(
+                await client.call_tool("check_answer", {"draft": draft, "citations": list(chunks)})
+            )
+            assert sorted(result["not_retrieved"]) == sorted(chunks) and not result["passed"]
+            told = json.dumps(result, ensure_ascii=False)
+            for chunk in chunks.values():  # not one run of 30 characters of what was never shown
+                runs = {chunk.text[i : i + 30] for i in range(0, max(1, len(chunk.text) - 30), 5)}
+                assert not [r for r in runs if r in told]
+
+    anyio.run(run)
+
+
+def test_the_character_budget_counts_what_is_returned(server: Server) -> None:
+    """Tiny reads first, full reads later: what is returned counts, not each passage's first sighting."""
+
+    async def run() -> None:
+        returned = 0
+        refusals: list[str] = []
+        async with session(server, CARL_TOKEN) as client:
+
+            async def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+                nonlocal returned
+                result = await client.call_tool(tool, arguments)
+                if result.is_error:
+                    refusals.append(error_text(result))
+                    return None
+                body = structured(result)
+                returned += sum(len(h["text"]) for h in body.get("results", [])) + len(body.get("text", ""))
+                return body
+
+            documents: list[str] = []
+            for query in ("refund policy", "warranty claims", "shipping"):
+                found = await call("search", {"query": query, "k": 1, "sources": ["handbook"]})
+                documents += [h["document_id"] for h in (found or {}).get("results", [])]
+            for document_id in dict.fromkeys(documents):
+                for offset in range(0, 6000, 300):
+                    await call(
+                        "read_document", {"document_id": document_id, "offset": offset, "max_chars": 5}
+                    )
+            for document_id in dict.fromkeys(documents):
+                await call("read_document", {"document_id": document_id})
+        assert refusals and all("characters" in r or "past the end" in r for r in refusals), refusals
+        assert any("characters in 24 h" in r for r in refusals)
+        assert returned <= CARL_CHARS
+
+    anyio.run(run)
+
+
+def test_calls_the_guard_never_saw_are_audited(server: Server) -> None:
+    async def run() -> None:
+        async with session(server, ALICE_TOKEN) as client:
+            assert (await client.call_tool("search", {"query": "tents", "k": 999})).is_error
+            assert (await client.call_tool("read_document", {})).is_error
+
+    anyio.run(run)
+    recent = AuditLog(server.catalog).query(principal="alice", limit=2)
+    assert [(r.action, r.outcome) for r in recent] == [("read_document", "rejected"), ("search", "rejected")]
+    assert AuditLog(server.catalog).verify().ok

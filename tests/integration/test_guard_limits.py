@@ -181,3 +181,24 @@ def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None
     assert broken.returncode != 0 and "record 2 was altered" in broken.stderr
     assert "lifted alice" in cli("budget", "lift", "alice", "--chunks", "50").stdout
     assert "alice:" in cli("budget", "show", "alice").stdout
+
+
+def test_a_call_that_fails_unexpectedly_is_audited_without_its_internals(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug inside a tool (no real one to trigger: the knowledge base is made to raise) is
+    audited as an error, and the client learns nothing of it but that it failed."""
+    guard = make_guard(kb, Clock())
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("internal detail /srv/secret/path")
+
+    monkeypatch.setattr(kb, "list_sources", broken)
+
+    async def body(client: Client) -> None:
+        failed = await client.call_tool("list_sources", {})
+        assert failed.is_error and "secret" not in error_text(failed)
+
+    session(kb, guard, body)
+    (record,) = guard.audit.query(limit=1)
+    assert (record.action, record.outcome) == ("list_sources", "error")

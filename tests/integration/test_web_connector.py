@@ -24,7 +24,7 @@ from strongroom.connectors.registry import build_connector, connector_class
 from strongroom.connectors.testing import ConnectorContract
 from strongroom.connectors.web import WebConfig, WebConnector
 from strongroom.connectors.web.sitemap import SitemapError, parse_sitemap
-from strongroom.connectors.web.urls import normalise
+from strongroom.connectors.web.urls import Scope, normalise
 from tests.integration.website import SECRET, SLOW_SECONDS, T0, Website, default_site, serve
 from tests.support import free_port
 
@@ -336,6 +336,50 @@ def test_secret_headers_are_sent_and_never_shown(site: Website, caplog: pytest.L
     assert skipped(denied) == {site.url("/private"): "HTTP 401 Unauthorized"}
 
 
+def test_another_port_of_the_same_host_is_out_of_scope(site: Website) -> None:
+    """Scope is scheme, host and port: no redirect, sitemap entry or secret header reaches another port."""
+    with serve(default_site()) as other:  # also 127.0.0.1, on another port
+        site.redirects["/to-other-port"] = other.url("/docs/b")
+        site.redirects["/sitemap-moved.xml"] = other.url("/sitemap.xml")
+        site.sitemaps["/two-ports.xml"] = [site.url("/docs/a"), other.url("/docs/b")]
+        secret = {"Authorization": SECRET}
+        web = connector(site, paths=["/to-other-port"], sitemap=site.url("/two-ports.xml"), headers=secret)
+        assert set(run(web)) == {site.url("/docs/a")}
+        reasons = skipped(web)
+        assert reasons[other.url("/docs/b")] == "outside the allowed hosts and path prefixes"
+        assert reasons[site.url("/to-other-port")].startswith(
+            f"redirected to {other.url('/docs/b')}, outside"
+        )
+        with pytest.raises(ConnectorError, match="outside the allowed hosts"):
+            run(connector(sitemap=site.url("/sitemap-moved.xml"), headers=secret))
+        assert other.hits() == []
+        assert all(hit.headers["authorization"] == SECRET for hit in site.hits())
+
+        # Listed as an allowed origin, the other port is in scope and gets the headers.
+        ports = [site.base.rsplit(":", 1)[1], other.base.rsplit(":", 1)[1]]
+        allowed = connector(
+            site, paths=["/to-other-port"], headers=secret, allowed_hosts=[f"127.0.0.1:{p}" for p in ports]
+        )
+        assert set(run(allowed)) == {other.url("/docs/b")}
+        assert other.hits("/docs/b")[0].headers["authorization"] == SECRET
+
+
+def test_scope_normalises_default_ports_and_keeps_the_scheme() -> None:
+    seeds = Scope.of(WebConfig(urls=["https://Example.com/a"]).origins(), ["/"])
+    assert seeds.allows("https://example.com:443/b") and seeds.allows("HTTPS://EXAMPLE.COM/c")
+    assert not seeds.allows("https://example.com:8443/b")
+    assert not seeds.allows("http://example.com/b")  # another scheme is another origin
+    configured = WebConfig(
+        urls=["https://example.com/"],
+        allowed_hosts=["example.com", "wiki.example.com:8080", "https://cdn.example.com:443/"],
+    )
+    scope = Scope.of(configured.origins(), ["/"])
+    assert scope.allows("http://example.com/x") and scope.allows("https://example.com:443/x")
+    assert not scope.allows("https://example.com:8443/x")
+    assert scope.allows("http://wiki.example.com:8080/") and not scope.allows("http://wiki.example.com/")
+    assert scope.allows("https://cdn.example.com/") and not scope.allows("http://cdn.example.com/")
+
+
 # --- conditional requests -----------------------------------------------------------------------
 
 
@@ -417,7 +461,7 @@ def test_registered_and_configured(tmp_path: Path) -> None:
         "web", {"urls": ["https://Docs.Example.com/a"], "sitemap": "https://cdn.example.net/s.xml"}, tmp_path
     )
     assert isinstance(web, WebConnector)
-    assert web.config.hosts() == ["cdn.example.net", "docs.example.com"]
+    assert web.config.origins() == ["https://cdn.example.net:443", "https://docs.example.com:443"]
     assert web.config.user_agent.startswith("Strongroom/")
     assert asyncio.run(web.estimated_count()) is None
     only_urls = build_connector("web", {"urls": ["https://e.com/a", "https://e.com/a#x"]}, tmp_path)
@@ -436,6 +480,7 @@ def test_registered_and_configured(tmp_path: Path) -> None:
         ({"urls": ["https://e.com/"], "allowed_prefixes": ["docs"]}, "must start with '/'"),
         ({"urls": ["https://e.com/"], "headers": {"X-Key": "a\r\nb"}}, "line break"),
         ({"urls": ["https://e.com/"], "crawl": True}, "crawl: unknown key"),
+        ({"urls": ["https://e.com/"], "allowed_hosts": ["https://e.com/docs"]}, "not an origin"),
         ({"urls": ["https://e.com/"], "max_pages": 0}, "max_pages"),
     ],
 )

@@ -103,6 +103,10 @@ class Website:
     base: str = ""
     broken: set[str] = field(default_factory=set)
     """Paths that answer 503 Service Unavailable for now."""
+    redirects: dict[str, str] = field(default_factory=dict)
+    """Paths that answer 302 Found to the given Location."""
+    sitemaps: dict[str, list[str]] = field(default_factory=dict)
+    """Paths that serve a ``<urlset>`` of the given URLs."""
     log: list[Hit] = field(default_factory=list)
     max_active: int = 0
     _active: int = 0
@@ -189,6 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
             return lambda: self._send(503, {}, b"broken for now")
         if path in site.pages:
             return lambda: self._page(site.pages[path])
+        if path in site.redirects:
+            return lambda: self._send(302, {"Location": site.redirects[path]}, b"")
+        if path in site.sitemaps:
+            return lambda: self._xml(_urlset(site.sitemaps[path]))
         if path == "/sitemap.xml":
             locs = ["/", "/docs/a", "/docs/b", "/docs/plain.txt"]
             urls = [base + loc for loc in locs] + ["http://localhost:9/elsewhere"]
