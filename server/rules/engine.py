@@ -69,7 +69,7 @@ class CompiledValue:
 
     @property
     def cel_name(self) -> str:
-        return cel_name(self.name)
+        return self.name.replace("-", "_")
 
 
 def cel_name(name: str) -> str:
@@ -98,9 +98,9 @@ class _Run:
     moment: datetime
     arguments: dict[str, Any]
     records: dict[str, Any] = field(default_factory=dict)  # fact name -> its fields (or None)
-    typed: dict[str, set[str]] = field(default_factory=dict)  # fact name -> declared fields typed so far
+    bad: dict[str, dict[str, str]] = field(default_factory=dict)  # fact -> cell -> why it did not convert
     values: dict[str, Any] = field(default_factory=dict)  # value name -> its CEL result
-    used: Reads = field(default_factory=Reads.empty)  # what the evaluated expressions read
+    used: set[Reads] = field(default_factory=set)  # what the evaluated expressions read
     record_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # document id, source
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -200,7 +200,10 @@ class CompiledRuleSet:
             for v in self.values
             if v.name in run.values
         ]
-        facts, withheld = self._facts_used(run, run.used, visible)
+        used = Reads.empty()
+        for reads in run.used:
+            used = used | reads
+        facts, withheld = self._facts_used(run, used, visible)
         decision_model = RuleDecision(
             decision_id=f"decision:{self.name}:{uuid.uuid4().hex[:12]}",
             rule_set=self.name,
@@ -240,50 +243,46 @@ class CompiledRuleSet:
             run.records[fact.name] = None
             run.scope.set(fact.name, None)
             return None
-        run.records[fact.name] = dict(record.fields)
-        run.typed[fact.name] = set()
         run.record_docs[fact.name] = (record.id, record.source)
         run.keys[fact.name] = key or ""
-        self._publish(fact, run)
+        # Every declared cell is typed now, but a bad one fails only an expression that reads it.
+        fields = dict(record.fields)
+        bad: dict[str, str] = {}
+        for name in fact.fields:
+            try:
+                fields[name] = self._cell(fact, name, fields.get(name), run)
+            except FieldTypeError as exc:
+                bad[name] = str(exc)
+                fields.pop(name, None)
+        run.records[fact.name] = fields
+        run.bad[fact.name] = bad
+        run.scope.set(fact.name, to_cel(fields, self.tz))
         return None
 
-    def _publish(self, fact: CompiledFact, run: _Run) -> None:
-        """The fact as CEL sees it: undeclared fields as they are, declared ones once typed."""
-        record = run.records[fact.name]
-        typed = run.typed[fact.name]
-        shown = {k: v for k, v in record.items() if k not in fact.fields or k in typed}
-        run.scope.set(fact.name, to_cel(shown, self.tz))
-
-    def _type_fields(self, reads: Reads, run: _Run, who: str) -> None:
-        """Type the declared fields an expression reads, the first time one does (cells are lazy)."""
-        for fact in self.facts:
-            record = run.records.get(fact.name)
-            if record is None or fact.name not in reads.roots:
-                continue
-            whole = (fact.name,) in reads.paths  # the record itself is passed around: all of it
-            wanted = set(fact.fields) if whole else reads.fields_of(fact.name) & set(fact.fields)
-            new = wanted - run.typed[fact.name]
-            for field_name in sorted(new):
-                record[field_name] = self._cell(fact, field_name, record.get(field_name), run, who)
-            if new:
-                run.typed[fact.name] |= new
-                self._publish(fact, run)
-
-    def _cell(self, fact: CompiledFact, name: str, value: Any, run: _Run, who: str) -> Any:
+    def _cell(self, fact: CompiledFact, name: str, value: Any, run: _Run) -> Any:
         spec = fact.fields[name]
         where = f"{fact.source} record {run.keys.get(fact.name, '')!r}"
         if spec.required and is_empty(value):
-            raise RuleEvaluationError(
-                f"{self.name}: {who} could not be evaluated: {fact.name}.{name} is required but empty in "
-                f"{where}. Fill in the record, or drop `required: true` to read an empty cell as null."
+            raise FieldTypeError(
+                f"{fact.name}.{name} is required but empty in {where}. Fill in the record, or drop "
+                "`required: true` to read an empty cell as null."
             )
         try:
             return coerce(value, spec)
         except FieldTypeError as exc:
-            raise RuleEvaluationError(
-                f"{self.name}: {who} could not be evaluated: {fact.name}.{name} in {where} is declared "
-                f"{spec.type} but holds something else: {exc}. Fix the record or the declared type."
+            raise FieldTypeError(
+                f"{fact.name}.{name} in {where} is declared {spec.type} but holds something else: {exc}. "
+                "Fix the record or the declared type."
             ) from None
+
+    def _check_cells(self, reads: Reads, run: _Run, who: str) -> None:
+        """A declared cell that did not convert fails the first expression that reads it."""
+        for fact, bad in run.bad.items():
+            if not bad or fact not in reads.roots:
+                continue
+            read = set(bad) if (fact,) in reads.paths else reads.fields_of(fact) & set(bad)
+            if read:
+                raise RuleEvaluationError(f"{self.name}: {who} could not be evaluated: {bad[min(read)]}")
 
     def _value(self, v: CompiledValue, run: _Run, who: str) -> Any:
         """A value, computed the first time an expression needs it."""
@@ -396,11 +395,13 @@ class CompiledRuleSet:
 
     def _prepare(self, reads: Reads, run: _Run, what: str) -> None:
         """Compute the values and type the record fields that an expression reads."""
+        if reads in run.used:
+            return  # this expression's values are computed and its cells checked already
         for v in self.values:
             if v.cel_name in reads.roots:
                 self._value(v, run, what)
-        self._type_fields(reads, run, what)
-        run.used = run.used | reads
+        self._check_cells(reads, run, what)
+        run.used.add(reads)
 
     def _run(self, expr: Expression, run: _Run, what: str) -> Any:
         self._prepare(expr.reads, run, what)
