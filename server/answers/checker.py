@@ -343,10 +343,7 @@ class AnswerChecker:
                 )
             )
             statements = [
-                (set(t), set(n))
-                for c in candidates
-                if not c.startswith("decision:")
-                for t, n in zip(evidence[c].unit_terms, evidence[c].unit_numbers, strict=True)
+                st for c in candidates if not c.startswith("decision:") for st in _statements(evidence[c])
             ]
             # A number is stated about its subject: the whole sentence's, or its own clause's.
             unbound = set(claim.unbound_numbers(statements, s.statement_coverage, exempt))
@@ -412,6 +409,21 @@ def _numeric_clauses(text: str) -> list[str]:
     if len(parts) < 2:
         return []
     return [p for p in parts if numbers(p)]
+
+
+def _statements(ev: Evidence) -> list[tuple[set[str], set[str]]]:
+    """(terms, numbers) of each unit; a sentence of prose takes its neighbours' subject words too
+    ("Card payments are refunded to the original card. The refund ... within 5 business days"),
+    a table row does not (the next row is about another product)."""
+    prose = [not u.lstrip().startswith("|") for u in ev.units]
+    out = []
+    for j, (words, nums) in enumerate(zip(ev.unit_terms, ev.unit_numbers, strict=True)):
+        subject = set(words)
+        for k in (j - 1, j + 1):
+            if prose[j] and 0 <= k < len(ev.units) and prose[k]:
+                subject |= ev.unit_terms[k]
+        out.append((subject, set(nums)))
+    return out
 
 
 def _contradiction(claim: Claim, ev: Evidence, order: Sequence[int], least: float) -> int | None:
