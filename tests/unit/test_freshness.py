@@ -108,6 +108,7 @@ def _run(freshness: Freshness, body):  # type: ignore[no-untyped-def]
     anyio.run(main)
 
 
+@pytest.mark.slow  # real file events and timing: seconds
 def test_a_burst_of_saves_is_one_sync_and_status_is_published(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     sync = _Recorder()
@@ -142,6 +143,7 @@ def test_a_burst_of_saves_is_one_sync_and_status_is_published(tmp_path: Path) ->
     assert read_published(settings.data_dir) == {}  # a stopped server's report is gone
 
 
+@pytest.mark.slow
 def test_a_busy_lock_and_a_change_during_a_sync_each_lead_to_another_sync(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     sync = _Recorder(busy_once=True, seconds=1.0)
