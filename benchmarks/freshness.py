@@ -132,7 +132,9 @@ def latencies(docs: Path, catalog: Path) -> dict[str, float]:
     (docs / "team-042" / "added.md").write_text("# Added\n\nA quokkaline lamp.\n")
     out["add"] = visible(catalog, has_text, ("quokkaline",))
     (docs / "team-042" / "added.md").unlink()
-    out["delete"] = visible(catalog, "SELECT COUNT(*) = 0 FROM documents WHERE source_id=?", ("team-042/added.md",))
+    out["delete"] = visible(
+        catalog, "SELECT COUNT(*) = 0 FROM documents WHERE source_id=?", ("team-042/added.md",)
+    )
     return out
 
 
@@ -168,7 +170,9 @@ def main() -> None:
                 results[f"{mode}_catch_up_s"] = round(wait_caught_up(proc, data), 2)
                 results[f"{mode}_idle_cpu_percent"] = round(idle_cpu(proc, args.idle_s), 3)
                 if mode == "native":
-                    results["change_to_visible_s"] = {k: round(v, 2) for k, v in latencies(docs, catalog).items()}
+                    results["change_to_visible_s"] = {
+                        k: round(v, 2) for k, v in latencies(docs, catalog).items()
+                    }
             finally:
                 proc.stdin.close()  # type: ignore[union-attr]
                 proc.wait(120)

@@ -112,7 +112,9 @@ def test_search_follows_edits_adds_renames_and_deletes_under_a_running_server(tm
             assert "Draft 2" in window["text"]
 
             # Add.
-            (docs / "bikes.md").write_text("# Bicycles\n\nEvery rental bicycle gets a quokkaline chain check.")
+            (docs / "bikes.md").write_text(
+                "# Bicycles\n\nEvery rental bicycle gets a quokkaline chain check."
+            )
             latencies["add"] = await _until(
                 "added file", lambda: top_is("quokkaline chain check", "n/bikes.md"), VISIBLE_WITHIN_S
             )
