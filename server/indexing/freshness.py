@@ -196,7 +196,7 @@ class Freshness:
     async def _sync_now(self, names: list[str]) -> None:
         taken = {name: self._take(name) for name in names}
         self._publish()
-        started = datetime.now(UTC)
+        started = datetime.now(UTC).replace(microsecond=0)
         try:
             report = await anyio.to_thread.run_sync(self._sync, names, self._stop, abandon_on_cancel=True)
         except SyncStopped:
