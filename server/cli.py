@@ -19,6 +19,7 @@ from strongroom.server.cli_common import (
 from strongroom.server.settings import ConfigError
 
 log = logging.getLogger("strongroom")
+SYNC_WAIT_S = 600.0
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +35,7 @@ def main() -> None:
 def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None:
     """Index the configured sources (incremental)."""
     from strongroom.server.cli_output import SyncProgressBar, print_sync_summary
+    from strongroom.server.indexing.sync import SyncBusy
     from strongroom.server.knowledge import KnowledgeBase
 
     settings = cli_settings(config_path)
@@ -43,7 +45,11 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
             raise ConfigError(f"{settings.config_file or 'configuration'}: no [[sources]] configured")
         kb = KnowledgeBase(settings)
         with SyncProgressBar(enabled=sys.stderr.isatty()) as bar:
-            report = kb.sync(list(sources) or None, full=full, progress=bar)
+            try:
+                report = kb.sync(list(sources) or None, full=full, progress=bar)
+            except SyncBusy:  # e.g. a server's background sync: usually over in seconds
+                click.echo("strongroom: waiting for the sync running in another process...", err=True)
+                report = kb.sync(list(sources) or None, full=full, progress=bar, wait_s=SYNC_WAIT_S)
     print_sync_summary(report)
     if not report.ok:
         sys.exit(1)

@@ -120,6 +120,24 @@ def print_status(info: dict[str, Any]) -> None:
                 f"last synced {synced}" + (f", last error: {s['last_error']}" if s.get("last_error") else "")
             )
         )
+        fresh = _freshness(s)
+        if fresh:
+            click.echo(printable(f"    {fresh}"))
+
+
+def _freshness(source: dict[str, Any]) -> str:
+    """How a running server keeps a source fresh, in a few words ('' when nothing does)."""
+    parts = []
+    if source.get("syncing"):
+        parts.append("syncing now")
+    if source.get("watching"):
+        parts.append("watched for changes")
+    if source.get("pending_changes"):
+        parts.append(f"{source['pending_changes']} pending changes")
+    if source.get("refresh"):
+        when = source.get("next_sync")
+        parts.append(f"refresh {source['refresh']}" + (f", next sync {when}" if when else " (when serving)"))
+    return "; ".join(parts)
 
 
 def print_connectors(as_json: bool = False) -> None:

@@ -6,18 +6,27 @@ the same clear errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument, NotFound, StrongroomError
 from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.freshness import SourceFreshness, read_published
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import DocumentRecord, MetadataValue, SearchFilter
+from strongroom.server.store.records import (
+    INT64_MAX,
+    INT64_MIN,
+    METADATA_KEY,
+    DocumentRecord,
+    MetadataValue,
+    SearchFilter,
+)
 from strongroom.server.store.vectors import VectorStore
 
 MAX_QUERY_CHARS = 2000
@@ -41,12 +50,16 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.catalog_path)
+        self.catalog = Catalog(settings.catalog_path, settings.store.busy_timeout_s)
         self.vectors = VectorStore(settings.store, settings.data_dir)
         self.embedder = embedder or Embedder(settings.embedding, settings.base_dir)
         self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
         self.indexer = Indexer(settings, self.catalog, self.vectors, self.embedder)
         self._sizes: tuple[int, dict[str, int]] | None = None
+        #: Each source's freshness: a running server's live view, else what servers published.
+        self.freshness: Callable[[], Mapping[str, SourceFreshness]] = lambda: read_published(
+            settings.data_dir
+        )
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -145,11 +158,13 @@ class KnowledgeBase:
         )
 
     def list_sources(self, access: Access = EVERYTHING) -> SourceList:
-        """Configured sources ``access`` may see, with their counts and last sync time."""
+        """Configured sources ``access`` may see: counts, last sync and error, what is pending."""
         states = {s.name: s for s in self.catalog.source_states()}
+        fresh = self.freshness()
         infos = []
         for source in self._visible_sources(access):
             state = states.get(source.name)
+            live = fresh.get(source.name, SourceFreshness())
             infos.append(
                 SourceInfo(
                     name=source.name,
@@ -159,6 +174,11 @@ class KnowledgeBase:
                     chunks=state.chunks if state else 0,
                     last_synced=state.last_synced if state else None,
                     last_error=state.last_error if state else None,
+                    refresh=source.refresh,
+                    watching=live.watching,
+                    pending_changes=live.pending_changes,
+                    next_sync=live.next_sync,
+                    syncing=live.syncing,
                 )
             )
         return SourceList(sources=infos)
@@ -179,8 +199,10 @@ class KnowledgeBase:
         *,
         full: bool = False,
         progress: SyncProgress | None = None,
+        wait_s: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> SyncReport:
-        return self.indexer.sync(sources, full=full, progress=progress)
+        return self.indexer.sync(sources, full=full, progress=progress, wait_s=wait_s, stop=stop)
 
     def close(self) -> None:
         self.catalog.close()
@@ -220,15 +242,22 @@ class KnowledgeBase:
 
 
 def _check_filters(filters: Mapping[str, Any]) -> dict[str, MetadataValue | list[MetadataValue]]:
+    """Keys the stores accept (ASCII identifiers), scalar values, integers the stores can hold."""
     out: dict[str, MetadataValue | list[MetadataValue]] = {}
     for key, value in filters.items():
-        if not key.isidentifier() or len(key) > 64:
-            raise InvalidArgument(f"filter key {key!r} must be a metadata field name (letters, digits, _)")
+        if not isinstance(key, str) or not METADATA_KEY.match(key):
+            raise InvalidArgument(
+                f"filter key {key!r} must be a metadata field name: ASCII letters, digits and _, "
+                "not starting with a digit, at most 64 characters"
+            )
         values = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(v, str | int | float | bool) for v in values):
             raise InvalidArgument(
                 f"filter {key!r} must be a string, number, boolean or a non-empty list of them"
             )
+        for v in values:
+            if isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+                raise InvalidArgument(f"filter {key!r}: integers must be between {INT64_MIN} and {INT64_MAX}")
         out[key] = list(values) if isinstance(value, list) else value
     return out
 

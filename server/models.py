@@ -73,6 +73,11 @@ class SourceInfo(BaseModel):
     chunks: int
     last_synced: datetime | None
     last_error: str | None = None
+    refresh: str | None = Field(default=None, description="The source's refresh schedule, if any.")
+    watching: bool = Field(default=False, description="A running server watches its files for changes.")
+    pending_changes: int = Field(default=0, description="Changes seen but not yet synced.")
+    next_sync: datetime | None = Field(default=None, description="When the next scheduled sync runs.")
+    syncing: bool = Field(default=False, description="A background sync of it is running now.")
 
 
 class SourceList(BaseModel):

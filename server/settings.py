@@ -13,10 +13,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.indexing.schedule import Schedule, parse_refresh
 
 DEFAULT_CONFIG_NAME = "strongroom.toml"
 
@@ -35,6 +36,13 @@ class StoreSettings(_Section):
     path: Path = Field(default=Path(".strongroom"), description="Data directory: embedded Chroma + catalog.")
     chroma_url: str | None = Field(default=None, description="Use a Chroma server (`chroma run`) instead.")
     collection: str = Field(default="strongroom", description="Chroma collection name.")
+    busy_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="How long a write waits for another process's lock on the catalog before "
+        "failing with 'the index is busy'.",
+    )
 
 
 class EmbeddingSettings(_Section):
@@ -110,12 +118,30 @@ class ServerSettings(_Section):
         default_factory=list, description="Extra Host values accepted over HTTP (loopback always is)."
     )
     max_read_chars: int = Field(default=4000, ge=100, le=100_000, description="Cap of one read window.")
-    sync_on_start: bool = Field(default=False, description="Run a sync in the background when serving.")
+    sync_on_start: bool = Field(
+        default=False, description="Sync every source in the background when serving."
+    )
+    watch: bool = Field(
+        default=True, description="While serving, watch filesystem sources and sync the files that change."
+    )
+    debounce_s: float = Field(
+        default=1.0, ge=0.05, le=60, description="Quiet seconds after a file change before its sync."
+    )
+    watch_polling: bool = Field(
+        default=False, description="Poll for file changes (network drives); automatic without native events."
+    )
+    poll_interval_s: float = Field(default=5.0, ge=0.5, le=3600, description="Seconds between polls.")
     public_url: str | None = Field(
         default=None,
         description="This server's URL as clients see it (protected-resource metadata); default from host/port.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM/SIGINT: how long calls in flight may take to finish before the server stops.",
+    )
 
 
 class RulesSettings(_Section):
@@ -130,25 +156,22 @@ class RulesSettings(_Section):
 
 
 class AnswersSettings(_Section):
-    """check_answer: how well a cited passage must support each sentence of a draft.
+    """check_answer: what makes a cited passage support a sentence of a draft.
 
-    A sentence is supported by a citation when the numbers it states all appear there and
-    ``similarity_weight * similarity + (1 - similarity_weight) * overlap >= min_score``, with
-    neither below its floor -- or when the similarity alone reaches ``paraphrase_similarity``.
+    A sentence is supported when every content-bearing term of it is stated in what it cites,
+    each number it states is stated there about the same thing, no cited statement about the
+    same thing says the opposite, and it is at least ``min_similarity`` close in meaning.
     """
 
-    min_score: float = Field(default=0.55, ge=0, le=1, description="Least combined support score.")
-    similarity_weight: float = Field(
-        default=0.6, ge=0, le=1, description="Share of embedding similarity (vs word overlap) in the score."
-    )
     min_similarity: float = Field(
         default=0.35, ge=0, le=1, description="Floor: similarity to the citation's closest sentence."
     )
-    min_overlap: float = Field(
-        default=0.3, ge=0, le=1, description="Floor: share of the sentence's content words cited."
-    )
-    paraphrase_similarity: float = Field(
-        default=0.8, ge=0, le=1, description="Similarity that counts as support whatever the word overlap."
+    statement_coverage: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Share of a sentence's terms a cited statement must share to be about the same "
+        "thing: to state one of its numbers, or to contradict it.",
     )
     min_content_words: int = Field(
         default=3, ge=0, description="Sentences with fewer content words (and no numbers) are not checked."
@@ -171,6 +194,34 @@ class SourceSettings(BaseModel):
     connector: str
     description: str = ""
     labels: list[str] = Field(default_factory=list)
+    refresh: str | None = Field(
+        default=None, description='While serving, sync on this schedule: "15m", "1h" or a cron expression.'
+    )
+    watch: bool | None = Field(
+        default=None,
+        description="Filesystem sources: watch for changes while serving (default: [server] watch).",
+    )
+
+    @field_validator("refresh")
+    @classmethod
+    def _check_refresh(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_refresh(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_watch(self) -> SourceSettings:
+        if self.watch and self.connector != "filesystem":
+            raise ValueError('only filesystem sources can be watched; remove watch and set refresh = "15m"')
+        return self
+
+    def schedule(self) -> Schedule | None:
+        """The parsed ``refresh`` schedule, if any."""
+        return parse_refresh(self.refresh) if self.refresh else None
+
+    def watched(self, server: ServerSettings) -> bool:
+        """Whether a server with these settings watches this source's files."""
+        return self.connector == "filesystem" and (server.watch if self.watch is None else self.watch)
 
     def connector_options(self) -> dict[str, Any]:
         """The keys meant for the connector's own Config."""
@@ -303,6 +354,6 @@ def format_validation_error(exc: ValidationError, where: str, data: Mapping[str,
             if loc[1] < len(sources) and isinstance(sources[loc[1]], dict) and "name" in sources[loc[1]]:
                 loc[1] = sources[loc[1]]["name"]
         key = ".".join(str(p) for p in loc) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {key}: {msg}")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -56,8 +57,16 @@ class FilesystemConnector(Connector):
     async def documents(self) -> AsyncIterator[Document]:
         """Yield one document per readable file; unusable files are recorded with :meth:`skip`."""
         root = await asyncio.to_thread(self._root)
+        scanned_at = time.time()
         entries = await asyncio.to_thread(self._list, root, self.skip)
+        before = _Stamps.load(self.state)
+        stamps: dict[str, list[float]] = {}
         for entry in entries:
+            stamp = [entry.size, entry.mtime]
+            if before.trusts(entry.rel, stamp):  # same size and time as last run: not read again
+                stamps[entry.rel] = stamp
+                self.unchanged(entry.rel)
+                continue
             try:
                 document = await asyncio.to_thread(load_document, entry, root, self.config.max_file_bytes)
             except (ReadError, ParseError) as exc:
@@ -66,7 +75,9 @@ class FilesystemConnector(Connector):
                 logger.warning("%s: unexpected error while parsing", entry.rel, exc_info=True)
                 self.skip(entry.rel, f"unexpected error: {error_reason(exc)}")
             else:
+                stamps[entry.rel] = stamp
                 yield document
+        self.state = {"files": stamps, "scanned_at": scanned_at}
 
     async def estimated_count(self) -> int | None:
         """How many files a run will parse: a walk of the tree without reading any file."""
@@ -92,6 +103,25 @@ class FilesystemConnector(Connector):
             return list(walk_files(root, include=include, exclude=exclude, on_skip=on_skip))
         except OSError as exc:
             raise ConnectorError(f"{root}: cannot read folder: {exc.strerror or exc}") from exc
+
+
+class _Stamps:
+    """Sizes and modification times of the files read by the last successful run."""
+
+    def __init__(self, files: dict[str, list[float]], scanned_at: float) -> None:
+        self.files = files
+        self.scanned_at = scanned_at
+
+    @classmethod
+    def load(cls, state: dict[str, object]) -> _Stamps:
+        files, scanned_at = state.get("files"), state.get("scanned_at")
+        ok = isinstance(files, dict) and isinstance(scanned_at, float | int)
+        return cls(files if ok else {}, float(scanned_at) if ok else 0.0)  # type: ignore[arg-type]
+
+    def trusts(self, rel: str, stamp: list[float]) -> bool:
+        # A file modified just before or during the last scan may have changed again within the
+        # clock's granularity (the "racy git" problem): read it once more.
+        return self.files.get(rel) == stamp and stamp[1] < self.scanned_at - 2.0
 
 
 def load_document(entry: FileEntry, root: Path, max_bytes: int) -> Document:

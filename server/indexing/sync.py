@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 class SyncBusy(StrongroomError):
     """Another sync holds the data directory's lock."""
+
+
+class SyncStopped(StrongroomError):
+    """The sync was asked to stop (the server is shutting down); the next one finishes the work."""
 
 
 @dataclass
@@ -114,6 +119,7 @@ class Indexer:
         self._catalog = catalog
         self._vectors = vectors
         self._embedder = embedder
+        self._stop: threading.Event | None = None
         self._signature = json.dumps(
             [embedder.identity, settings.chunking.max_chars, settings.chunking.min_chars, CHUNKER_VERSION],
             sort_keys=True,
@@ -125,19 +131,31 @@ class Indexer:
         *,
         full: bool = False,
         progress: SyncProgress | None = None,
+        wait_s: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> SyncReport:
-        """Sync the named sources (all by default). One failing source never stops the others."""
+        """Sync the named sources (all by default). One failing source never stops the others.
+
+        Waits up to ``wait_s`` for another process's sync; ``stop`` ends the sync early (between
+        two documents), leaving the index consistent, and raises SyncStopped.
+        """
         sources = (
             [self._settings.source(n) for n in source_names] if source_names else self._settings.all_sources()
         )
-        with self._lock():
-            self._catch_up()
+        self._stop = stop
+        with self._lock(wait_s):
             self.recover()
             previous = self._start_embedding()
-            reports = [asyncio.run(self._sync_source(s, full, progress)) for s in sources]
-            everything = {s.name for s in self._settings.all_sources()} <= {s.name for s in sources}
+            reports = []
+            for source in sources:
+                if stop is not None and stop.is_set():
+                    break
+                reports.append(asyncio.run(self._sync_source(source, full, progress)))
+            everything = {s.name for s in self._settings.all_sources()} <= {r.name for r in reports}
             if previous is not None and everything and all(r.error is None for r in reports):
                 self._catalog.set_embedding(self._embedder.identity, None)  # nothing older is left
+        if stop is not None and stop.is_set():
+            raise SyncStopped("sync stopped before it finished")
         return SyncReport(reports)
 
     def _start_embedding(self) -> dict[str, str] | None:
@@ -157,7 +175,6 @@ class Indexer:
         source = self._settings.source(source_name)
         report = SourceReport(source.name)
         with self._lock():
-            self._catch_up()
             self._catalog.register_source(source.name, source.connector, source.description)
             known = self._catalog.document_hashes(source.name)
             batch: list[_Prepared] = []
@@ -186,11 +203,17 @@ class Indexer:
         return len(orphans)
 
     @contextmanager
-    def _lock(self) -> Iterator[None]:
-        with exclusive_lock(self._settings.data_dir / "sync.lock") as held:
+    def _lock(self, wait_s: float = 0.0) -> Iterator[None]:
+        with exclusive_lock(self._settings.data_dir / "sync.lock", wait_s) as held:
             if not held:
                 raise SyncBusy(f"another sync is running on {self._settings.data_dir}")
-            yield
+            self._catch_up()
+            self._vectors.writing = True
+            try:
+                yield
+            finally:
+                self._vectors.writing = False
+                self._mark_current()
 
     async def _sync_source(
         self, source: SourceSettings, full: bool, progress: SyncProgress | None
@@ -209,6 +232,8 @@ class Indexer:
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
             async for document in connector.documents():
+                if self._stop is not None and self._stop.is_set():
+                    raise SyncStopped("stopped")  # keep what was read, delete nothing
                 if document.id in seen:
                     report.failed.append(FailedItem(document.id, "duplicate document id in this source"))
                     continue
@@ -261,7 +286,8 @@ class Indexer:
             except Exception as exc:
                 report.error = _describe_failure(exc)
                 log.warning("source %s failed while deleting: %s", source.name, report.error)
-        self._catalog.mark_synced(source.name, report.error)
+        if not (self._stop is not None and self._stop.is_set()):
+            self._catalog.mark_synced(source.name, report.error)
         if progress:
             progress.source_finished(report)
         return report

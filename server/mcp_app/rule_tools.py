@@ -21,19 +21,21 @@ import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp.shared.subscriptions import ToolsListChanged
+from mcp.shared.subscriptions import ResourcesListChanged, ToolsListChanged
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from strongroom.server.answers.checker import AnswerCheck, AnswerChecker
 from strongroom.server.answers.session import SessionMemory
+from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.rules.engine import Clock, CompiledRuleSet
-from strongroom.server.rules.params import signature
 from strongroom.server.rules.results import RuleDecision
 from strongroom.server.rules.service import Rules
 
@@ -55,12 +57,13 @@ class Guarded(Protocol):
 
 
 class ListChangedNotifier:
-    """Tells connected clients that the tool list changed, in both protocol eras.
+    """Tells connected clients that the tool (or resource) list changed, in both protocol eras.
 
     Clients on the 2026-07-28 protocol hear it on their ``subscriptions/listen`` stream (the
     server's subscription bus); handshake-era clients get ``notifications/tools/list_changed``
-    on their session, and are told at ``initialize`` that the tool list can change.
-    As server middleware it sees every ``initialize`` and remembers the session.
+    (``notifications/resources/list_changed``) on their session, and are told at ``initialize``
+    that the lists can change. As server middleware it sees every ``initialize`` and remembers
+    the session.
     """
 
     def __init__(self, bus: InMemorySubscriptionBus, max_sessions: int = 1000) -> None:
@@ -72,20 +75,40 @@ class ListChangedNotifier:
         result = await call_next(ctx)
         if ctx.method == "initialize":
             self._sessions.append(ctx.session)
-            tools = result.get("capabilities", {}).get("tools") if isinstance(result, dict) else None
-            if isinstance(tools, dict):
-                tools["listChanged"] = True
+            capabilities = result.get("capabilities", {}) if isinstance(result, dict) else {}
+            for kind in ("tools", "resources"):
+                if isinstance(capabilities.get(kind), dict):
+                    capabilities[kind]["listChanged"] = True
         return result
 
     async def tools_changed(self) -> None:
-        await self.bus.publish(ToolsListChanged())
+        await self._notify(ToolsListChanged(), ServerSession.send_tool_list_changed)
+
+    async def resources_changed(self) -> None:
+        """Documents were added or removed: the resource list changed."""
+        await self._notify(ResourcesListChanged(), ServerSession.send_resource_list_changed)
+
+    async def _notify(
+        self, event: ToolsListChanged | ResourcesListChanged, send: Callable[[ServerSession], Awaitable[None]]
+    ) -> None:
+        await self.bus.publish(event)
         for session in list(self._sessions):
             try:
-                await session.send_tool_list_changed()
+                await send(session)
             except Exception as exc:  # a closed connection: forget it
-                log.debug("could not notify a session of the tool change: %s", exc)
+                log.debug("could not notify a session of a list change: %s", exc)
                 with contextlib.suppress(ValueError):
                     self._sessions.remove(session)
+
+
+class RawArguments(ArgModelBase):
+    """Hands a rule tool its arguments untouched (the SDK's lax validation would turn ``"yes"``
+    into true): the rule set validates them strictly against its declared schema."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
 
 
 class RuleTools:
@@ -188,6 +211,10 @@ class RuleTools:
                     annotations=READ_ONLY,
                     structured_output=True,
                 )
+                tool = server._tool_manager.get_tool(name)  # no public way to set a tool's schema
+                assert tool is not None
+                tool.parameters = rule_set.input_schema()
+                tool.fn_metadata.arg_model = RawArguments
                 self._registered[name] = wanted[name]
 
     def _tool_function(self, rule_set: CompiledRuleSet) -> Callable[..., Awaitable[RuleDecision]]:
@@ -196,16 +223,19 @@ class RuleTools:
 
         kb = self.kb
 
-        async def decide(**arguments: Any) -> RuleDecision:
+        async def decide(arguments: dict[str, Any]) -> RuleDecision:
             guarded = self._guarded
             assert guarded is not None
+            try:
+                valid = rule_set.check_arguments(arguments)  # strictly, before any lookup
+            except InvalidArgument as exc:
+                raise ToolError(str(exc)) from None
             return await guarded(
                 name,
-                dict(arguments),
-                lambda access: rules.decide(name, arguments, kb.visible_sources(access).__contains__),
+                valid,
+                lambda access: rules.decide(name, valid, kb.visible_sources(access).__contains__),
             )
 
-        decide.__signature__ = signature(rule_set.parameters, RuleDecision)  # type: ignore[attr-defined]
         decide.__name__ = name
         decide.__doc__ = rule_set.tool_description()
         return decide
