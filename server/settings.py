@@ -86,13 +86,13 @@ class RetrievalSettings(_Section):
         default=0.75, ge=0.0, le=1.0, description="Share of the dense score in relative fusion."
     )
     identifier_dense_weight: float = Field(
-        default=0.4,
+        default=0.75,
         ge=0.0,
         le=1.0,
         description="Dense share when the query names an identifier (os.path.join, ENOENT, a code).",
     )
     confidence_gain: float = Field(
-        default=0.0,
+        default=1.0,
         ge=0.0,
         le=10.0,
         description="How much more say a ranker gets when its first document stands out (0: fixed weights).",
@@ -100,7 +100,7 @@ class RetrievalSettings(_Section):
     identifiers: bool = Field(
         default=True, description="Match identifiers in the query word for word, with more keyword weight."
     )
-    per_document: int = Field(default=2, ge=1, le=100, description="At most this many hits per document.")
+    per_document: int = Field(default=1, ge=1, le=100, description="At most this many hits per document.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
     snippet_chars: int = Field(default=240, ge=40)
 
