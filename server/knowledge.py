@@ -14,6 +14,7 @@ from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
+from strongroom.server.readiness import NotReady, ProgressRecorder, not_ready_message
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
@@ -64,10 +65,12 @@ class KnowledgeBase:
         )
         if not where.sources:
             return SearchResult(query=query, results=[])
+        self._require_ready(before=True)
         self.vectors.follow(self.catalog.index_version())  # a sync in another process may have run
-        return SearchResult(
-            query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
-        )
+        hits = _within(self.retriever.search(query, k, where), self._call_cap)
+        if not hits:
+            self._require_ready(before=False)
+        return SearchResult(query=query, results=hits)
 
     def read_document(
         self,
@@ -152,12 +155,24 @@ class KnowledgeBase:
         full: bool = False,
         progress: SyncProgress | None = None,
     ) -> SyncReport:
-        return self.indexer.sync(sources, full=full, progress=progress)
+        recorder = ProgressRecorder(self.settings.data_dir, progress)
+        return self.indexer.sync(sources, full=full, progress=recorder)
 
     def close(self) -> None:
         self.catalog.close()
 
     # -- validation -------------------------------------------------------------------------
+
+    def _require_ready(self, *, before: bool) -> None:
+        """NotReady instead of empty results: nothing indexed, or the first sync under way.
+
+        ``before`` a search, only an empty index counts (so the model is not loaded for nothing).
+        """
+        if before and self.catalog.counts()[0]:
+            return
+        message = not_ready_message(self.catalog, self.settings.data_dir)
+        if message:
+            raise NotReady(message)
 
     @property
     def _call_cap(self) -> int:
