@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 
-from strongroom.server.errors import StrongroomError
+from strongroom.server.errors import StoreError, StrongroomError
 from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
 from strongroom.server.guard.policy import Decision, Refusal, check_rate, judge_result
 from strongroom.server.guard.settings import GuardSettings, Limits
@@ -33,6 +33,7 @@ from strongroom.server.store.exposure import ExposureLedger, Served
 log = logging.getLogger("strongroom.guard")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _CallMark:
@@ -130,15 +131,16 @@ class Guard:
         principal = resolve(self.settings, caller)
         digest = arguments_digest(self._digest_key, arguments)
         lock = self._locks.setdefault(principal.name, anyio.Lock())
+        audit = (principal.name, action, digest)
         async with lock:
             now = self._clock()
             limits = principal.limits
             since = now - limits.window_hours * 3600
-            refusal = await anyio.to_thread.run_sync(self._precheck, principal.name, now, limits)
+            refusal = await self._ledger(audit, self._precheck, principal.name, now, limits)
             if refusal is not None:
                 await self._record(principal.name, action, digest, "refused", [], [refusal.event])
                 raise Refused(refusal)
-            await anyio.to_thread.run_sync(self.ledger.record_call, principal.name, now)
+            await self._ledger(audit, self.ledger.record_call, principal.name, now)
             try:
                 result = await call(principal.access)
             except Exception as exc:
@@ -146,7 +148,7 @@ class Guard:
                 log.info("%s %s args=%s failed: %s", principal.name, action, digest[:12], type(exc).__name__)
                 raise
             served = _served(result)
-            outcome = await anyio.to_thread.run_sync(self._judge, principal.name, served, since, limits)
+            outcome = await self._ledger(audit, self._judge, principal.name, served, since, limits)
             events = list(outcome.decision.events)
             if outcome.decision.refusal is not None:
                 events.append(outcome.decision.refusal.event)
@@ -157,7 +159,8 @@ class Guard:
                     GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
                 )
                 log.warning("canary document %s returned to %s", document_id, principal.name)
-            await anyio.to_thread.run_sync(
+            await self._ledger(
+                audit,
                 self.ledger.record_served,
                 principal.name,
                 served,
@@ -169,6 +172,15 @@ class Guard:
         if outcome.decision.delay_s:
             await anyio.sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
         return result
+
+    async def _ledger(self, audit: tuple[str, str, str], fn: Callable[..., R], *args: Any) -> R:
+        """``fn(*args)`` on the ledger in a worker thread; a store fault (a locked or full disk)
+        fails the call, and the call is audited as an error."""
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except StoreError:
+            await self._record(*audit, "error", [], [])
+            raise
 
     def _precheck(self, principal: str, now: float, limits: Limits) -> Refusal | None:
         return check_rate(self.ledger.calls_since(principal, now - 60), now, limits)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from strongroom.server.store.sqlite import SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS guard_calls (principal TEXT NOT NULL, ts REAL NOT NULL);
@@ -64,8 +64,8 @@ class Exposure:
 
 
 class ExposureLedger:
-    def __init__(self, path: Path) -> None:
-        self._file = SqliteFile(path, _SCHEMA)
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
 
     @staticmethod
     def now() -> float:
