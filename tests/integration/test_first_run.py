@@ -277,3 +277,28 @@ def test_example_writes_the_example_company(tmp_path: Path) -> None:
     )
     assert written == expected
     one_line_error(run("example", "acme", cwd=tmp_path), "is not empty")
+
+
+def test_the_readme_inspector_command_lists_the_tools(tmp_path: Path) -> None:
+    """The README's Inspector line, run as written (the pinned Inspector stands in for npx)."""
+    import shlex
+    import sys
+
+    from tests.integration.test_inspector_cli import INSPECTOR as INSPECTOR_BIN
+
+    if not INSPECTOR_BIN.exists():
+        pytest.skip("tests/node is not installed")
+    readme = (EXAMPLE.parent.parent / "README.md").read_text()
+    block = readme.split("## Other clients", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    line = block.strip().splitlines()[0].split("  #")[0]
+    prefix = "npx @modelcontextprotocol/inspector@0.15.0 "
+    assert line.startswith(prefix) and " -- strongroom serve --config" in line, line
+    config = write_config(tmp_path)
+    args = shlex.split(line[len(prefix) :].replace("$PWD", str(tmp_path)))
+    env = clean_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run(
+        [str(INSPECTOR_BIN), *args], cwd=config.parent, capture_output=True, text=True, env=env, timeout=180
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    names = {tool["name"] for tool in json.loads(out.stdout)["tools"]}
+    assert {"search", "read_document", "list_sources"} <= names
