@@ -40,10 +40,16 @@ class FilesystemConfig(Config):
     max_file_bytes: int = Field(
         default=20 * MiB, gt=0, description="Files larger than this many bytes are skipped (default 20 MiB)."
     )
+    allow_hard_links: bool = Field(
+        default=False,
+        description="Index files that have more than one name (hard links). Off by default: a hard link "
+        "can make a file from outside `path` appear inside it, so such files are skipped with a reason. "
+        "Turn on only for a folder whose hard links you trust (e.g. a deduplicated backup).",
+    )
 
 
 class FilesystemConnector(Connector):
-    """Markdown, text, HTML, PDF and Word files under a folder. Symbolic links are never followed."""
+    """Markdown, text, HTML, PDF and Word files under a folder; links (symbolic or hard) are not followed."""
 
     name = "filesystem"
     description = "Files in a local folder: Markdown, text, HTML, PDF and Word (DOCX)."
@@ -59,7 +65,7 @@ class FilesystemConnector(Connector):
         entries = await asyncio.to_thread(self._list, root, self.skip)
         for entry in entries:
             try:
-                document = await asyncio.to_thread(load_document, entry, root, self.config.max_file_bytes)
+                document = await asyncio.to_thread(load_document, entry, root, self.config)
             except (ReadError, ParseError) as exc:
                 self.skip(entry.rel, str(exc))
             except Exception as exc:  # one bad file never stops the source
@@ -89,14 +95,24 @@ class FilesystemConnector(Connector):
     def _list(self, root: Path, on_skip: SkipCallback) -> list[FileEntry]:
         include, exclude = GlobSet(self.config.include), GlobSet(self.config.exclude)
         try:
-            return list(walk_files(root, include=include, exclude=exclude, on_skip=on_skip))
+            return list(
+                walk_files(
+                    root,
+                    include=include,
+                    exclude=exclude,
+                    on_skip=on_skip,
+                    allow_hard_links=self.config.allow_hard_links,
+                )
+            )
         except OSError as exc:
             raise ConnectorError(f"{root}: cannot read folder: {exc.strerror or exc}") from exc
 
 
-def load_document(entry: FileEntry, root: Path, max_bytes: int) -> Document:
+def load_document(entry: FileEntry, root: Path, config: FilesystemConfig) -> Document:
     """Read and parse one file (blocking). Raises ReadError or ParseError with the reason."""
-    data = read_file(entry, root=root, max_bytes=max_bytes)
+    data = read_file(
+        entry, root=root, max_bytes=config.max_file_bytes, allow_hard_links=config.allow_hard_links
+    )
     file_format = format_for(entry.rel)
     parsed = file_format.parse(data)
     if not parsed.text.strip():

@@ -409,3 +409,59 @@ def test_format_for_is_case_insensitive() -> None:
 )
 def test_format_size(size: int, text: str) -> None:
     assert format_size(size) == text
+
+
+# --- hard links and disguised binaries ----------------------------------------------------------
+
+
+def test_hard_links_are_refused_unless_allowed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "salaries.md").write_text("# Salaries\n\nConfidential.", encoding="utf-8")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.md").write_text("# Fine", encoding="utf-8")
+    os.link(outside / "salaries.md", root / "salaries.md")
+    source = connector(root)
+    docs = collect(source)
+    assert list(docs) == ["ok.md"]
+    assert skipped(source) == {
+        "salaries.md": "hard link (2 names for one file), not read; set allow_hard_links = true to index it"
+    }
+    allowed = connector(root, allow_hard_links=True)
+    assert sorted(collect(allowed)) == ["ok.md", "salaries.md"]
+    assert allowed.skipped == []
+
+
+def test_a_file_swapped_for_a_hard_link_after_listing_is_refused(tmp_path: Path) -> None:
+    from strongroom.connectors.filesystem.reader import ReadError, read_file
+    from strongroom.connectors.filesystem.walk import FileEntry
+
+    (tmp_path / "secret.md").write_text("# Secret", encoding="utf-8")
+    os.link(tmp_path / "secret.md", tmp_path / "late.md")
+    entry = FileEntry(rel="late.md", path=tmp_path / "late.md", size=8, mtime=0.0)
+    with pytest.raises(ReadError, match="hard link"):
+        read_file(entry, root=tmp_path, max_bytes=1024)
+    assert read_file(entry, root=tmp_path, max_bytes=1024, allow_hard_links=True) == b"# Secret"
+
+
+def test_high_byte_binary_with_a_text_name_is_skipped(tmp_path: Path) -> None:
+    import random
+
+    noise = random.Random(7)
+    (tmp_path / "notes.txt").write_bytes(bytes(noise.randrange(0x80, 0x100) for _ in range(4096)))
+    (tmp_path / "readme.md").write_bytes(bytes(noise.randrange(0x80, 0x100) for _ in range(300)))
+    western = "Voil\u00e0 \u2014 l\u2019\u00e9t\u00e9 \u00e0 No\u00ebl, \u00e7a co\u00fbte 30 \u20ac."
+    (tmp_path / "good.txt").write_bytes(western.encode("cp1252"))
+    source = connector(tmp_path)
+    docs = collect(source)
+    assert list(docs) == ["good.txt"]
+    assert docs["good.txt"].text == western
+    assert skipped(source) == {
+        "notes.txt": "binary content (no text encoding fits)",
+        "readme.md": "binary content (no text encoding fits)",
+    }
+
+
+def test_decode_text_sniffs_other_single_byte_encodings() -> None:
+    assert decode_text("Привет, как дела? Это тест.".encode("cp1251")) == "Привет, как дела? Это тест."
