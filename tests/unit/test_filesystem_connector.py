@@ -465,3 +465,21 @@ def test_high_byte_binary_with_a_text_name_is_skipped(tmp_path: Path) -> None:
 
 def test_decode_text_sniffs_other_single_byte_encodings() -> None:
     assert decode_text("Привет, как дела? Это тест.".encode("cp1251")) == "Привет, как дела? Это тест."
+
+
+# --- extraction cost ----------------------------------------------------------------------------
+
+
+def test_long_runs_of_spaces_parse_in_linear_time() -> None:
+    """Trailing-space and heading regexes backtracked over space runs: minutes for a large page."""
+    import time
+
+    from strongroom.connectors.filesystem.formats import base, html, markdown, plaintext
+
+    run = " " * 20_000
+    started = time.perf_counter()
+    assert html.parse(f"<pre>a{run}b  \n</pre>".encode()).text == f"a{run}b"
+    assert plaintext.parse(f"a{run}b\t \nc".encode()).text == f"a{run}b\nc"
+    assert base.first_heading(f"# A{run}B #") == f"A{run}B"
+    assert markdown.parse(f"---\ntitle: A{run}B{run}\n---\ntext".encode()).title == f"A{run}B"
+    assert time.perf_counter() - started < 1.0
