@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import Field
 
 from ..api import Config, Connector, ConnectorError, Document
+from .extract import ExtractionWorker, Limits
 from .formats import ParseError, first_heading, format_for
 from .formats.base import error_reason
 from .globs import GlobSet
@@ -40,6 +41,24 @@ class FilesystemConfig(Config):
     max_file_bytes: int = Field(
         default=20 * MiB, gt=0, description="Files larger than this many bytes are skipped (default 20 MiB)."
     )
+    max_text_chars: int = Field(
+        default=2_000_000,
+        gt=0,
+        description="Files whose extracted text is longer than this many characters are skipped "
+        "(default 2,000,000, about a thousand pages).",
+    )
+    max_unpacked_bytes: int = Field(
+        default=64 * MiB,
+        gt=0,
+        description="DOCX files whose zip members unpack to more than this many bytes are skipped "
+        "before parsing (default 64 MiB): a small file can hold a huge amount of compressed XML.",
+    )
+    parse_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds one file may take to parse (default 60); parsing runs in a worker process "
+        "that is stopped, and the file skipped, when it takes longer.",
+    )
     allow_hard_links: bool = Field(
         default=False,
         description="Index files that have more than one name (hard links). Off by default: a hard link "
@@ -63,16 +82,20 @@ class FilesystemConnector(Connector):
         """Yield one document per readable file; unusable files are recorded with :meth:`skip`."""
         root = await asyncio.to_thread(self._root)
         entries = await asyncio.to_thread(self._list, root, self.skip)
-        for entry in entries:
-            try:
-                document = await asyncio.to_thread(load_document, entry, root, self.config)
-            except (ReadError, ParseError) as exc:
-                self.skip(entry.rel, str(exc))
-            except Exception as exc:  # one bad file never stops the source
-                logger.warning("%s: unexpected error while parsing", entry.rel, exc_info=True)
-                self.skip(entry.rel, f"unexpected error: {error_reason(exc)}")
-            else:
-                yield document
+        worker = ExtractionWorker(self.config.parse_timeout)
+        try:
+            for entry in entries:
+                try:
+                    document = await asyncio.to_thread(load_document, entry, root, self.config, worker)
+                except (ReadError, ParseError) as exc:
+                    self.skip(entry.rel, str(exc))
+                except Exception as exc:  # one bad file never stops the source
+                    logger.warning("%s: unexpected error while loading", entry.rel, exc_info=True)
+                    self.skip(entry.rel, f"unexpected error: {error_reason(exc)}")
+                else:
+                    yield document
+        finally:
+            await asyncio.to_thread(worker.close)
 
     async def estimated_count(self) -> int | None:
         """How many files a run will parse: a walk of the tree without reading any file."""
@@ -108,13 +131,15 @@ class FilesystemConnector(Connector):
             raise ConnectorError(f"{root}: cannot read folder: {exc.strerror or exc}") from exc
 
 
-def load_document(entry: FileEntry, root: Path, config: FilesystemConfig) -> Document:
-    """Read and parse one file (blocking). Raises ReadError or ParseError with the reason."""
+def load_document(
+    entry: FileEntry, root: Path, config: FilesystemConfig, worker: ExtractionWorker
+) -> Document:
+    """Read one file and parse it in ``worker`` (blocking). Raises ReadError or ParseError."""
     data = read_file(
         entry, root=root, max_bytes=config.max_file_bytes, allow_hard_links=config.allow_hard_links
     )
     file_format = format_for(entry.rel)
-    parsed = file_format.parse(data)
+    parsed = worker.extract(entry.rel, data, Limits(config.max_text_chars, config.max_unpacked_bytes))
     if not parsed.text.strip():
         raise ParseError("no text")
     return Document(

@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+from .formats.base import format_size
 from .walk import FileEntry, hard_link_reason
 
 _OPEN_FLAGS = (
@@ -14,7 +15,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)  # a file swapped for a FIFO does not block the open
     | getattr(os, "O_BINARY", 0)
 )
-_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
 class ReadError(Exception):
@@ -44,10 +44,4 @@ def read_file(entry: FileEntry, *, root: Path, max_bytes: int, allow_hard_links:
     return data
 
 
-def format_size(size: int) -> str:
-    """``20971520`` → ``"20 MiB"``, ``1536`` → ``"1.5 KiB"``, ``100`` → ``"100 bytes"``."""
-    exponent = 0
-    while exponent < len(_UNITS) - 1 and size >= 1024 ** (exponent + 1):
-        exponent += 1
-    value = f"{size / 1024**exponent:.1f}".removesuffix(".0")
-    return f"{value} {_UNITS[exponent]}"
+__all__ = ["ReadError", "format_size", "read_file"]

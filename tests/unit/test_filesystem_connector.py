@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import time
 from datetime import UTC
 from pathlib import Path
 
@@ -15,11 +17,13 @@ from reportlab.pdfgen import canvas
 
 from strongroom.connectors import ConnectorError, Document
 from strongroom.connectors.filesystem import FilesystemConfig, FilesystemConnector
-from strongroom.connectors.filesystem import connector as connector_module
+from strongroom.connectors.filesystem import extract as extract_module
+from strongroom.connectors.filesystem.extract import ExtractionBug, ExtractionWorker, Limits
 from strongroom.connectors.filesystem.formats import Format, Parsed, ParseError, format_for
 from strongroom.connectors.filesystem.formats.plaintext import decode_text
 from strongroom.connectors.filesystem.globs import GlobSet
 from strongroom.connectors.filesystem.reader import format_size
+from tests.hostile import docx_bomb, operator_pdf
 
 # --- fixture files, made with the real tools ----------------------------------------------------
 
@@ -199,22 +203,13 @@ def test_encrypted_pdf_is_skipped_unless_it_opens_without_a_password(tmp_path: P
     assert skipped(source) == {"locked.pdf": "encrypted PDF (needs a password)"}
 
 
-def test_unexpected_parser_failure_skips_only_that_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "bad.md").write_text("# Bad", encoding="utf-8")
-    (tmp_path / "good.txt").write_text("Good.", encoding="utf-8")
-
+def test_unexpected_parser_failure_skips_only_that_file(monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(data: bytes) -> Parsed:
         raise RuntimeError("parser bug")
 
-    def formats(path: str) -> Format:
-        return Format("md", explode) if path.endswith(".md") else format_for(path)
-
-    monkeypatch.setattr(connector_module, "format_for", formats)
-    source = connector(tmp_path)
-    assert list(collect(source)) == ["good.txt"]
-    assert skipped(source) == {"bad.md": "unexpected error: parser bug"}
+    monkeypatch.setattr(extract_module, "format_for", lambda path: Format("md", explode))
+    with pytest.raises(ExtractionBug, match=r"^unexpected error: parser bug$"):
+        extract_module.extract("bad.md", b"# Bad", Limits(max_text_chars=100, max_unpacked_bytes=100))
 
 
 def test_oversized_file_is_skipped(tmp_path: Path) -> None:
@@ -483,3 +478,79 @@ def test_long_runs_of_spaces_parse_in_linear_time() -> None:
     assert base.first_heading(f"# A{run}B #") == f"A{run}B"
     assert markdown.parse(f"---\ntitle: A{run}B{run}\n---\ntext".encode()).title == f"A{run}B"
     assert time.perf_counter() - started < 1.0
+
+
+def test_docx_styles_are_looked_up_once_per_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-docx scans every style on each lookup: once per paragraph made big files take minutes."""
+    from docx.styles.styles import Styles
+
+    from strongroom.connectors.filesystem.formats import docx as docx_format
+
+    document = docx.Document()
+    for number in range(200):
+        document.add_paragraph(f"Paragraph {number}.")
+    document.save(str(tmp_path / "long.docx"))
+    lookups = 0
+    original = Styles.default
+
+    def counted(self: Styles, style_type: object) -> object:
+        nonlocal lookups
+        lookups += 1
+        return original(self, style_type)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Styles, "default", counted)
+    parsed = docx_format.parse((tmp_path / "long.docx").read_bytes())
+    assert parsed.text.count("Paragraph") == 200
+    assert lookups <= 2
+
+
+def test_docx_that_unpacks_too_far_is_skipped_before_parsing(tmp_path: Path) -> None:
+    docx_bomb(tmp_path / "bomb.docx", 3 * 1024 * 1024)
+    write_docx(tmp_path / "fine.docx")
+    assert (tmp_path / "bomb.docx").stat().st_size < 100_000
+    source = connector(tmp_path, max_unpacked_bytes=1024 * 1024)
+    started = time.perf_counter()
+    assert list(collect(source)) == ["fine.docx"]
+    assert time.perf_counter() - started < 5
+    reason = skipped(source)["bomb.docx"]
+    assert re.fullmatch(r"unpacks to 3\.\d MiB, over the 1 MiB limit \(max_unpacked_bytes\)", reason), reason
+
+
+def test_extracted_text_over_the_cap_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "long.txt").write_text("word " * 1000, encoding="utf-8")
+    (tmp_path / "short.txt").write_text("word " * 100, encoding="utf-8")
+    source = connector(tmp_path, max_text_chars=1000)
+    assert list(collect(source)) == ["short.txt"]
+    assert skipped(source) == {
+        "long.txt": "extracted text of 4,999 characters, over the 1,000 limit (max_text_chars)"
+    }
+
+
+def test_a_slow_extraction_is_stopped_and_the_next_file_still_read(tmp_path: Path) -> None:
+    operator_pdf(tmp_path / "a-slow.pdf", 400_000)  # about 20 s of pypdf work in a 10 KB file
+    (tmp_path / "b-after.md").write_text("# After\n\nStill read.", encoding="utf-8")
+    source = connector(tmp_path, parse_timeout=1)
+    started = time.perf_counter()
+    docs = collect(source)
+    assert time.perf_counter() - started < 10
+    assert list(docs) == ["b-after.md"]
+    assert skipped(source) == {"a-slow.pdf": "extraction took longer than the 1 s limit (parse_timeout)"}
+
+
+def test_the_worker_process_is_reused_between_files_and_replaced_after_a_kill() -> None:
+    limits = Limits(max_text_chars=1000, max_unpacked_bytes=1000)
+    worker = ExtractionWorker(timeout=0.5)
+    try:
+        assert worker.extract("a.txt", b"one", limits).text == "one"
+        first = worker.pid
+        assert worker.extract("b.txt", b"two", limits).text == "two"
+        assert worker.pid == first
+        assert first is not None
+        os.kill(first, 9)
+        with pytest.raises(ParseError, match="extraction worker stopped"):
+            worker.extract("c.txt", b"three", limits)
+        assert worker.extract("d.txt", b"four", limits).text == "four"
+        assert worker.pid not in (None, first)
+    finally:
+        worker.close()
+    assert worker.pid is None

@@ -14,6 +14,7 @@ _BLANK_RUN = re.compile(r"\n{3,}")
 # backtracked quadratically over a long run of spaces.
 _ATX_OPEN = re.compile(r" {0,3}(?P<hashes>#{1,6})(?:[ \t]|$)")
 _BLANKS = " \t"
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 _FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})")
 
 
@@ -88,3 +89,12 @@ def atx_heading(line: str) -> tuple[int, str] | None:
     if unclosed != title and unclosed[-1:] in (" ", "\t"):
         title = unclosed.rstrip(_BLANKS)
     return (len(opening["hashes"]), title) if title else None
+
+
+def format_size(size: int) -> str:
+    """``20971520`` → ``"20 MiB"``, ``1536`` → ``"1.5 KiB"``, ``100`` → ``"100 bytes"``."""
+    exponent = 0
+    while exponent < len(_UNITS) - 1 and size >= 1024 ** (exponent + 1):
+        exponent += 1
+    value = f"{size / 1024**exponent:.1f}".removesuffix(".0")
+    return f"{value} {_UNITS[exponent]}"
