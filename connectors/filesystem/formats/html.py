@@ -119,8 +119,7 @@ def _hidden(tag: Tag) -> bool:
         return True
     if str(tag.get("aria-hidden", "")).strip().lower() == "true":
         return True
-    classes = tag.get_attribute_list("class")
-    if any(str(name).lower() in _HIDING_CLASSES for name in classes if name):
+    if any(str(name).lower() in _HIDING_CLASSES for name in tag.get_attribute_list("class") if name):
         return True
     style = tag.get("style")
     return isinstance(style, str) and _style_hides(style)
