@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from strongroom.server.cli_checks import require_free_port, require_index, writable_data_folder
 from strongroom.server.cli_common import (
     cli_settings,
     config_option,
@@ -42,7 +43,11 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
     setup_logging("WARNING")
     with user_errors():
         if not settings.all_sources():
-            raise ConfigError(f"{settings.config_file or 'configuration'}: no [[sources]] configured")
+            raise ConfigError(
+                f"{settings.config_file or 'configuration'}: no [[sources]] configured: "
+                "add one (see `strongroom init`)"
+            )
+        writable_data_folder(settings)
         kb = KnowledgeBase(settings)
         with SyncProgressBar(enabled=sys.stderr.isatty()) as bar:
             try:
@@ -79,6 +84,8 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
             auth = None
         else:
             auth = http_auth(settings, host, port)
+            require_free_port(host, port)
+        writable_data_folder(settings)
         kb = KnowledgeBase(settings)
         server = build_server(kb, build_guard(settings, kb), Caller(settings.principal, transport), auth)
         log.info("serving %s over %s", settings.data_dir, transport)
@@ -102,6 +109,7 @@ def search(
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
+        require_index(settings)
         result = KnowledgeBase(settings).search(query, k, list(sources) or None)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -120,6 +128,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
+        require_index(settings)
         kb = KnowledgeBase(settings)
         sources = kb.list_sources()
         documents, chunks = kb.catalog.counts()
@@ -146,23 +155,12 @@ def connectors(as_json: bool) -> None:
     print_connectors(as_json)
 
 
-@main.command("claude-config")
-@config_option
-def claude_config(config_path: Path | None) -> None:
-    """Print the claude_desktop_config.json entry that launches this server."""
-    settings = cli_settings(config_path)
-    args = ["-m", "strongroom.server", "serve"]
-    if settings.config_file:
-        args += ["--config", str(settings.config_file)]
-    entry = {"mcpServers": {"strongroom": {"command": sys.executable, "args": args}}}
-    click.echo(json.dumps(entry, indent=2))
-
-
 def _register_subcommands() -> None:
     from strongroom.server.cli_guard import audit, budget, canary, token
     from strongroom.server.cli_rules import rules
+    from strongroom.server.cli_setup import claude_config, doctor, example, init
 
-    for command in (audit, budget, canary, token, rules):
+    for command in (audit, budget, canary, token, rules, init, example, doctor, claude_config):
         main.add_command(command)
 
 

@@ -79,13 +79,18 @@ def print_sync_summary(report: SyncReport) -> None:
     for s in report.sources:
         line = (
             f"{s.name}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
-            f"{s.deleted} deleted, {len(s.failed)} failed ({s.chunks} chunks written)"
+            f"{s.deleted} deleted, {len(s.failed)} failed"
+            + (f", {len(s.flagged)} flagged" if s.flagged else "")
+            + f" ({s.chunks} chunks written)"
         )
         click.echo(printable(line))
         if s.error:
             click.echo(printable(f"  source failed: {s.error}"))
         for item in s.failed:
             click.echo(printable(f"  skipped {item.id}: {item.reason}"))
+        for item_id, passages in sorted(s.flagged.items()):
+            noun = "passage reads" if passages == 1 else "passages read"
+            click.echo(printable(f"  flagged {item_id}: {passages} {noun} like instructions to a model"))
 
 
 def print_hits(result: SearchResult, snippet_chars: int) -> None:

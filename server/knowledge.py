@@ -16,6 +16,7 @@ from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.freshness import SourceFreshness, read_published
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
+from strongroom.server.readiness import NotReady, ProgressRecorder, not_ready_message
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
@@ -89,11 +90,13 @@ class KnowledgeBase:
         )
         if not where.sources:
             return SearchResult(query=query, results=[])
+        self._require_ready(before=True)
         self.vectors.follow(self.catalog.index_version())  # a sync in another process may have run
         self._check_embedding()
-        return SearchResult(
-            query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
-        )
+        hits = _within(self.retriever.search(query, k, where), self._call_cap)
+        if not hits:
+            self._require_ready(before=False)
+        return SearchResult(query=query, results=hits)
 
     def _check_embedding(self) -> None:
         """Refuse to compare query vectors with passage vectors made by another model or backend."""
@@ -202,12 +205,24 @@ class KnowledgeBase:
         wait_s: float = 0.0,
         stop: threading.Event | None = None,
     ) -> SyncReport:
-        return self.indexer.sync(sources, full=full, progress=progress, wait_s=wait_s, stop=stop)
+        recorder = ProgressRecorder(self.settings.data_dir, progress)
+        return self.indexer.sync(sources, full=full, progress=recorder, wait_s=wait_s, stop=stop)
 
     def close(self) -> None:
         self.catalog.close()
 
     # -- validation -------------------------------------------------------------------------
+
+    def _require_ready(self, *, before: bool) -> None:
+        """NotReady instead of empty results: nothing indexed, or the first sync under way.
+
+        ``before`` a search, only an empty index counts (so the model is not loaded for nothing).
+        """
+        if before and self.catalog.counts()[0]:
+            return
+        message = not_ready_message(self.catalog, self.settings.data_dir)
+        if message:
+            raise NotReady(message)
 
     @property
     def _call_cap(self) -> int:

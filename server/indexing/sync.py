@@ -32,8 +32,9 @@ from strongroom.connectors.registry import build_connector
 from strongroom.server.errors import StrongroomError
 from strongroom.server.indexing.chunking import CHUNKER_VERSION, Chunk, chunk_text
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.injection import injection_flags
 from strongroom.server.indexing.lock import exclusive_lock
-from strongroom.server.indexing.sanitize import clean_text
+from strongroom.server.indexing.sanitize import clean_line, clean_text
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import ChunkRecord, DocumentRecord
@@ -67,6 +68,8 @@ class SourceReport:
     deleted: int = 0
     chunks: int = 0
     failed: list[FailedItem] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
+    """Documents written this sync with passages that read like instructions to a model: how many."""
     error: str | None = None
 
 
@@ -87,6 +90,16 @@ class SyncProgress(Protocol):
     def documents_done(self, name: str, documents: int, chunks: int) -> None: ...
 
     def source_finished(self, report: SourceReport) -> None: ...
+
+
+INDEX_FORMAT = 2
+"""Bumped when what is stored per chunk changes (2: sanitised ids and metadata, chunk flags), so
+documents indexed before are re-indexed once."""
+
+
+def clean_id(source_id: str) -> str:
+    """A connector's item id without invisible characters or line breaks (stable: same in, same out)."""
+    return " ".join(clean_text(source_id).splitlines()).replace("\t", " ").replace("\f", " ")
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,13 @@ class Indexer:
         self._embedder = embedder
         self._stop: threading.Event | None = None
         self._signature = json.dumps(
-            [embedder.identity, settings.chunking.max_chars, settings.chunking.min_chars, CHUNKER_VERSION],
+            [
+                embedder.identity,
+                settings.chunking.max_chars,
+                settings.chunking.min_chars,
+                CHUNKER_VERSION,
+                INDEX_FORMAT,
+            ],
             sort_keys=True,
         )
 
@@ -179,7 +198,7 @@ class Indexer:
             known = self._catalog.document_hashes(source.name)
             batch: list[_Prepared] = []
             for document in documents:
-                prepared = self._prepare(source, document, known.get(document.id), full=False)
+                prepared = self._prepare(source, document, known.get(clean_id(document.id)), full=False)
                 if isinstance(prepared, _Prepared):
                     batch.append(prepared)
             self._write(batch, report)
@@ -234,11 +253,13 @@ class Indexer:
             async for document in connector.documents():
                 if self._stop is not None and self._stop.is_set():
                     raise SyncStopped("stopped")  # keep what was read, delete nothing
-                if document.id in seen:
-                    report.failed.append(FailedItem(document.id, "duplicate document id in this source"))
+                source_id = clean_id(document.id)
+                if not source_id or source_id in seen:
+                    problem = "duplicate document id in this source" if source_id else "blank document id"
+                    report.failed.append(FailedItem(source_id or repr(document.id), problem))
                     continue
-                seen.add(document.id)
-                prepared = self._prepare(source, document, known.get(document.id), full)
+                seen.add(source_id)
+                prepared = self._prepare(source, document, known.get(source_id), full)
                 done += 1
                 if prepared is None:
                     report.unchanged += 1
@@ -265,11 +286,13 @@ class Indexer:
             report.error = _describe_failure(exc)
             log.warning("source %s failed: %s", source.name, report.error)
         if connector is not None:
-            report.unchanged += len(connector.kept - seen)
-            seen |= connector.kept
+            kept = {clean_id(item) for item in connector.kept}
+            report.unchanged += len(kept - seen)
+            seen |= kept
             for skipped in connector.skipped:
-                seen.add(skipped.id)  # keep its last good version
-                report.failed.append(FailedItem(skipped.id, skipped.reason))
+                skipped_id = clean_id(skipped.id)
+                seen.add(skipped_id)  # keep its last good version
+                report.failed.append(FailedItem(skipped_id, clean_line(skipped.reason)))
             if report.error is None:
                 self._catalog.save_connector_state(
                     source.name, {"signature": self._state_signature(source), "data": connector.state}
@@ -307,14 +330,26 @@ class Indexer:
     def _prepare(
         self, source: SourceSettings, document: Document, known_hash: str | None, full: bool
     ) -> _Prepared | FailedItem | None:
-        text = clean_text(document.text)
-        title = clean_text(document.title).strip() or document.id
+        source_id = clean_id(document.id)
+        document = document.model_copy(
+            update={
+                "id": source_id,
+                "text": clean_text(document.text),
+                "title": clean_line(document.title) or source_id,
+                "uri": clean_line(document.uri),
+                "metadata": {
+                    clean_line(key): clean_text(value) if isinstance(value, str) else value
+                    for key, value in document.metadata.items()
+                },
+            }
+        )
+        text, title = document.text, document.title
         content_hash = self._hash(source, document, title, text)
         if known_hash == content_hash and not full:
             return None
         if not text.strip():
-            return FailedItem(document.id, "no text")
-        doc_id = document_id(source.name, document.id)
+            return FailedItem(source_id, "no text")
+        doc_id = document_id(source.name, source_id)
         chunks = chunk_text(
             text, max_chars=self._settings.chunking.max_chars, min_chars=self._settings.chunking.min_chars
         )
@@ -375,9 +410,12 @@ class Indexer:
                     page=c.page,
                     headings=c.headings,
                     text=c.text,
+                    flags=tuple(injection_flags(c.text)),
                 )
                 for c in p.chunks
             ]
+            if flagged := sum(1 for row in chunk_rows if row.flags):
+                report.flagged[doc.source_id] = flagged
             meta = chunk_metadata(doc.source, doc.id, doc.labels, doc.metadata)
             for row in chunk_rows:
                 ids.append(row.id)

@@ -25,6 +25,7 @@ from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenV
 from strongroom.server.guard.gate import Guard
 from strongroom.server.indexing.freshness import Freshness
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.mcp_app.argument_errors import clear_argument_errors
 from strongroom.server.mcp_app.rule_tools import RuleTools
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
 
@@ -156,6 +157,7 @@ def build_server(
 
     rule_tools.install(server, guarded, current_caller, guard)
     server.middleware.insert(0, _audit_every_call(guard, current_caller))
+    server.middleware.append(clear_argument_errors(server))
 
     @server.resource(
         DOCUMENT_URI,

@@ -48,6 +48,7 @@ def shape_hits(
                 end=chunk.end,
                 page=chunk.page,
                 headings=list(chunk.headings),
+                flags=list(chunk.flags),
             )
         )
         if len(hits) == k:
