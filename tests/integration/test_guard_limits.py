@@ -60,26 +60,69 @@ def session(
     anyio.run(run)
 
 
-def test_rate_limit_refuses_with_retry_after_then_recovers(kb: KnowledgeBase) -> None:
+def test_rate_limit_refuses_only_past_the_longest_wait_with_retry_after_then_recovers(
+    kb: KnowledgeBase,
+) -> None:
     clock = Clock()
-    guard = make_guard(kb, clock, calls_per_minute=3, soft_delay_s=0)
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    settings = kb.settings.guard.model_copy(
+        update={"limits": Limits(calls_per_minute=6, burst=2, max_wait_s=10, soft_delay_s=0)}
+    )
+    path = kb.settings.data_dir / "catalog.sqlite3"
+    guard = Guard(settings, AuditLog(path), ExposureLedger(path), kb, clock=clock, sleep=sleep)
 
     async def body(client: Client) -> None:
-        for _ in range(3):
+        for _ in range(3):  # a burst of 2, then one waits for its 10 s slot, up to the 10 s bound
             structured(await client.call_tool("list_sources", {}))
-            clock.now += 1
         refused = await client.call_tool("list_sources", {})
-        assert refused.is_error and "rate limit: 3 calls per minute; retry after 57 s" in error_text(refused)
-        clock.now += 60
+        assert refused.is_error
+        assert "would have waited 20 s, more than 10 s, so retry after 10 s" in error_text(refused)
+        clock.now += 10
         structured(await client.call_tool("list_sources", {}))
 
     session(kb, guard, body)
-    assert [r.outcome for r in guard.audit.query(limit=2)] == ["ok", "refused"]
+    assert waited == [10.0, 10.0]
+    outcomes = [r.outcome for r in guard.audit.query(limit=None)][::-1]
+    assert outcomes == ["ok"] * 3 + ["refused", "ok"]
+    assert [e["kind"] for e in guard.audit.query(limit=1)[0].events] == ["paced"]
+
+
+def test_parallel_calls_are_paced_in_real_time_not_refused(kb: KnowledgeBase) -> None:
+    settings = kb.settings.guard.model_copy(
+        update={"limits": Limits(calls_per_minute=240, burst=2, max_wait_s=5, soft_delay_s=0)}
+    )
+    path = kb.settings.data_dir / "catalog.sqlite3"
+    guard = Guard(settings, AuditLog(path), ExposureLedger(path), kb)
+    import time
+
+    async def body(client: Client) -> None:
+        started = time.perf_counter()
+        results: list[bool] = []
+
+        async def one() -> None:
+            results.append((await client.call_tool("list_sources", {})).is_error)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(one)
+        elapsed = time.perf_counter() - started
+        assert results == [False] * 5
+        assert 0.7 <= elapsed < 5  # 2 at once, then one every 0.25 s
+
+    session(kb, guard, body)
+    paced = [r for r in guard.audit.query(limit=None) if any(e["kind"] == "paced" for e in r.events)]
+    assert len(paced) == 3
 
 
 def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> None:
     clock = Clock()
-    guard = make_guard(kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000)
+    guard = make_guard(
+        kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000, new_share=1.0
+    )
     queries = [
         "refund",
         "warranty backpack",
@@ -101,7 +144,8 @@ def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> 
                 refusal = error_text(result)
                 break
             seen |= {h["id"] for h in structured(result)["results"]}
-        assert "exposure budget: at most 12 distinct passages in 24 h" in refusal
+        assert "exposure budget: you have been shown" in refusal and "of the 12 distinct passages" in refusal
+        assert "ask your Strongroom operator to lift it" in refusal
         assert len(seen) <= 12
         # Re-reading what it already has is still fine.
         again = await client.call_tool("search", {"query": queries[0], "k": 4})
