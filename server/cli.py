@@ -108,6 +108,7 @@ def search(
 @config_option
 def status(config_path: Path | None, as_json: bool) -> None:
     """Sources, document and chunk counts, last sync, model and store."""
+    from strongroom.server.cli_guard import guard_alerts
     from strongroom.server.cli_output import print_status
     from strongroom.server.knowledge import KnowledgeBase
 
@@ -124,6 +125,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
         "documents": documents,
         "chunks": chunks,
         "sources": [s.model_dump(mode="json") for s in sources.sources],
+        "guard_alerts": guard_alerts(settings, 24),
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -153,10 +155,10 @@ def claude_config(config_path: Path | None) -> None:
 
 
 def _register_subcommands() -> None:
-    from strongroom.server.cli_guard import audit, budget, canary, token
+    from strongroom.server.cli_guard import audit, budget, canary, guard_group, token
     from strongroom.server.cli_rules import rules
 
-    for command in (audit, budget, canary, token, rules):
+    for command in (audit, budget, canary, token, guard_group, rules):
         main.add_command(command)
 
 

@@ -120,6 +120,13 @@ def print_status(info: dict[str, Any]) -> None:
                 f"last synced {synced}" + (f", last error: {s['last_error']}" if s.get("last_error") else "")
             )
         )
+    alerts = info.get("guard_alerts", [])
+    click.echo(
+        f"guard:     {len(alerts)} alert(s) in the last 24 h"
+        + (" (strongroom guard check)" if alerts else "")
+    )
+    for line in alerts[:5]:
+        click.echo(printable(f"  {line}"))
 
 
 def print_connectors(as_json: bool = False) -> None:

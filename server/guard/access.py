@@ -98,13 +98,6 @@ def _declared(settings: GuardSettings, principal: Principal) -> ResolvedPrincipa
     return ResolvedPrincipal(principal.name, Access.of(principal.labels), role.limits, role.trusted)
 
 
-def resolve_name(settings: GuardSettings, name: str) -> ResolvedPrincipal:
-    """The principal a recorded name (audit log, ledger) stands for, as the configuration has it."""
-    if name.startswith(JWT_PREFIX):
-        return resolve(settings, Caller(name.removeprefix(JWT_PREFIX), "replay", "jwt"))
-    return resolve(settings, Caller(name, "replay"))
-
-
 def _resolve_jwt(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
     mapped = settings.principal_for_subject(caller.principal)
     if mapped is not None:

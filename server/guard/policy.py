@@ -96,18 +96,21 @@ def trust(first_ts: float | None, flagged_ts: float | None, now: float, limits: 
     return limits.new_share + (1 - limits.new_share) * clean / (limits.trust_hours * 3600)
 
 
-def spreading(returned: int, new: int, exposure: Exposure, limits: Limits) -> tuple[bool, float, float]:
-    """Whether a principal takes like a crawler: (spreading, yield, novelty) over its recent calls.
+def spreading(
+    recent_new: Sequence[int], recent_novelty: Sequence[float], limits: Limits
+) -> tuple[bool, float, float]:
+    """Whether a principal takes like a crawler: (spreading, yield, novelty) over its recent calls,
+    most recent first.
 
     Yield is the mean number of passages new to it per call: a topic's work brings a handful and
     then re-reads (search k=5 and reads stay under 4), a coverage-maximiser brings its full ``k``
     every call. Novelty is the mean share of new passages, judged from the third call.
     """
-    recent_new = [new, *exposure.recent_new][: limits.spread_calls]
-    recent = [new / returned if returned else 0.0, *exposure.recent_novelty][: limits.spread_calls]
-    mean_yield = sum(recent_new) / len(recent_new)
-    mean_novelty = sum(recent) / len(recent)
-    wide = mean_yield > limits.spread_yield or (len(recent) >= 3 and mean_novelty > limits.spread_novelty)
+    news = list(recent_new[: limits.spread_calls]) or [0]
+    shares = list(recent_novelty[: limits.spread_calls]) or [0.0]
+    mean_yield = sum(news) / len(news)
+    mean_novelty = sum(shares) / len(shares)
+    wide = mean_yield > limits.spread_yield or (len(shares) >= 3 and mean_novelty > limits.spread_novelty)
     return wide, mean_yield, mean_novelty
 
 
@@ -164,7 +167,11 @@ def judge_result(
         if used + sum(1 for s in fresh if s.source == source) > cap:
             return decision.refuse(budget.refusal(f"passages of source {source!r}", used, cap))
     new = len(never_seen & set(distinct))
-    wide, mean_yield, mean_novelty = spreading(len(distinct), new, exposure, limits)
+    wide, mean_yield, mean_novelty = spreading(
+        [new, *exposure.recent_new],
+        [new / len(distinct) if distinct else 0.0, *exposure.recent_novelty],
+        limits,
+    )
     decision.spreading = wide
     # Only a call that brings passages new to the principal can be a harvesting step. Judging the
     # others too would lock a flagged principal out for the whole window (refused calls are not

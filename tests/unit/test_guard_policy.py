@@ -105,12 +105,10 @@ def test_trust_starts_small_and_grows_with_a_clean_history() -> None:
 
 
 def test_spread_separates_topic_work_from_coverage_maximising() -> None:
-    topic = Exposure(40, 0, {}, [0.2, 0.0, 0.4, 0.2], 0, 0, recent_new=[1, 0, 2, 1])
-    assert not spreading(5, 1, topic, LIMITS)[0]
-    crawler = Exposure(40, 0, {}, [1.0, 0.95], 0, 0, recent_new=[20, 19])
-    assert spreading(20, 20, crawler, LIMITS)[0]  # its full k new every call
-    small_k = Exposure(40, 0, {}, [1.0, 1.0], 0, 0, recent_new=[5, 5])
-    assert spreading(5, 5, small_k, LIMITS) == (True, 5.0, 1.0)  # at k=5, but every passage new
+    assert not spreading([1, 1, 0, 2, 1], [0.2, 0.2, 0.0, 0.4, 0.2], LIMITS)[0]  # a topic: re-reads
+    assert spreading([20, 20, 19], [1.0, 1.0, 0.95], LIMITS)[0]  # its full k new every call
+    assert spreading([5, 5, 5], [1.0, 1.0, 1.0], LIMITS) == (True, 5.0, 1.0)  # k=5, but all new
+    assert not spreading([5, 5], [1.0, 1.0], LIMITS)[0]  # two calls: novelty not judged yet
 
 
 def test_hard_cap_counts_only_passages_new_in_the_window() -> None:
