@@ -146,9 +146,9 @@ def limit_named(error: str) -> str:
     for prefix, name in [
         ("rate limit", "rate limit"),
         ("distinct passages of source", "source budget"),
+        ("collective exposure budget", "collective pool"),
         ("exposure budget", "hard budget"),
         ("harvesting pattern", "novelty"),
-        ("collective exposure budget", "collective cap"),
     ]:
         if prefix in error:
             return name

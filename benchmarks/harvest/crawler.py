@@ -390,7 +390,7 @@ async def run_crawler(
     total = rig.total_chunks
     result = CrawlResult(variant, identities, total)
     refusals: Counter[str] = Counter()
-    budgets = {"hard budget", "source budget", "collective cap"}
+    budgets = {"hard budget", "source budget", "collective pool"}
     stop_on = budgets if dilute else budgets | {"novelty"}
     async with rig.clients(names) as clients:
         crew = [Identity(name, clients[name]) for name in names]

@@ -183,6 +183,14 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
     alerts = guard.audit.query(severity="high")
     assert [r.principal for r in alerts] == ["mallory"]
     assert alerts[0].events[0]["kind"] == "canary_served"
+    checked = subprocess.run(
+        strongroom_cmd("guard", "check", "--config", str(kb.settings.config_file)),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert checked.returncode == 1 and "mallory search: canary_served" in checked.stdout
     assert [r.principal for r in guard.audit.query(document_id=doc_id)] == ["mallory"]
     # A resync keeps the planted canary.
     assert kb.sync().ok and kb.catalog.document(doc_id) is not None
@@ -225,3 +233,55 @@ def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None
     assert broken.returncode != 0 and "record 2 was altered" in broken.stderr
     assert "lifted alice" in cli("budget", "lift", "alice", "--chunks", "50").stdout
     assert "alice:" in cli("budget", "show", "alice").stdout
+
+
+def test_replay_tells_which_recorded_calls_other_limits_would_delay_or_refuse(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    from strongroom.server.guard.replay import replay
+    from strongroom.server.guard.settings import GuardSettings
+
+    clock = Clock()
+    guard = make_guard(kb, clock)
+
+    async def body(client: Client) -> None:
+        for q in ["refund", "warranty backpack", "shipping costs", "travel per diem", "parental leave"]:
+            structured(await client.call_tool("search", {"query": q, "k": 4}))
+
+    session(kb, guard, body, who="alice")
+    records = guard.audit.all()
+    assert len(records) == 5 and all(r.chunk_ids for r in records)
+    # The recorded calls came within a second or so: a bucket of 1 call a minute, bursts of 2 and
+    # at most 30 s of wait serves two, delays none (30 s is too long) and refuses the rest.
+    tight = GuardSettings(limits=Limits(calls_per_minute=1, burst=2, max_wait_s=30))
+    verdicts = [r.verdict for r in replay(records, tight, kb.catalog)]
+    assert verdicts == ["served", "served", "refused", "refused", "refused"]
+    # A passage budget of 6 (new principal: 60% of 10) refuses the call that would pass it.
+    small = GuardSettings(limits=Limits(hard_chunks=10))
+    replayed = replay(records, small, kb.catalog)
+    first_refused = next(i for i, r in enumerate(replayed) if r.verdict == "refused")
+    assert sum(len(set(r.chunk_ids)) for r in records[:first_refused]) <= 6
+    assert "distinct passages" in replayed[first_refused].reason
+    assert [r.verdict for r in replay(records, GuardSettings(), kb.catalog)] == ["served"] * 5
+
+    new = tmp_path / "new.toml"
+    new.write_text("[guard.limits]\ncalls_per_minute = 1\nburst = 2\nmax_wait_s = 30\n")
+    config = str(kb.settings.config_file)
+    shown = subprocess.run(
+        strongroom_cmd("guard", "replay", "--config", str(new), "--current", config, "--since", "1d"),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "alice search refused: rate limit" in shown.stdout
+    assert "alice: 5 calls, 3 would be refused (were 0), 0 delayed" in shown.stdout
+    checked = subprocess.run(
+        strongroom_cmd("guard", "check", "--config", config),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert checked.returncode == 0 and "no guard alerts" in checked.stdout
