@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS guard_principals (
 CREATE TABLE IF NOT EXISTS guard_collective (
     chunk_id TEXT PRIMARY KEY, ts REAL NOT NULL, pooled INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS guard_collective_by_time ON guard_collective(ts);
+CREATE INDEX IF NOT EXISTS guard_collective_by_age ON guard_collective(pooled, ts);
 CREATE TABLE IF NOT EXISTS guard_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -127,18 +127,14 @@ class ExposureLedger:
 
     def exposure(self, principal: str, since: float, novelty_calls: int) -> Exposure:
         db = self._file.db()
-        chunks, chars, oldest = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(chars), 0), MIN(last_ts) FROM guard_exposures"
-            " WHERE principal=? AND last_ts>?",
+        rows = db.execute(
+            "SELECT source, COUNT(*), COALESCE(SUM(chars), 0), MIN(last_ts) FROM guard_exposures"
+            " WHERE principal=? AND last_ts>? GROUP BY source",
             (principal, since),
-        ).fetchone()
-        per_source = {
-            r[0]: r[1]
-            for r in db.execute(
-                "SELECT source, COUNT(*) FROM guard_exposures WHERE principal=? AND last_ts>? GROUP BY source",
-                (principal, since),
-            )
-        }
+        ).fetchall()
+        per_source = {r[0]: int(r[1]) for r in rows}
+        chunks, chars = sum(per_source.values()), sum(int(r[2]) for r in rows)
+        oldest = min((float(r[3]) for r in rows), default=None)
         recent = db.execute(
             "SELECT returned, new FROM guard_novelty WHERE principal=? AND ts>? ORDER BY ts DESC LIMIT ?",
             (principal, since, novelty_calls),
@@ -286,10 +282,7 @@ def _count(db: sqlite3.Connection, name: str, delta: int) -> None:
 
 def _expire_collective(db: sqlite3.Connection, since: float) -> None:
     """Drop the passages nobody was shown since ``since`` from the collective window and the pool."""
-    for (pooled,) in db.execute(
-        "SELECT pooled FROM guard_collective WHERE ts<=? GROUP BY pooled", (since,)
-    ).fetchall():
-        gone = db.execute("DELETE FROM guard_collective WHERE ts<=? AND pooled=?", (since, pooled)).rowcount
+    for pooled in (0, 1):
+        gone = db.execute("DELETE FROM guard_collective WHERE pooled=? AND ts<=?", (pooled, since)).rowcount
         _count(db, "seen", -gone)
-        if pooled:
-            _count(db, "pooled", -gone)
+        _count(db, "pooled", -gone if pooled else 0)
