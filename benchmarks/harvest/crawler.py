@@ -423,7 +423,7 @@ async def run_crawler(
                 new = [c for c in ids if c not in crawler.obtained]
                 crawler.obtained.update(ids)
                 if tool == "search":
-                    identity.repeatable.append(arguments["query"])
+                    identity.repeatable.append(str(arguments["query"]))
                 if arm != "repeat":
                     crawler.learn(arm, reply.data, len(new))
                 result.growth.append((result.calls, len(crawler.obtained)))
