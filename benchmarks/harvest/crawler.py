@@ -307,7 +307,7 @@ class Crawler:
         return fresh[:n]
 
     def _dictionary_terms(self, n: int) -> list[str]:
-        out = []
+        out: list[str] = []
         while self.dictionary and len(out) < n:
             out.append(self.dictionary.pop())
         return out

@@ -142,7 +142,7 @@ async def scenarios(kb: Any, corpus: Any, state: Path, only: set[str] | None = N
         work = await _many(rig, corpus, names, 41, 1.0)
         out["attacker first"] = {"attack": _crawl(attack), "colleagues": work, "refused": work["refused"]}
         done("attacker first")
-    crawls = [
+    crawls: list[tuple[str, dict[str, Any]]] = [
         ("greedy", {"variant": "greedy", "max_calls": 2000, "calls_after_stop": 2000}),
         ("diluting", {"variant": "diluting"}),
         (
