@@ -43,7 +43,9 @@ def user_errors() -> Iterator[None]:
     """A user's mistake is one line on stderr and a non-zero exit, never a traceback."""
     try:
         yield
-    except (ConfigError, StrongroomError, ConnectorError) as exc:
+    except StrongroomError as exc:
+        fail(exc.for_operator().replace("\n", "\n  "))
+    except (ConfigError, ConnectorError) as exc:
         fail(str(exc).replace("\n", "\n  "))
 
 

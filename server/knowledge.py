@@ -17,7 +17,14 @@ from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, So
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import DocumentRecord, MetadataValue, SearchFilter
+from strongroom.server.store.records import (
+    INT64_MAX,
+    INT64_MIN,
+    METADATA_KEY,
+    DocumentRecord,
+    MetadataValue,
+    SearchFilter,
+)
 from strongroom.server.store.vectors import VectorStore
 
 MAX_QUERY_CHARS = 2000
@@ -29,7 +36,7 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.catalog_path)
+        self.catalog = Catalog(settings.catalog_path, settings.store.busy_timeout_s)
         self.vectors = VectorStore(settings.store, settings.data_dir)
         self.embedder = embedder or Embedder(settings.embedding, settings.base_dir)
         self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
@@ -192,15 +199,22 @@ class KnowledgeBase:
 
 
 def _check_filters(filters: Mapping[str, Any]) -> dict[str, MetadataValue | list[MetadataValue]]:
+    """Keys the stores accept (ASCII identifiers), scalar values, integers the stores can hold."""
     out: dict[str, MetadataValue | list[MetadataValue]] = {}
     for key, value in filters.items():
-        if not key.isidentifier() or len(key) > 64:
-            raise InvalidArgument(f"filter key {key!r} must be a metadata field name (letters, digits, _)")
+        if not isinstance(key, str) or not METADATA_KEY.match(key):
+            raise InvalidArgument(
+                f"filter key {key!r} must be a metadata field name: ASCII letters, digits and _, "
+                "not starting with a digit, at most 64 characters"
+            )
         values = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(v, str | int | float | bool) for v in values):
             raise InvalidArgument(
                 f"filter {key!r} must be a string, number, boolean or a non-empty list of them"
             )
+        for v in values:
+            if isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+                raise InvalidArgument(f"filter {key!r}: integers must be between {INT64_MIN} and {INT64_MAX}")
         out[key] = list(values) if isinstance(value, list) else value
     return out
 

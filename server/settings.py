@@ -35,6 +35,13 @@ class StoreSettings(_Section):
     path: Path = Field(default=Path(".strongroom"), description="Data directory: embedded Chroma + catalog.")
     chroma_url: str | None = Field(default=None, description="Use a Chroma server (`chroma run`) instead.")
     collection: str = Field(default="strongroom", description="Chroma collection name.")
+    busy_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="How long a write waits for another process's lock on the catalog before "
+        "failing with 'the index is busy'.",
+    )
 
 
 class EmbeddingSettings(_Section):
@@ -97,6 +104,12 @@ class ServerSettings(_Section):
         description="This server's URL as clients see it (protected-resource metadata); default from host/port.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM/SIGINT: how long calls in flight may take to finish before the server stops.",
+    )
 
 
 class RulesSettings(_Section):
@@ -111,25 +124,22 @@ class RulesSettings(_Section):
 
 
 class AnswersSettings(_Section):
-    """check_answer: how well a cited passage must support each sentence of a draft.
+    """check_answer: what makes a cited passage support a sentence of a draft.
 
-    A sentence is supported by a citation when the numbers it states all appear there and
-    ``similarity_weight * similarity + (1 - similarity_weight) * overlap >= min_score``, with
-    neither below its floor -- or when the similarity alone reaches ``paraphrase_similarity``.
+    A sentence is supported when every content-bearing term of it is stated in what it cites,
+    each number it states is stated there about the same thing, no cited statement about the
+    same thing says the opposite, and it is at least ``min_similarity`` close in meaning.
     """
 
-    min_score: float = Field(default=0.55, ge=0, le=1, description="Least combined support score.")
-    similarity_weight: float = Field(
-        default=0.6, ge=0, le=1, description="Share of embedding similarity (vs word overlap) in the score."
-    )
     min_similarity: float = Field(
         default=0.35, ge=0, le=1, description="Floor: similarity to the citation's closest sentence."
     )
-    min_overlap: float = Field(
-        default=0.3, ge=0, le=1, description="Floor: share of the sentence's content words cited."
-    )
-    paraphrase_similarity: float = Field(
-        default=0.8, ge=0, le=1, description="Similarity that counts as support whatever the word overlap."
+    statement_coverage: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Share of a sentence's terms a cited statement must share to be about the same "
+        "thing: to state one of its numbers, or to contradict it.",
     )
     min_content_words: int = Field(
         default=3, ge=0, description="Sentences with fewer content words (and no numbers) are not checked."

@@ -15,6 +15,24 @@ from tests.support import EXAMPLE, free_port, wait_for_port
 
 pytest_plugins = ["tests.integration.postgres"]  # the `postgres` fixture: a throwaway server
 
+# The fast lane (`pytest -m "not slow"`): unit tests and in-process MCP sessions. Every other
+# integration module starts processes or services (servers, syncs, PostgreSQL, Chroma, Node
+# clients) and is in the slow lane; a new module is slow until it is listed here.
+FAST_INTEGRATION = {
+    "test_access_property",
+    "test_all_sources_mcp",
+    "test_check_answer",
+    "test_guard_limits",
+    "test_rule_tools_mcp",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        if item.path.parent.name == "integration" and module not in FAST_INTEGRATION:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_environment() -> Iterator[None]:

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +43,22 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     env.update(extra)
     return env
+
+
+@contextmanager
+def serving_http(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`strongroom serve --transport http` on ``port`` for the block, its output in ``log``."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            strongroom_cmd("serve", "--config", str(config), "--transport", "http", "--port", str(port)),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=clean_env(PYTHONPATH=str(ROOT)),
+        )
+    try:
+        wait_for_port(port, 60, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(15)

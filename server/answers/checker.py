@@ -14,11 +14,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
 
+from strongroom.server.answers.claims import Claim, negated, terms
 from strongroom.server.answers.policies import AnswerPolicies, PolicyViolation
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
@@ -58,8 +59,12 @@ class SentenceFinding(BaseModel):
         default=None, description="Share of the sentence's content words found in what it cites."
     )
     missing_numbers: list[str] = Field(
-        default_factory=list, description="Numbers the citation does not contain."
+        default_factory=list, description="Numbers the citation does not state about this subject."
     )
+    missing_terms: list[str] = Field(
+        default_factory=list, description="Words of the claim that nothing it cites says."
+    )
+    contradicts: bool = Field(default=False, description="The closest cited statement says the opposite.")
     reason: str
 
 
@@ -93,6 +98,9 @@ class Evidence:
     words: frozenset[str]
     unit_numbers: tuple[frozenset[str], ...]
     quotable: bool = True  # the caller was shown all of it, so a reason may quote it
+    vocabulary: frozenset[str] = frozenset()  # the roots of every content word it states
+    unit_terms: tuple[frozenset[str], ...] = ()  # the roots of each unit (with its heading)
+    unit_negated: tuple[bool, ...] = ()
 
     def numbers_near(self, order: Sequence[int], radius: int = 1, top: int = 3) -> set[str]:
         near: set[str] = set()
@@ -119,7 +127,17 @@ def passage_evidence(chunk: ChunkRecord, title: str, quotable: bool = True) -> E
         words=words,
         unit_numbers=tuple(frozenset(numbers(u)) for u in units),
         quotable=quotable,
+        **_claims(" ".join([title, *chunk.headings, chunk.text]), contexts),
     )
+
+
+def _claims(whole: str, contexts: Sequence[str]) -> dict[str, Any]:
+    """What a passage or decision states, for judging claims against it."""
+    return {
+        "vocabulary": frozenset(terms(whole)),
+        "unit_terms": tuple(frozenset(terms(c)) for c in contexts),
+        "unit_negated": tuple(negated(c) for c in contexts),
+    }
 
 
 def decision_evidence(decision: RuleDecision) -> Evidence:
@@ -132,13 +150,15 @@ def decision_evidence(decision: RuleDecision) -> Evidence:
         and not isinstance(value, bool)
     )
     topic = decision.rule_set.replace("_", " ") + (f" for {case}" if case else "")
+    contexts = [f"{topic}: {u}" for u in units]
     return Evidence(
         id=decision.decision_id,
         label=f"rule decision {decision.rule_set}",
         units=tuple(units),
-        contexts=tuple(f"{topic}: {u}" for u in units),
+        contexts=tuple(contexts),
         words=frozenset(content_words(" ".join([decision.rule_set.replace("_", " "), *units]))),
         unit_numbers=tuple(frozenset(numbers(u)) for u in units),
+        **_claims(" ".join([topic, *units]), contexts),
     )
 
 
@@ -310,15 +330,35 @@ class AnswerChecker:
                     if gap and c.startswith("decision:") and sim >= s.min_similarity:
                         gap -= evidence[c].all_numbers
                 missing_set |= gap
+            # The claim: every term stated somewhere in what it cites, every number stated with
+            # its subject, and no cited statement about the same thing saying the opposite.
+            claim = Claim.of(text)
+            vocabulary = set().union(*(evidence[c].vocabulary for c in candidates))
+            missing_terms = claim.missing_terms(vocabulary)
+            exempt = set().union(
+                *(
+                    ev.all_numbers
+                    for cid, ev, _, sim, _, _ in measured
+                    if cid.startswith("decision:") and sim >= s.min_similarity
+                )
+            )
+            statements = [
+                st for c in candidates if not c.startswith("decision:") for st in _statements(evidence[c])
+            ]
+            # A number is stated about its subject: the whole sentence's, or its own clause's.
+            unbound = set(claim.unbound_numbers(statements, s.statement_coverage, exempt))
+            for part in clauses[i]:
+                unbound -= set(Claim.of(part).numbers) - set(
+                    Claim.of(part).unbound_numbers(statements, s.statement_coverage, exempt)
+                )
+            missing_set |= unbound
             missing = sorted(missing_set, key=_num_key)
             best: tuple[float, SentenceFinding] | None = None
             for cid, ev, order, similarity, overlap, _ in measured:
-                combined = s.similarity_weight * similarity + (1 - s.similarity_weight) * overlap
-                ok_text = (
-                    combined >= s.min_score and similarity >= s.min_similarity and overlap >= s.min_overlap
-                ) or similarity >= s.paraphrase_similarity
-                supported = ok_text and not missing
-                score = (1.0 if supported else 0.0) + combined
+                opposite = _contradiction(claim, ev, order, s.statement_coverage)
+                supported = similarity >= s.min_similarity and not (
+                    missing or missing_terms or opposite is not None
+                )
                 finding = SentenceFinding(
                     index=i,
                     text=text,
@@ -327,8 +367,11 @@ class AnswerChecker:
                     similarity=round(similarity, 3),
                     overlap=round(overlap, 3),
                     missing_numbers=missing,
-                    reason=_reason(supported, ev, similarity, overlap, missing, order, s),
+                    missing_terms=missing_terms,
+                    contradicts=opposite is not None,
+                    reason=_reason(supported, ev, similarity, missing, missing_terms, opposite, order, s),
                 )
+                score = (1.0 if supported else 0.0) + similarity
                 if best is None or score > best[0]:
                     best = (score, finding)
             assert best is not None
@@ -368,6 +411,32 @@ def _numeric_clauses(text: str) -> list[str]:
     return [p for p in parts if numbers(p)]
 
 
+def _statements(ev: Evidence) -> list[tuple[set[str], set[str]]]:
+    """(terms, numbers) of each unit; a sentence of prose takes its neighbours' subject words too
+    ("Card payments are refunded to the original card. The refund ... within 5 business days"),
+    a table row does not (the next row is about another product)."""
+    prose = [not u.lstrip().startswith("|") for u in ev.units]
+    out = []
+    for j, (words, nums) in enumerate(zip(ev.unit_terms, ev.unit_numbers, strict=True)):
+        subject = set(words)
+        for k in (j - 1, j + 1):
+            if prose[j] and 0 <= k < len(ev.units) and prose[k]:
+                subject |= ev.unit_terms[k]
+        out.append((subject, set(nums)))
+    return out
+
+
+def _contradiction(claim: Claim, ev: Evidence, order: Sequence[int], least: float) -> int | None:
+    """The cited statement about the same thing that says the opposite, if the closest one does."""
+    if not ev.unit_terms:
+        return None
+    top = list(order[:3])
+    j = max(top, key=lambda k: (claim.coverage(set(ev.unit_terms[k])), -top.index(k)))
+    if claim.coverage(set(ev.unit_terms[j])) >= least and ev.unit_negated[j] != claim.negated:
+        return j
+    return None
+
+
 def _near(ev: Evidence, order: Sequence[int]) -> set[str]:
     """Numbers a statement may take from this evidence: around its closest units (a decision: all)."""
     return ev.all_numbers if ev.id.startswith("decision:") else ev.numbers_near(order)
@@ -402,26 +471,31 @@ def _reason(
     supported: bool,
     ev: Evidence,
     similarity: float,
-    overlap: float,
     missing: Sequence[str],
+    missing_terms: Sequence[str],
+    opposite: int | None,
     order: Sequence[int],
     s: AnswersSettings,
 ) -> str:
+    shown = opposite if opposite is not None else order[0]
     if ev.quotable:
-        closest = ev.units[order[0]]
+        closest = ev.units[shown]
         closest = "“" + (closest if len(closest) <= 160 else closest[:157] + "...") + "”"
     else:  # part of this passage was never shown to the caller: point at it, do not quote it
-        closest = f"its sentence {order[0] + 1}"
+        closest = f"its sentence {shown + 1}"
     if supported:
         return f"supported by {ev.label}: {closest}"
+    if opposite is not None:
+        return f"{ev.label} says the opposite: {closest}"
     if missing:
         stated = ", ".join(missing)
         there = sorted(ev.numbers_near(order), key=_num_key)
         says = f" (it says {', '.join(there)})" if there and ev.quotable else ""
-        return f"states {stated}, which {ev.label} does not contain{says}: {closest}"
-    if overlap < s.min_overlap or (similarity >= s.min_similarity and overlap < similarity):
-        return f"only {overlap:.0%} of its words appear in what it cites; the closest statement is: {closest}"
-    return f"no cited passage says this; the closest is {ev.label}: {closest}"
+        return f"states {stated}, which {ev.label} does not state about this{says}: {closest}"
+    if missing_terms:
+        said = ", ".join(f"“{w}”" for w in missing_terms)
+        return f"nothing it cites says {said}; the closest statement is: {closest}"
+    return f"no cited passage says this (similarity {similarity:.2f}); the closest is {ev.label}: {closest}"
 
 
 def _summary(
@@ -470,6 +544,17 @@ def _fixes(
                 f"Sentence {f.index + 1} (“{quote}”): {', '.join(f.missing_numbers)} "
                 f"{'is' if len(f.missing_numbers) == 1 else 'are'} not in the cited text; "
                 "correct the figure to what the source says, or cite the passage that states it."
+            )
+        elif f.contradicts:
+            fixes.append(
+                f"Sentence {f.index + 1} (“{quote}”): what you cite says the opposite; correct it to what the "
+                "source says, or remove it."
+            )
+        elif f.missing_terms:
+            said = ", ".join(f"“{w}”" for w in f.missing_terms)
+            fixes.append(
+                f"Sentence {f.index + 1} (“{quote}”): nothing you cite says {said}; say only what the source "
+                "states, cite the passage that says it, or remove it."
             )
         elif f.citation is not None:
             fixes.append(

@@ -5,29 +5,40 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:  # the rules package imports this module
-    from strongroom.server.rules.model import AnswerPoliciesSpec
+    from strongroom.server.rules.model import AnswerPoliciesSpec, CitationSpec
 
+BUILT_IN_DETECTORS = ("email", "phone", "card")
 ViolationKind = Literal["forbidden", "required", "personal_data"]
 
 
 class PolicyViolation(BaseModel):
-    policy: str = Field(description="The policy id (personal data: email, phone or card).")
+    policy: str = Field(description="The policy id (personal data: email, phone, card or a custom id).")
     kind: ViolationKind
     message: str
     excerpt: str | None = Field(default=None, description="What matched; personal data is masked.")
     sentence: int | None = Field(default=None, description="0-based index of the sentence it is in.")
+    citation: dict[str, Any] | None = Field(
+        default=None,
+        description="The policy text this rests on: document_id, title, uri, heading, offset, chunk_id.",
+    )
+
+
+Cited = dict[str, Any] | None
 
 
 @dataclass(frozen=True)
-class _Forbidden:
+class _Patterns:
+    """Text that must not appear: a forbidden statement, or an organisation's own personal data."""
+
     id: str
-    pattern: re.Pattern[str]
+    patterns: tuple[re.Pattern[str], ...]
     message: str
+    citation: Cited = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ class _Required:
     when: tuple[re.Pattern[str], ...]
     require_any: tuple[re.Pattern[str], ...]
     message: str
+    citation: Cited = None
 
 
 # Emails, phone numbers (7+ digits in a phone-like layout) and card numbers (Luhn-checked).
@@ -60,18 +72,22 @@ def mask(kind: str, text: str) -> str:
     if kind == "email":
         user, _, domain = text.partition("@")
         return f"{user[:1]}***@{domain}"
-    digits = re.sub(r"\D", "", text)
-    return f"{'*' * (len(digits) - 4)}{digits[-4:]}"
+    if kind in ("phone", "card"):
+        digits = re.sub(r"\D", "", text)
+        return f"{'*' * (len(digits) - 4)}{digits[-4:]}"
+    keep = max(0, min(4, len(text) - 4))
+    return "*" * (len(text) - keep) + text[len(text) - keep :]
 
 
 @dataclass(frozen=True)
 class AnswerPolicies:
     """Compiled answer policies; :meth:`check` lists the violations in a text."""
 
-    forbidden: tuple[_Forbidden, ...] = ()
+    forbidden: tuple[_Patterns, ...] = ()
     required: tuple[_Required, ...] = ()
     detect: tuple[str, ...] = ("email", "phone", "card")
     allow: tuple[re.Pattern[str], ...] = field(default_factory=tuple)
+    custom: tuple[_Patterns, ...] = ()
 
     @staticmethod
     def default() -> AnswerPolicies:
@@ -79,7 +95,7 @@ class AnswerPolicies:
 
     @property
     def count(self) -> int:
-        return len(self.forbidden) + len(self.required) + (1 if self.detect else 0)
+        return len(self.forbidden) + len(self.required) + len(self.custom) + (1 if self.detect else 0)
 
     def check(self, text: str, sentence_of: list[tuple[int, int]] | None = None) -> list[PolicyViolation]:
         """Violations in ``text``; ``sentence_of`` maps character spans to sentence numbers."""
@@ -92,7 +108,7 @@ class AnswerPolicies:
 
         found: list[PolicyViolation] = []
         for f in self.forbidden:
-            for m in f.pattern.finditer(text):
+            for m in _matches(f.patterns, text):
                 found.append(
                     PolicyViolation(
                         policy=f.id,
@@ -100,6 +116,7 @@ class AnswerPolicies:
                         message=f.message,
                         excerpt=m.group(),
                         sentence=sentence(m.start()),
+                        citation=f.citation,
                     )
                 )
         for r in self.required:
@@ -112,6 +129,7 @@ class AnswerPolicies:
                         message=r.message,
                         excerpt=first.group() if first else None,
                         sentence=sentence(first.start()) if first else None,
+                        citation=r.citation,
                     )
                 )
         found += self._personal_data(text, sentence)
@@ -155,44 +173,97 @@ class AnswerPolicies:
                         sentence=sentence(m.start()),
                     )
                 )
+        for c in self.custom:
+            for m in _matches(c.patterns, text):
+                if overlaps(m.start(), m.end()) or allowed(m.group().strip()):
+                    continue
+                taken.append((m.start(), m.end()))
+                out.append(
+                    PolicyViolation(
+                        policy=c.id,
+                        kind="personal_data",
+                        message=c.message,
+                        excerpt=mask(c.id, m.group().strip()),
+                        sentence=sentence(m.start()),
+                        citation=c.citation,
+                    )
+                )
         return out
+
+
+def _matches(patterns: tuple[re.Pattern[str], ...], text: str) -> list[re.Match[str]]:
+    """Matches of any of the patterns, in text order, overlapping ones dropped."""
+    found = sorted((m for p in patterns for m in p.finditer(text)), key=lambda m: (m.start(), -m.end()))
+    out: list[re.Match[str]] = []
+    for m in found:
+        if not out or m.start() >= out[-1].end():
+            out.append(m)
+    return out
 
 
 Loc = tuple[str, int | None, str | None]
 
 
-def compile_policies(spec: AnswerPoliciesSpec) -> tuple[AnswerPolicies, list[tuple[Loc, str]]]:
-    """Compiled policies and the problems found: ((section, index, key), message)."""
+Resolve = Callable[["CitationSpec", tuple[str | int, ...]], Cited]
+
+
+def compile_policies(
+    spec: AnswerPoliciesSpec, resolve: Resolve | None = None
+) -> tuple[AnswerPolicies, list[tuple[Loc, str]]]:
+    """Compiled policies and the problems found: ((section, index, key), message).
+
+    ``resolve`` turns a policy's citation into the cited passage (None: citations are dropped).
+    """
     errors: list[tuple[Loc, str]] = []
 
-    def rx(source: str, ignore_case: bool, loc: Loc) -> re.Pattern[str] | None:
-        try:
-            return re.compile(source, re.IGNORECASE if ignore_case else 0)
-        except re.error as exc:
-            errors.append((loc, f"not a valid regular expression ({exc}): {source!r}"))
+    def rx(sources: list[str], ignore_case: bool, loc: Loc) -> tuple[re.Pattern[str], ...] | None:
+        out = []
+        for source in sources:
+            try:
+                out.append(re.compile(source, re.IGNORECASE if ignore_case else 0))
+            except re.error as exc:
+                errors.append((loc, f"not a valid regular expression ({exc}): {source!r}"))
+        return tuple(out) if len(out) == len(sources) else None
+
+    def cite(citation: CitationSpec | None, section: str, index: int) -> Cited:
+        if citation is None or resolve is None:
             return None
+        where = ("personal_data", "patterns") if section == "personal_data" else (section,)
+        return resolve(citation, ("answer_policies", *where, index, "citation"))
 
     forbidden = []
     for i, f in enumerate(spec.forbidden):
-        pattern = rx(f.pattern, f.ignore_case, ("forbidden", i, "pattern"))
-        if pattern is not None:
-            forbidden.append(_Forbidden(f.id, pattern, f.message))
+        patterns = rx(f.pattern, f.ignore_case, ("forbidden", i, "pattern"))
+        if patterns is not None:
+            forbidden.append(_Patterns(f.id, patterns, f.message, cite(f.citation, "forbidden", i)))
     required = []
     for i, r in enumerate(spec.required):
-        when = [rx(p, r.ignore_case, ("required", i, "when")) for p in r.when]
-        need = [rx(p, r.ignore_case, ("required", i, "require_any")) for p in r.require_any]
-        if all(when) and all(need):
-            required.append(
-                _Required(r.id, tuple(p for p in when if p), tuple(p for p in need if p), r.message)
-            )
-    allow = [rx(p, True, ("personal_data", None, "allow")) for p in spec.personal_data.allow]
-    ids = [f.id for f in spec.forbidden] + [r.id for r in spec.required]
+        when = rx(r.when, r.ignore_case, ("required", i, "when"))
+        need = rx(r.require_any, r.ignore_case, ("required", i, "require_any"))
+        if when is not None and need is not None:
+            required.append(_Required(r.id, when, need, r.message, cite(r.citation, "required", i)))
+    custom = []
+    for i, c in enumerate(spec.personal_data.patterns):
+        patterns = rx(c.pattern, c.ignore_case, ("personal_data", None, "patterns"))
+        message = c.message or f"Personal data ({c.id.replace('_', ' ')}) must not appear in the answer."
+        if patterns is not None:
+            custom.append(_Patterns(c.id, patterns, message, cite(c.citation, "personal_data", i)))
+    allow = rx(spec.personal_data.allow, True, ("personal_data", None, "allow")) or ()
+    ids = (
+        [f.id for f in spec.forbidden]
+        + [r.id for r in spec.required]
+        + [c.id for c in spec.personal_data.patterns]
+    )
+    ids += [kind for kind in BUILT_IN_DETECTORS if kind in ids]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        errors.append((("forbidden", None, None), f"duplicate policy id {dup!r}"))
+        errors.append(
+            (("forbidden", None, None), f"duplicate policy id {dup!r} (email, phone and card are built in)")
+        )
     policies = AnswerPolicies(
         forbidden=tuple(forbidden),
         required=tuple(required),
         detect=tuple(dict.fromkeys(spec.personal_data.detect)),
-        allow=tuple(p for p in allow if p),
+        allow=allow,
+        custom=tuple(custom),
     )
     return policies, errors

@@ -40,6 +40,13 @@ _SPELLED_QUANTITY = re.compile(
     r"(?:days?|weeks?|months?|years?|hours?|minutes?|percent|per\s+cent|dollars?|points?|times?)\b",
     re.IGNORECASE,
 )
+# A spelled count before a noun ("three photos"); "one", "once", "half" are too often not counts.
+_SPELLED_COUNT = re.compile(
+    r"\b("
+    + "|".join(w for w in _SPELLED if w not in ("zero", "one", "once", "single", "double", "half"))
+    + r")\s+(?=[A-Za-z])",
+    re.IGNORECASE,
+)
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9$*_])")
 
@@ -159,7 +166,7 @@ def numbers(text: str) -> set[str]:
         except InvalidOperation:
             continue
         found.add(_normal(value))
-    for m in _SPELLED_QUANTITY.finditer(text):
+    for m in [*_SPELLED_QUANTITY.finditer(text), *_SPELLED_COUNT.finditer(text)]:
         found.add(_SPELLED[m.group(1).lower()])
     return found
 

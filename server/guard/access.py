@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from strongroom.server.errors import StrongroomError
-from strongroom.server.guard.settings import GuardSettings, JwtSettings, Limits, Principal
+from strongroom.server.guard.settings import GuardSettings, Limits, Principal
 
 EVERYTHING = "*"
 JWT_PREFIX = "jwt:"  # undeclared JWT subjects are named apart from declared principals
@@ -103,11 +103,11 @@ def _resolve_jwt(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
     if mapped is not None:
         return _declared(settings, mapped)
     name = JWT_PREFIX + caller.principal
-    jwt = settings.jwt or JwtSettings(issuer="", audience="")
+    jwt = settings.jwt
     labels = caller.token_labels
     if labels is None:
-        access = Access.of(()) if jwt.without_labels == "unlabelled" else Access.nothing()
-    elif EVERYTHING in labels and not jwt.allow_wildcard_labels:
+        access = Access.nothing() if jwt and jwt.without_labels == "nothing" else Access.of(())
+    elif EVERYTHING in labels and not (jwt and jwt.allow_wildcard_labels):
         log.warning("%s: token claims %r; ignored (guard.jwt.allow_wildcard_labels is off)", name, EVERYTHING)
         access = Access(labels - {EVERYTHING})
     else:

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import httpx
 import jwt
 from mcp.server.auth.provider import AccessToken
 
@@ -35,37 +32,29 @@ def token_digest(token: str) -> str:
 
 
 class KeySet:
-    """The issuer's public keys, from a file or a URL (cached for a few minutes)."""
+    """The issuer's public keys, from a file or a URL, through PyJWT's JWKS client (cached for
+    a few minutes; an unknown ``kid`` refreshes the set once, within a cooldown)."""
 
     def __init__(self, settings: JwtSettings, base_dir: Path) -> None:
-        self._settings = settings
-        self._base_dir = base_dir
-        self._keys: jwt.PyJWKSet | None = None
-        self._loaded_at = 0.0
-
-    def _load(self) -> jwt.PyJWKSet:
-        if self._keys is not None and time.monotonic() - self._loaded_at < JWKS_TTL_S:
-            return self._keys
-        if self._settings.jwks_file:
-            path = Path(self._settings.jwks_file)
-            data = json.loads((path if path.is_absolute() else self._base_dir / path).read_text())
-        elif self._settings.jwks_url:
-            response = httpx.get(self._settings.jwks_url, timeout=10)
-            response.raise_for_status()
-            data = response.json()
+        if settings.jwks_file:
+            path = Path(settings.jwks_file)
+            uri = (path if path.is_absolute() else base_dir / path).resolve().as_uri()
+        elif settings.jwks_url:
+            uri = settings.jwks_url
         else:
             raise ValueError("guard.jwt needs jwks_file or jwks_url")
-        self._keys = jwt.PyJWKSet.from_dict(data)
-        self._loaded_at = time.monotonic()
-        return self._keys
+        self._client = jwt.PyJWKClient(
+            uri, lifespan=JWKS_TTL_S, timeout=10, cooldown_duration=settings.jwks_cooldown_s
+        )
 
     def key_for(self, token: str) -> Any:
         kid = jwt.get_unverified_header(token).get("kid")
-        keys = self._load().keys
-        for key in keys:
-            if kid is None or key.key_id == kid:
-                return key.key
-        raise jwt.InvalidKeyError(f"no key with kid {kid!r}")
+        if kid is None:  # an issuer with one key may leave kid out
+            keys = self._client.get_signing_keys()
+            if len(keys) != 1:
+                raise jwt.InvalidKeyError("token has no kid and the key set has more than one key")
+            return keys[0].key
+        return self._client.get_signing_key(str(kid)).key
 
 
 class TokenVerifier:
@@ -100,7 +89,7 @@ class TokenVerifier:
                 leeway=settings.leeway_s,
                 options={"require": ["exp", "iss", "aud", settings.principal_claim]},
             )
-        except (jwt.PyJWTError, ValueError, OSError, httpx.HTTPError) as exc:
+        except (jwt.PyJWTError, ValueError, OSError) as exc:
             # The reason helps an operator; the token itself is never logged.
             log.info("bearer JWT refused: %s", type(exc).__name__ + (f": {exc}" if str(exc) else ""))
             return None

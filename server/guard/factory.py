@@ -12,6 +12,11 @@ from strongroom.server.store.exposure import ExposureLedger
 def build_guard(settings: Settings, inventory: Inventory) -> Guard:
     """The guard for this data directory (its state lives in the catalog file)."""
     path = settings.catalog_path
+    busy = settings.store.busy_timeout_s
     return Guard(
-        settings.guard, AuditLog(path), ExposureLedger(path), inventory, digest_key=digest_key(settings)
+        settings.guard,
+        AuditLog(path, busy),
+        ExposureLedger(path, busy),
+        inventory,
+        digest_key=digest_key(settings),
     )

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 
-from strongroom.server.errors import StrongroomError
+from strongroom.server.errors import StoreError, StrongroomError
 from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
 from strongroom.server.guard.policy import Decision, Refusal, judge_result, pace
 from strongroom.server.guard.settings import GuardSettings
@@ -33,6 +33,7 @@ from strongroom.server.store.exposure import ExposureLedger, Served
 log = logging.getLogger("strongroom.guard")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _CallMark:
@@ -137,8 +138,9 @@ class Guard:
         digest = arguments_digest(self._digest_key, arguments)
         limits = principal.limits
         arrived = self._clock()
-        pacing = await anyio.to_thread.run_sync(
-            self.ledger.pace, principal.name, arrived, lambda tat: pace(tat, arrived, limits)
+        audit = (principal.name, action, digest)
+        pacing = await self._ledger(
+            audit, self.ledger.pace, principal.name, arrived, lambda tat: pace(tat, arrived, limits)
         )
         if pacing.refusal is not None:
             await self._record(principal.name, action, digest, "refused", [], [pacing.refusal.event])
@@ -155,14 +157,14 @@ class Guard:
                 log.info("%s %s args=%s failed: %s", principal.name, action, digest[:12], type(exc).__name__)
                 raise
             served = _served(result)
-            outcome = await anyio.to_thread.run_sync(self._judge, principal, served, now)
+            outcome = await self._ledger(audit, self._judge, principal, served, now)
             events = list(outcome.decision.events)
             if pacing.delay_s:
                 events.insert(0, GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
             if outcome.decision.refusal is not None:
                 events.append(outcome.decision.refusal.event)
                 if outcome.decision.refusal.event.kind in _FLAGGING:
-                    await anyio.to_thread.run_sync(self.ledger.flag, principal.name, now)
+                    await self._ledger(audit, self.ledger.flag, principal.name, now)
                 await self._record(principal.name, action, digest, "refused", [], events)
                 raise Refused(outcome.decision.refusal)
             for document_id in sorted(outcome.canaries):
@@ -170,7 +172,8 @@ class Guard:
                     GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
                 )
                 log.warning("canary document %s returned to %s", document_id, principal.name)
-            await anyio.to_thread.run_sync(
+            await self._ledger(
+                audit,
                 lambda: self.ledger.record_served(
                     principal.name,
                     served,
@@ -179,12 +182,21 @@ class Guard:
                     outcome.decision.shown,
                     pooled=outcome.decision.pooled,
                     collective_since=now - self.settings.collective.window_hours * 3600,
-                )
+                ),
             )
             await self._record(principal.name, action, digest, "ok", served, events)
         if outcome.decision.delay_s:
             await self._sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
         return result
+
+    async def _ledger(self, audit: tuple[str, str, str], fn: Callable[..., R], *args: Any) -> R:
+        """``fn(*args)`` on the ledger in a worker thread; a store fault (a locked or full disk)
+        fails the call, and the call is audited as an error."""
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except StoreError:
+            await self._record(*audit, "error", [], [])
+            raise
 
     def _judge(self, principal: ResolvedPrincipal, served: list[Served], now: float) -> _Outcome:
         limits = principal.limits

@@ -130,6 +130,12 @@ class JwtSettings(_Section):
     audience: str = Field(description="Expected `aud`: this server's resource URL.")
     jwks_file: str | None = Field(default=None, description="Path of a JSON Web Key Set file.")
     jwks_url: str | None = Field(default=None, description="URL of the issuer's JSON Web Key Set.")
+    jwks_cooldown_s: float = Field(
+        default=30,
+        ge=0,
+        description="Least time between refetches of the key set for an unknown key id (a rotated key "
+        "may wait this long; it bounds the fetches a flood of forged key ids can cause).",
+    )
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     principal_claim: str = Field(default="sub", description="Claim naming the principal.")
     labels_claim: str | None = Field(
@@ -153,6 +159,12 @@ class JwtSettings(_Section):
         if bad or not value:
             raise ValueError(f"algorithms must be asymmetric ones from {sorted(allowed)} (not 'none' or HS*)")
         return value
+
+    @model_validator(mode="after")
+    def _one_key_set(self) -> JwtSettings:
+        if bool(self.jwks_file) == bool(self.jwks_url):
+            raise ValueError("set exactly one of jwks_file and jwks_url")
+        return self
 
     @field_validator("jwks_url")
     @classmethod

@@ -21,19 +21,21 @@ import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from strongroom.server.answers.checker import AnswerCheck, AnswerChecker
 from strongroom.server.answers.session import SessionMemory
+from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.rules.engine import Clock, CompiledRuleSet
-from strongroom.server.rules.params import signature
 from strongroom.server.rules.results import RuleDecision
 from strongroom.server.rules.service import Rules
 
@@ -86,6 +88,16 @@ class ListChangedNotifier:
                 log.debug("could not notify a session of the tool change: %s", exc)
                 with contextlib.suppress(ValueError):
                     self._sessions.remove(session)
+
+
+class RawArguments(ArgModelBase):
+    """Hands a rule tool its arguments untouched (the SDK's lax validation would turn ``"yes"``
+    into true): the rule set validates them strictly against its declared schema."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
 
 
 class RuleTools:
@@ -188,6 +200,10 @@ class RuleTools:
                     annotations=READ_ONLY,
                     structured_output=True,
                 )
+                tool = server._tool_manager.get_tool(name)  # no public way to set a tool's schema
+                assert tool is not None
+                tool.parameters = rule_set.input_schema()
+                tool.fn_metadata.arg_model = RawArguments
                 self._registered[name] = wanted[name]
 
     def _tool_function(self, rule_set: CompiledRuleSet) -> Callable[..., Awaitable[RuleDecision]]:
@@ -196,16 +212,19 @@ class RuleTools:
 
         kb = self.kb
 
-        async def decide(**arguments: Any) -> RuleDecision:
+        async def decide(arguments: dict[str, Any]) -> RuleDecision:
             guarded = self._guarded
             assert guarded is not None
+            try:
+                valid = rule_set.check_arguments(arguments)  # strictly, before any lookup
+            except InvalidArgument as exc:
+                raise ToolError(str(exc)) from None
             return await guarded(
                 name,
-                dict(arguments),
-                lambda access: rules.decide(name, arguments, kb.visible_sources(access).__contains__),
+                valid,
+                lambda access: rules.decide(name, valid, kb.visible_sources(access).__contains__),
             )
 
-        decide.__signature__ = signature(rule_set.parameters, RuleDecision)  # type: ignore[attr-defined]
         decide.__name__ = name
         decide.__doc__ = rule_set.tool_description()
         return decide

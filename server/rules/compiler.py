@@ -17,6 +17,7 @@ from strongroom.server.rules.engine import (
     CompiledRule,
     CompiledRuleSet,
     CompiledValue,
+    cel_name,
 )
 from strongroom.server.rules.expressions import (
     ENGINE_NAMES,
@@ -33,9 +34,10 @@ from strongroom.server.rules.expressions import (
 from strongroom.server.rules.facts import KeyTemplate
 from strongroom.server.rules.index import CitationError, RecordIndex, ResolvedCitation, resolve_citation
 from strongroom.server.rules.loader import line_of, load_rules_file
-from strongroom.server.rules.model import NAME, TOOL_NAME, CitationSpec, RuleSetSpec, RulesFile
-from strongroom.server.rules.params import Parameter, build_parameter
+from strongroom.server.rules.model import ID, NAME, TOOL_NAME, CitationSpec, RuleSetSpec, RulesFile
+from strongroom.server.rules.params import Parameter, arguments_model, build_parameter
 from strongroom.server.rules.problems import RuleProblem, RulesError
+from strongroom.server.rules.typecheck import Binding, check_types, declared_type
 
 BUILTIN_TOOLS = frozenset({"search", "read_document", "list_sources", "check_answer"})
 CEL_FUNCTIONS = frozenset(
@@ -124,7 +126,12 @@ class Compiler:
             compiled = self._rule_set(name, rs_spec, tz)
             if compiled is not None:
                 rule_sets[name] = compiled
-        policies, policy_errors = compile_policies(spec.answer_policies)
+
+        def resolve(citation: CitationSpec, loc: tuple[str | int, ...]) -> dict[str, Any] | None:
+            resolved = self._citation(citation, list(loc), None, f"{loc[1]} policy")
+            return resolved.citation.model_dump() if resolved else None
+
+        policies, policy_errors = compile_policies(spec.answer_policies, resolve)
         for loc, message in policy_errors:
             kind, index, key = loc
             rule = None
@@ -156,14 +163,27 @@ class Compiler:
             section = f"{kind}s"
             for n in names:
                 loc = [*base, section, n]
-                if not re.fullmatch(NAME, n):
-                    self._problem(f"{kind} name {n!r}: use lowercase letters, digits and _", loc, name)
-                elif n in RESERVED_NAMES:
+                as_cel = cel_name(n) if kind == "value" else n
+                if not re.fullmatch(ID if kind == "value" else NAME, n):
+                    allowed = (
+                        "letters, digits, _ and -" if kind == "value" else "lowercase letters, digits and _"
+                    )
+                    self._problem(f"{kind} name {n!r}: use {allowed}", loc, name)
+                elif as_cel in RESERVED_NAMES:
                     self._problem(f"{kind} name {n!r} is reserved (a CEL keyword or helper)", loc, name)
-                elif n in kinds:
-                    self._problem(f"{kind} name {n!r} is already used by a {kinds[n]}", loc, name)
-                kinds.setdefault(n, kind)
+                elif as_cel in kinds:
+                    self._problem(f"{kind} name {n!r} is already used by a {kinds[as_cel]}", loc, name)
+                kinds.setdefault(as_cel, kind)
 
+        raw_combine = (self.data.get("rule_sets") or {}).get(name, {}).get("combine")
+        if raw_combine == "first":
+            self._problem(
+                "`combine: first` means the first rule that passes decides: write `combine: first_pass` "
+                "(or `first_fail` for a screening list where the first failed check decides)",
+                [*base, "combine"],
+                name,
+                warning=True,
+            )
         params: list[Parameter] = []
         for pname, pspec in spec.parameters.items():
             try:
@@ -237,9 +257,9 @@ class Compiler:
             citation = self._citation(vspec.citation, [*loc, "citation"], name, f"value {vname}")
             if expr is not None:
                 reads = _transitive(expr.reads, value_reads)
-                value_reads[vname] = reads
+                value_reads[cel_name(vname)] = reads
                 values.append(CompiledValue(vname, expr, vspec.description, citation, reads))
-            known.add(vname)
+            known.add(cel_name(vname))
 
         rules: list[CompiledRule] = []
         for i, rspec in enumerate(spec.rules):
@@ -258,9 +278,10 @@ class Compiler:
                 rspec.fail_reason, known, [*loc, "fail_reason"], name, label, "fail_reason"
             )
             citation = self._citation(rspec.citation, [*loc, "citation"], name, label)
-            if rspec.outcome is not None and spec.combine != "first":
+            if rspec.outcome is not None and spec.combine not in ("first_pass", "first_fail"):
                 self._problem(
-                    f"`outcome` only applies with `combine: first` (this rule set combines with {spec.combine!r})",
+                    "`outcome` only applies with `combine: first_pass` or `first_fail` "
+                    f"(this rule set combines with {spec.combine!r})",
                     [*loc, "outcome"],
                     name,
                     label,
@@ -297,6 +318,8 @@ class Compiler:
                     f"fact {fact.name!r} is never used", [*base, "facts", fact.name], name, warning=True
                 )
 
+        if len(self.problems) == before:
+            self._check_types(name, base, spec, params, facts, values)
         if len(self.problems) > before:
             return None
         return CompiledRuleSet(
@@ -312,7 +335,49 @@ class Compiler:
             fail_outcome=spec.outcomes.fail,
             not_found_outcome=spec.outcomes.not_found,
             tz=tz,
+            arguments_model=arguments_model(name, params, strict=True),
         )
+
+    # -- types --------------------------------------------------------------------------------
+
+    def _check_types(
+        self,
+        rule_set: str,
+        base: list[str | int],
+        spec: RuleSetSpec,
+        params: list[Parameter],
+        facts: list[CompiledFact],
+        values: list[CompiledValue],
+    ) -> None:
+        """Type-check every expression against the declared types; report each operation CEL
+        has no overload for, with the rule and the operands' types."""
+        env: dict[str, Binding] = {"today": declared_type("date"), "now": declared_type("datetime")}
+        for p in params:
+            env[p.name] = declared_type(p.spec.type, nullable=not p.required and p.default is None)
+        for fact in facts:
+            env[fact.name] = {
+                field: declared_type(f.type, nullable=not f.required) for field, f in fact.fields.items()
+            }
+
+        def check(source: str, loc: list[str | int], rule: str, where: str | None) -> None:
+            for problem in check_types(source, env)[1]:
+                self._problem(str(problem), loc, rule_set, rule, where)
+
+        for v in values:
+            loc = [*base, "values", v.name, "expression"]
+            check(v.expression.source, loc, f"value {v.name}", None)
+            env[v.cel_name] = check_types(v.expression.source, env)[0]
+        for i, rspec in enumerate(spec.rules):
+            loc = [*base, "rules", i]
+            label = f"rule {rspec.id!r}"
+            check(rspec.expression, [*loc, "expression"], label, "expression")
+            if rspec.when is not None:
+                check(rspec.when, [*loc, "when"], label, "when")
+            for where in ("pass_reason", "fail_reason"):
+                template = compile_template(getattr(rspec, where))
+                for part in template.parts:
+                    if isinstance(part, Expression):
+                        check(part.source, [*loc, where], label, where)
 
     # -- pieces -------------------------------------------------------------------------------
 
@@ -373,7 +438,7 @@ class Compiler:
         return ok
 
     def _citation(
-        self, spec: CitationSpec | None, loc: Sequence[str | int], rule_set: str, rule: str
+        self, spec: CitationSpec | None, loc: Sequence[str | int], rule_set: str | None, rule: str
     ) -> ResolvedCitation | None:
         if spec is None or self.index is None:
             return None

@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
-from typing import Any, Literal
+from typing import Any
+
+from pydantic import BaseModel
 
 from strongroom.server.errors import StrongroomError
 from strongroom.server.rules.expressions import (
@@ -24,10 +26,10 @@ from strongroom.server.rules.expressions import (
     to_cel,
     to_json,
 )
-from strongroom.server.rules.facts import FieldTypeError, KeyTemplate, coerce
+from strongroom.server.rules.facts import FieldTypeError, KeyTemplate, coerce, is_empty
 from strongroom.server.rules.index import RecordIndex, ResolvedCitation
-from strongroom.server.rules.model import FieldType
-from strongroom.server.rules.params import Parameter
+from strongroom.server.rules.model import Combine, FieldSpec
+from strongroom.server.rules.params import Parameter, check_arguments
 from strongroom.server.rules.results import ComputedValue, RuleCitation, RuleDecision, RuleResult
 
 Clock = Callable[[], datetime]
@@ -52,18 +54,27 @@ class CompiledFact:
     source: str
     key: KeyTemplate
     required: bool
-    fields: dict[str, FieldType]
+    fields: dict[str, FieldSpec]
     not_found: KeyTemplate | None
     description: str = ""
 
 
 @dataclass(frozen=True)
 class CompiledValue:
-    name: str
+    name: str  # as declared (may hold `-`); expressions call it by its cel_name
     expression: Expression
     description: str
     citation: ResolvedCitation | None
     reads: Reads
+
+    @property
+    def cel_name(self) -> str:
+        return self.name.replace("-", "_")
+
+
+def cel_name(name: str) -> str:
+    """How an expression refers to a value: ``premium-paid-up`` is ``premium_paid_up``."""
+    return name.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,10 @@ class _Run:
     scope: Scope
     moment: datetime
     arguments: dict[str, Any]
-    records: dict[str, Any] = field(default_factory=dict)  # fact name -> typed fields (or None)
+    records: dict[str, Any] = field(default_factory=dict)  # fact name -> its fields (or None)
+    bad: dict[str, dict[str, str]] = field(default_factory=dict)  # fact -> cell -> why it did not convert
+    values: dict[str, Any] = field(default_factory=dict)  # value name -> its CEL result
+    used: set[Reads] = field(default_factory=set)  # what the evaluated expressions read
     record_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # document id, source
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -102,11 +116,12 @@ class CompiledRuleSet:
     facts: list[CompiledFact]
     values: list[CompiledValue]
     rules: list[CompiledRule]
-    combine: Literal["all", "any", "first"]
+    combine: Combine
     pass_outcome: str
     fail_outcome: str
     not_found_outcome: str
     tz: tzinfo
+    arguments_model: type[BaseModel]  # strict: what a tool call may pass
 
     # -- describing the tool ------------------------------------------------------------------
 
@@ -118,7 +133,8 @@ class CompiledRuleSet:
         how = {
             "all": "every rule must pass",
             "any": "one passing rule is enough",
-            "first": "the first rule that passes decides",
+            "first_pass": "rules are tried in order and the first that passes decides",
+            "first_fail": "rules are checked in order and the first that fails decides",
         }[self.combine]
         return (
             f"{self.description}\n\nDecides by the organisation's rules ({how}); returns `decision` "
@@ -130,6 +146,14 @@ class CompiledRuleSet:
         """What a client sees of this tool (to tell whether a reload changed it)."""
         params = tuple((p.name, repr(p.annotation), repr(p.default)) for p in self.parameters)
         return (self.name, self.title, self.tool_description(), params)
+
+    def input_schema(self) -> dict[str, Any]:
+        """The tool's JSON input schema: exactly what :meth:`check_arguments` accepts."""
+        return self.arguments_model.model_json_schema()
+
+    def check_arguments(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Arguments validated strictly; InvalidArgument names each bad or unknown one."""
+        return check_arguments(self.name, self.arguments_model, self.parameters, raw)
 
     # -- evaluating ---------------------------------------------------------------------------
 
@@ -151,39 +175,41 @@ class CompiledRuleSet:
         for p in self.parameters:
             value = arguments.get(p.name, None if p.required else p.default)
             run.arguments[p.name] = value
-            scope.set(p.name, to_cel(value, self.tz))
+            number = p.spec.type == "number" and isinstance(value, int) and not isinstance(value, bool)
+            scope.set(p.name, to_cel(float(value) if number else value, self.tz))
 
         for fact in self.facts:
             missing = self._load_fact(fact, run, index)
             if missing is not None:
                 return missing
 
-        values: list[ComputedValue] = []
-        for v in self.values:
-            result = self._run(v.expression, run, f"value {v.name!r}", v.reads)
-            scope.set(v.name, result)
-            values.append(
-                ComputedValue(
-                    name=v.name,
-                    value=_scalar(to_json(result, self.tz)),
-                    description=v.description,
-                    citation=_visible_citation(v.citation, visible),
-                )
-            )
-
         results, decision, deciding = self._decide(run, visible)
+        read_by_rules = Reads.empty()
+        for rule in self.rules:
+            read_by_rules = read_by_rules | rule.reads
+        for v in self.values:  # values no rule reads are the rule set's output: compute them too
+            if v.cel_name not in read_by_rules.roots:
+                self._value(v, run, f"value {v.name!r}")
+        values = [
+            ComputedValue(
+                name=v.name,
+                value=_scalar(to_json(run.values[v.name], self.tz)),
+                description=v.description,
+                citation=_visible_citation(v.citation, visible),
+            )
+            for v in self.values
+            if v.name in run.values
+        ]
         used = Reads.empty()
-        for v in self.values:
-            used = used | v.reads
-        for rule, res in zip(self.rules, results, strict=True):
-            if res.passed is not None or rule.when is not None:
-                used = used | rule.reads
+        for reads in run.used:
+            used = used | reads
         facts, withheld = self._facts_used(run, used, visible)
         decision_model = RuleDecision(
             decision_id=f"decision:{self.name}:{uuid.uuid4().hex[:12]}",
             rule_set=self.name,
             decision=decision,
             summary=self._summary(decision, results, deciding),
+            decided_by=deciding[0].id if deciding and self.combine.startswith("first") else None,
             rules=results,
             values=values,
             facts=facts,
@@ -217,22 +243,57 @@ class CompiledRuleSet:
             run.records[fact.name] = None
             run.scope.set(fact.name, None)
             return None
-        typed = dict(record.fields)
-        for field_name, kind in fact.fields.items():
-            try:
-                typed[field_name] = coerce(typed.get(field_name), kind)
-            except FieldTypeError as exc:
-                readers = [r.id for r in self.rules if field_name in r.reads.fields_of(fact.name)]
-                who = f" (read by rule {', '.join(repr(r) for r in readers)})" if readers else ""
-                raise RuleEvaluationError(
-                    f"{self.name}: {fact.source} record {key!r}: field {fact.name}.{field_name} is declared "
-                    f"{kind} but holds something else: {exc}{who}. Fix the record or the declared type."
-                ) from None
-        run.records[fact.name] = typed
         run.record_docs[fact.name] = (record.id, record.source)
         run.keys[fact.name] = key or ""
-        run.scope.set(fact.name, to_cel(typed, self.tz))
+        # Every declared cell is typed now, but a bad one fails only an expression that reads it.
+        fields = dict(record.fields)
+        bad: dict[str, str] = {}
+        for name in fact.fields:
+            try:
+                fields[name] = self._cell(fact, name, fields.get(name), run)
+            except FieldTypeError as exc:
+                bad[name] = str(exc)
+                fields.pop(name, None)
+        run.records[fact.name] = fields
+        run.bad[fact.name] = bad
+        run.scope.set(fact.name, to_cel(fields, self.tz))
         return None
+
+    def _cell(self, fact: CompiledFact, name: str, value: Any, run: _Run) -> Any:
+        spec = fact.fields[name]
+        where = f"{fact.source} record {run.keys.get(fact.name, '')!r}"
+        if spec.required and is_empty(value):
+            raise FieldTypeError(
+                f"{fact.name}.{name} is required but empty in {where}. Fill in the record, or drop "
+                "`required: true` to read an empty cell as null."
+            )
+        try:
+            return coerce(value, spec)
+        except FieldTypeError as exc:
+            raise FieldTypeError(
+                f"{fact.name}.{name} in {where} is declared {spec.type} but holds something else: {exc}. "
+                "Fix the record or the declared type."
+            ) from None
+
+    def _check_cells(self, reads: Reads, run: _Run, who: str) -> None:
+        """A declared cell that did not convert fails the first expression that reads it."""
+        for fact, bad in run.bad.items():
+            if not bad or fact not in reads.roots:
+                continue
+            read = set(bad) if (fact,) in reads.paths else reads.fields_of(fact) & set(bad)
+            if read:
+                raise RuleEvaluationError(f"{self.name}: {who} could not be evaluated: {bad[min(read)]}")
+
+    def _value(self, v: CompiledValue, run: _Run, who: str) -> Any:
+        """A value, computed the first time an expression needs it."""
+        if v.name not in run.values:
+            label = f"value {v.name!r}"
+            result = self._run(
+                v.expression, run, label if who.startswith("value") else f"{label} (for {who})"
+            )
+            run.values[v.name] = result
+            run.scope.set(v.cel_name, result)
+        return run.values[v.name]
 
     def _not_found(self, fact: CompiledFact, key: str | None, run: _Run) -> RuleDecision:
         if fact.not_found is not None:
@@ -267,7 +328,7 @@ class CompiledRuleSet:
         decision: str | None = None
         for rule in self.rules:
             citation = _visible_citation(rule.citation, visible)
-            if decision is not None and self.combine == "first":
+            if decision is not None:
                 results.append(
                     RuleResult(
                         id=rule.id,
@@ -279,7 +340,7 @@ class CompiledRuleSet:
                 )
                 continue
             if rule.when is not None:
-                applies = self._run(rule.when, run, f"rule {rule.id!r} (when)", rule.reads)
+                applies = self._run(rule.when, run, f"rule {rule.id!r} (when)")
                 if not isinstance(applies, bool):
                     raise self._not_boolean(rule.id, "when", applies)
                 if not applies:
@@ -293,7 +354,7 @@ class CompiledRuleSet:
                         )
                     )
                     continue
-            passed = self._run(rule.expression, run, f"rule {rule.id!r}", rule.reads)
+            passed = self._run(rule.expression, run, f"rule {rule.id!r}")
             if not isinstance(passed, bool):
                 raise self._not_boolean(rule.id, "expression", passed)
             template = rule.pass_reason if passed else rule.fail_reason
@@ -302,8 +363,8 @@ class CompiledRuleSet:
                 id=rule.id, description=rule.description, passed=passed, reason=reason, citation=citation
             )
             results.append(result)
-            if self.combine == "first" and passed:
-                decision = rule.outcome or self.pass_outcome
+            if (self.combine, passed) in (("first_pass", True), ("first_fail", False)):
+                decision = rule.outcome or (self.pass_outcome if passed else self.fail_outcome)
                 deciding = [result]
         applied = [r for r in results if r.passed is not None]
         if self.combine == "all":
@@ -312,7 +373,8 @@ class CompiledRuleSet:
         if self.combine == "any":
             winners = [r for r in applied if r.passed]
             return results, self.pass_outcome if winners else self.fail_outcome, winners[:1] or applied
-        return results, decision or self.fail_outcome, deciding
+        otherwise = self.fail_outcome if self.combine == "first_pass" else self.pass_outcome
+        return results, decision or otherwise, deciding
 
     def _summary(self, decision: str, results: list[RuleResult], deciding: list[RuleResult]) -> str:
         applied = [r for r in results if r.passed is not None]
@@ -323,17 +385,33 @@ class CompiledRuleSet:
             if not failed:
                 return f"{decision}: all {len(applied)} applicable rules passed."
             return f"{decision}: {' '.join(_sentence(r.reason) for r in failed)}"
-        if deciding and deciding[0].passed:
+        if self.combine == "any" and not (deciding and deciding[0].passed):
+            deciding = []
+        if deciding:
             return f"{decision}: {_sentence(deciding[0].reason)}"
+        if self.combine == "first_fail":
+            return f"{decision}: all {len(applied)} applicable rules passed."
         return f"{decision}: none of the {len(applied)} applicable rules passed."
 
-    def _run(self, expr: Expression, run: _Run, what: str, reads: Reads) -> Any:
+    def _prepare(self, reads: Reads, run: _Run, what: str) -> None:
+        """Compute the values and type the record fields that an expression reads."""
+        if reads in run.used:
+            return  # this expression's values are computed and its cells checked already
+        for v in self.values:
+            if v.cel_name in reads.roots:
+                self._value(v, run, what)
+        self._check_cells(reads, run, what)
+        run.used.add(reads)
+
+    def _run(self, expr: Expression, run: _Run, what: str) -> Any:
+        self._prepare(expr.reads, run, what)
         try:
             return expr.run(run.scope.context)
         except Exception as exc:  # CEL raises plain TypeError/KeyError/RuntimeError/ValueError
-            raise RuleEvaluationError(self._explain(exc, expr, run, what, reads)) from None
+            raise RuleEvaluationError(self._explain(exc, expr, run, what, expr.reads)) from None
 
     def _render(self, template: Template, run: _Run, rule: CompiledRule) -> str:
+        self._prepare(template.reads, run, f"the reason of rule {rule.id!r}")
         try:
             return template.render(run.scope.context, self.tz)
         except Exception as exc:
@@ -341,7 +419,7 @@ class CompiledRuleSet:
             if expr is None:
                 raise
             raise RuleEvaluationError(
-                self._explain(exc, expr, run, f"the reason of rule {rule.id!r}", rule.reads)
+                self._explain(exc, expr, run, f"the reason of rule {rule.id!r}", template.reads)
             ) from None
 
     def _not_boolean(self, rule_id: str, part: str, value: Any) -> RuleEvaluationError:

@@ -4,11 +4,10 @@ The operator writing rules should not meet CEL's quirks (see ``../shared/notes/c
 everything that enters an expression goes through :func:`to_cel` and every expression through
 :func:`compile_expression`:
 
-- Numbers are doubles, always. Record and parameter values become ``float`` and integer
-  literals in expressions are rewritten to double literals (``30`` becomes ``30.0``), so
-  ``order.total - 0`` and ``order.quantity * 2`` work whatever the record's column held.
-  A literal list index (``items[0]``) and the operands of ``%`` stay integers: CEL's ``%`` is
-  for whole numbers (``int(n) % 2``).
+- Numbers are CEL's own: expressions are compiled as written, and values are typed by their
+  declared types (``integer`` is int, ``number`` is double, in every row); int and double
+  compare with each other but do not mix in arithmetic, which :mod:`.typecheck` reports
+  before serving. Helpers that count (``days_between``, ``year``, ...) return int.
 - Dates are timestamps at 00:00 UTC. Date-times are converted to the rules' business time zone
   and carried as that wall-clock time tagged UTC ("floating" local time), so ``today``,
   dates and date-times compare and subtract without time-zone surprises.
@@ -172,32 +171,6 @@ def _plain_string(literal: str) -> str | None:
     return None if m is None else (m.group(1) if m.group(1) is not None else m.group(2))
 
 
-# -- numbers are doubles --------------------------------------------------------------------
-
-
-def doubles_only(source: str) -> str:
-    """Rewrite integer literals as double literals, except a list index and the operands of ``%``."""
-    toks = tokens(source)
-    out: list[str] = []
-    last = 0
-    for i, tok in enumerate(toks):
-        if tok.kind != "number" or tok.text[-1] in "uU":
-            continue
-        is_hex = tok.text[:2].lower() == "0x"
-        if not is_hex and re.search(r"[.eE]", tok.text):
-            continue  # already a double
-        if _text(toks, i - 1) == "[" and _text(toks, i + 1) == "]":
-            continue  # a list index
-        if _text(toks, i - 1) == "%" or _text(toks, i + 1) == "%":
-            continue  # CEL's % is for integers only: int(n) % 2
-        value = int(tok.text, 16) if is_hex else int(tok.text)
-        out.append(source[last : tok.start])
-        out.append(f"{value}.0")
-        last = tok.start + len(tok.text)
-    out.append(source[last:])
-    return "".join(out)
-
-
 # -- compiling ------------------------------------------------------------------------------
 
 
@@ -222,8 +195,7 @@ def compile_expression(source: str) -> Expression:
     if not source.strip():
         raise ExpressionError("the expression is empty")
     try:
-        cel.compile(source)  # errors point into what the operator wrote, not the rewrite
-        program = cel.compile(doubles_only(source))
+        program = cel.compile(source)
     except ValueError as exc:
         raise ExpressionError(_parse_message(str(exc))) from None
     return Expression(source, program, analyse(source))
@@ -335,13 +307,13 @@ def floating(dt: datetime, tz: tzinfo) -> datetime:
 
 
 def to_cel(value: Any, tz: tzinfo) -> Any:
-    """A Python value typed the way rule expressions expect it."""
+    """A Python value as CEL takes it: ints stay int, floats and decimals are double."""
     if value is None or isinstance(value, bool | str | bytes):
         return value
-    if isinstance(value, int | Decimal):
-        return float(value)
-    if isinstance(value, float):
+    if isinstance(value, int | float):
         return value
+    if isinstance(value, Decimal):
+        return float(value)
     if isinstance(value, datetime):
         return floating(value, tz)
     if isinstance(value, date):
@@ -484,16 +456,14 @@ def _date(value: Any) -> datetime:
 STATIC_HELPERS: dict[str, Callable[..., Any]] = {
     "date": _date,
     "days": lambda n: timedelta(days=_whole(n, "days")),
-    "days_between": lambda a, b: float(
-        (_stamp(b, "days_between").date() - _stamp(a, "days_between").date()).days
-    ),
+    "days_between": lambda a, b: (_stamp(b, "days_between").date() - _stamp(a, "days_between").date()).days,
     "add_days": lambda t, n: _stamp(t, "add_days") + timedelta(days=_whole(n, "add_days")),
     "add_months": lambda t, n: _add_months(_stamp(t, "add_months"), _whole(n, "add_months")),
     "add_years": lambda t, n: _add_months(_stamp(t, "add_years"), 12 * _whole(n, "add_years")),
-    "year": lambda t: float(_stamp(t, "year").year),
-    "month": lambda t: float(_stamp(t, "month").month),
-    "day": lambda t: float(_stamp(t, "day").day),
-    "weekday": lambda t: float(_stamp(t, "weekday").isoweekday()),
+    "year": lambda t: _stamp(t, "year").year,
+    "month": lambda t: _stamp(t, "month").month,
+    "day": lambda t: _stamp(t, "day").day,
+    "weekday": lambda t: _stamp(t, "weekday").isoweekday(),
     "coalesce": lambda *values: next((v for v in values if v is not None), None),
 }
 CLOCK_HELPERS = ("days_since",)
@@ -506,8 +476,8 @@ RESERVED_NAMES = CEL_RESERVED | HELPER_NAMES | ENGINE_NAMES | NAMESPACES
 def functions_for(today: datetime) -> dict[str, Callable[..., Any]]:
     """Every function an expression may call, with ``today`` bound for ``days_since``."""
 
-    def days_since(t: Any) -> float:
-        return float((today.date() - _stamp(t, "days_since").date()).days)
+    def days_since(t: Any) -> int:
+        return (today.date() - _stamp(t, "days_since").date()).days
 
     return {**LIBRARY, **STATIC_HELPERS, "days_since": days_since}
 

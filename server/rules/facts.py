@@ -9,11 +9,11 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from strongroom.server.rules.model import FieldType
+from strongroom.server.rules.model import FieldSpec
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
-_TRUE = {"true", "yes", "y", "1", "t"}
-_FALSE = {"false", "no", "n", "0", "f"}
+_LENIENT_TRUE = {"true", "yes", "y", "1", "t"}
+_LENIENT_FALSE = {"false", "no", "n", "0", "f"}
 
 
 class FieldTypeError(ValueError):
@@ -61,8 +61,14 @@ def key_text(value: Any) -> str:
     return str(value)
 
 
-def coerce(value: Any, kind: FieldType) -> Any:
-    """``value`` as the declared type; empty strings become null. Raises FieldTypeError."""
+def is_empty(value: Any) -> bool:
+    """A missing or blank cell."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def coerce(value: Any, spec: FieldSpec) -> Any:
+    """``value`` as the declared type; empty cells become null. Raises FieldTypeError."""
+    kind = spec.type
     if value is None or (isinstance(value, str) and not value.strip() and kind != "string"):
         return None
     if kind == "string":
@@ -74,11 +80,16 @@ def coerce(value: Any, kind: FieldType) -> Any:
     if kind == "boolean":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise FieldTypeError(f"expected true or false, got {_describe(value)}")
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word in ("true", "false"):
+            return word == "true"
+        if spec.lenient:
+            if word in _LENIENT_TRUE | _LENIENT_FALSE:
+                return word in _LENIENT_TRUE
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+        hint = "" if spec.lenient else " (declare `lenient: true` on the field to read yes/no and 1/0)"
+        raise FieldTypeError(f"expected true or false, got {_describe(value)}{hint}")
     if kind in ("number", "integer"):
         if isinstance(value, bool):
             raise FieldTypeError(f"expected a number, got {_describe(value)}")
@@ -95,7 +106,7 @@ def coerce(value: Any, kind: FieldType) -> Any:
             if number != int(number):
                 raise FieldTypeError(f"expected a whole number, got {_describe(value)}")
             return int(number)
-        return number
+        return float(number)
     if kind == "date":
         if isinstance(value, datetime):
             return value.date()

@@ -13,11 +13,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 NAME = r"^[a-z_][a-z0-9_]{0,63}$"
+ID = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"  # rule, value and policy ids: `premium-paid-up`
 TOOL_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 OUTCOME = r"^[a-z][a-z0-9_]{0,63}$"
 
 ParamType = Literal["string", "integer", "number", "boolean", "date", "enum"]
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+Combine = Literal["all", "any", "first_pass", "first_fail"]
+COMBINE_ALIASES: dict[str, Combine] = {"first": "first_pass"}
 
 
 class _Strict(BaseModel):
@@ -109,6 +112,24 @@ class ParameterSpec(_Strict):
         return self.required if self.required is not None else not self.has_default
 
 
+class FieldSpec(_Strict):
+    """A record column's declared type; ``total: number`` is short for ``{type: number}``."""
+
+    type: FieldType
+    required: bool = Field(
+        default=False, description="An empty cell is an evaluation error (default: it is null)."
+    )
+    lenient: bool = Field(
+        default=False, description="Booleans only: also read yes/no, y/n, t/f and 1/0 (default: true/false)."
+    )
+
+    @model_validator(mode="after")
+    def _lenient_booleans_only(self) -> FieldSpec:
+        if self.lenient and self.type != "boolean":
+            raise ValueError(f"`lenient` only applies to type boolean, not {self.type}")
+        return self
+
+
 class FactSpec(_Strict):
     """A record looked up by key in an indexed source (a ``sql`` or ``records`` source)."""
 
@@ -118,7 +139,7 @@ class FactSpec(_Strict):
     )
     description: str = ""
     required: bool = Field(default=True, description="A missing record gives the not_found outcome.")
-    fields: dict[str, FieldType] = Field(
+    fields: dict[str, Annotated[FieldSpec, BeforeValidator(_type_shorthand)]] = Field(
         default_factory=dict,
         description="Declared field types: values are converted (or refused) before rules run.",
     )
@@ -134,14 +155,16 @@ class ValueSpec(_Strict):
 
 
 class RuleSpec(_Strict):
-    id: str = Field(pattern=NAME)
+    id: str = Field(pattern=ID)
     description: str = ""
     expression: str = Field(min_length=1, description="CEL; must be true for the rule to pass.")
     when: str | None = Field(default=None, description="CEL; the rule applies only when this is true.")
     pass_reason: Text = Field(min_length=1)
     fail_reason: Text = Field(min_length=1)
     outcome: str | None = Field(
-        default=None, pattern=OUTCOME, description="With combine: first, the decision when this rule passes."
+        default=None,
+        pattern=OUTCOME,
+        description="With combine first_pass (first_fail), the decision when this rule passes (fails).",
     )
     citation: Citation | None = None
 
@@ -166,9 +189,14 @@ class RuleSetSpec(_Strict):
     values: dict[str, Annotated[ValueSpec, BeforeValidator(_expression_shorthand)]] = Field(
         default_factory=dict
     )
-    combine: Literal["all", "any", "first"] = "all"
+    combine: Combine = "all"
     outcomes: Outcomes = Outcomes()
     rules: list[RuleSpec] = Field(min_length=1)
+
+    @field_validator("combine", mode="before")
+    @classmethod
+    def _combine_alias(cls, value: Any) -> Any:
+        return COMBINE_ALIASES.get(value, value) if isinstance(value, str) else value
 
     @field_validator("rules")
     @classmethod
@@ -181,38 +209,55 @@ class RuleSetSpec(_Strict):
         return rules
 
 
-class ForbiddenPattern(_Strict):
-    """Text that must never appear in an answer."""
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
-    id: str = Field(pattern=NAME)
-    pattern: str
+
+Patterns = Annotated[list[str], BeforeValidator(_one_or_many), Field(min_length=1)]
+
+
+class ForbiddenPattern(_Strict):
+    """Text that must never appear in an answer: any of its patterns."""
+
+    id: str = Field(pattern=ID)
+    pattern: Patterns = Field(description="A regex, or a list of them: any match is a violation.")
     message: str = Field(min_length=1)
     ignore_case: bool = True
+    citation: Citation | None = None
 
 
 class RequiredStatement(_Strict):
     """When an answer mentions a topic, it must also say one of these things."""
 
-    id: str = Field(pattern=NAME)
-    when: list[str] = Field(min_length=1, description="Regexes; the policy applies when all of them match.")
-    require_any: list[str] = Field(min_length=1, description="Regexes; at least one must match.")
+    id: str = Field(pattern=ID)
+    when: Patterns = Field(description="Regexes; the policy applies when all of them match.")
+    require_any: Patterns = Field(description="Regexes; at least one must match.")
     message: str = Field(min_length=1)
     ignore_case: bool = True
-
-    @field_validator("when", "require_any", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    citation: Citation | None = None
 
 
 PersonalDataKind = Literal["email", "phone", "card"]
 ALL_PERSONAL_DATA: tuple[PersonalDataKind, ...] = ("email", "phone", "card")
 
 
+class PersonalDataPattern(_Strict):
+    """An organisation's own kind of personal data (policy numbers, staff ids ...)."""
+
+    id: str = Field(pattern=ID)
+    pattern: Patterns = Field(description="A regex, or a list of them.")
+    message: str | None = Field(default=None, description="Default: names the id.")
+    ignore_case: bool = False
+    citation: Citation | None = None
+
+
 class PersonalDataPolicy(_Strict):
     """Personal data that must not appear in an answer."""
 
     detect: list[PersonalDataKind] = Field(default_factory=lambda: list(ALL_PERSONAL_DATA))
+    patterns: list[PersonalDataPattern] = Field(
+        default_factory=list, description="Custom detectors beside email, phone and card."
+    )
     allow: list[str] = Field(
         default_factory=list, description="Regexes of allowed matches (e.g. the company's public addresses)."
     )

@@ -1,17 +1,50 @@
-"""Rule-set parameters as pydantic types: they validate calls and become the tool's input schema."""
+"""Rule-set parameters as pydantic types: they validate calls and become the tool's input schema.
+
+Calls are validated strictly, as the schema reads: ``"yes"``, ``1`` and ``"true"`` are not
+booleans, ``"2"`` and ``1.0`` are not integers, a date is ``YYYY-MM-DD`` text (not a date-time
+or a number), and an argument the rule set does not declare is an error.
+"""
 
 from __future__ import annotations
 
 import inspect
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import ErrorDetails
 
+from strongroom.server.errors import InvalidArgument
 from strongroom.server.rules.model import ParameterSpec
 
-_BASE: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool, "date": date}
+
+def _iso_date(value: Any) -> Any:
+    """A JSON date parameter: ``YYYY-MM-DD`` text (a date object passes, for callers in Python)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("is not a calendar date") from None
+    raise ValueError("needs a date written YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+_BASE: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool, "date": IsoDate}
+_STRICT = ConfigDict(strict=True, extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -50,7 +83,7 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
         default = spec.default if spec.has_default else None
         if default is not None:
             try:
-                default = TypeAdapter(annotation).validate_python(default)
+                default = TypeAdapter(annotation, config=_STRICT).validate_python(default)
             except ValidationError as exc:
                 problem = exc.errors()[0]["msg"]
                 raise ValueError(
@@ -59,24 +92,67 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
     return Parameter(name, spec, annotation, default)
 
 
-def arguments_model(tool_name: str, parameters: list[Parameter]) -> type[BaseModel]:
-    """A model of the tool's arguments (for validation outside MCP, e.g. the CLI and tests)."""
+def arguments_model(tool_name: str, parameters: list[Parameter], *, strict: bool = False) -> type[BaseModel]:
+    """A model of the tool's arguments: strict for tool calls, lax for the shell (NAME=VALUE text)."""
     fields: dict[str, Any] = {}
     for p in parameters:
         fields[p.name] = (p.annotation, ...) if p.required else (p.annotation, p.default)
-    model: type[BaseModel] = create_model(f"{tool_name}_arguments", **fields)
+    config = _STRICT if strict else ConfigDict(extra="forbid")
+    model: type[BaseModel] = create_model(f"{tool_name}_arguments", __config__=config, **fields)
     return model
 
 
-def signature(parameters: list[Parameter], returns: Any) -> inspect.Signature:
-    """A keyword-only signature the MCP SDK turns into the tool's input schema."""
-    ordered = [p for p in parameters if p.required] + [p for p in parameters if not p.required]
-    return inspect.Signature(
-        [
-            inspect.Parameter(
-                p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation, default=p.default
-            )
-            for p in ordered
-        ],
-        return_annotation=returns,
-    )
+def check_arguments(
+    tool_name: str, model: type[BaseModel], parameters: list[Parameter], raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Validated arguments, or InvalidArgument: one sentence naming each bad parameter."""
+    try:
+        return model.model_validate(dict(raw)).model_dump()
+    except ValidationError as exc:
+        specs = {p.name: p.spec for p in parameters}
+        problems = [_explain(e, specs) for e in exc.errors()]
+        raise InvalidArgument(f"{tool_name}: {'; '.join(problems)}.") from None
+
+
+_EXPECTED = {
+    "string": "must be text",
+    "integer": "must be a whole number (a JSON integer such as 3)",
+    "number": "must be a number",
+    "boolean": "must be true or false (a JSON boolean)",
+    "date": "must be a date written YYYY-MM-DD (not a date-time or a number)",
+}
+
+
+def _explain(error: ErrorDetails, specs: Mapping[str, ParameterSpec]) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    kind = error["type"]
+    if kind == "missing":
+        return f"parameter {name!r} is required"
+    if kind == "extra_forbidden":
+        return f"unknown argument {name!r} (parameters: {', '.join(specs) or 'none'})"
+    spec = specs[name]
+    ctx = error.get("ctx") or {}
+    bounds = {
+        "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "less_than_equal": f"must be at most {ctx.get('le')}",
+        "string_pattern_mismatch": f"must match the pattern {spec.pattern}",
+        "string_too_short": f"must be at least {spec.min_length} characters long",
+        "string_too_long": f"must be at most {spec.max_length} characters long",
+    }
+    if kind in bounds:
+        expected = bounds[kind]
+    elif spec.type == "enum":
+        expected = f"must be one of: {', '.join(spec.values or [])}"
+    else:
+        expected = _EXPECTED[spec.type]
+    return f"parameter {name!r} {expected}, got {_shown(error['input'])}"
+
+
+def _shown(value: Any) -> str:
+    kind = {str: "the text", bool: "the boolean", int: "the integer", float: "the number"}.get(type(value))
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{kind} {text}" if kind else text

@@ -49,6 +49,10 @@ class RuleDecision(BaseModel):
     rule_set: str
     decision: str = Field(description="The outcome, e.g. approved, denied or not_found.")
     summary: str = Field(description="One sentence: the decision and the rule(s) that settled it.")
+    decided_by: str | None = Field(
+        default=None,
+        description="With combine first_pass/first_fail: the rule that decided (null: none did).",
+    )
     rules: list[RuleResult] = Field(description="Every rule, in order, with its reason and citation.")
     values: list[ComputedValue] = Field(default_factory=list, description="Values the rules computed.")
     facts: dict[str, Any] = Field(

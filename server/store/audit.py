@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from strongroom.server.store.sqlite import SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
 
 GENESIS = "0" * 64
 
@@ -133,8 +133,8 @@ def _body(r: AuditRecord) -> dict[str, Any]:
 class AuditLog:
     """The log and its head live in the catalog file."""
 
-    def __init__(self, path: Path) -> None:
-        self._file = SqliteFile(path, _SCHEMA)
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
         self._adopt_legacy_head(path.with_name("audit.head"))
 
     def append(

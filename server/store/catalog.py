@@ -19,12 +19,13 @@ from typing import Any
 
 from strongroom.server.store.fieldcodec import decode_fields, encode_fields
 from strongroom.server.store.records import (
+    METADATA_KEY,
     ChunkRecord,
     DocumentRecord,
     SearchFilter,
     SourceState,
 )
-from strongroom.server.store.sqlite import SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
 from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1
@@ -82,7 +83,6 @@ CREATE TABLE IF NOT EXISTS vector_ledger (chunk_id TEXT PRIMARY KEY, document_id
 """
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _now() -> str:
@@ -105,17 +105,20 @@ class KeywordMatch:
 class Catalog:
     """Thread-safe access to the catalog database (one connection per thread)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = path
-        self._file = SqliteFile(path, _SCHEMA)
+        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
         db = self._file.db()
         columns = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
         if "connector_state" not in columns:  # catalogs made before connector state existed
             db.execute("ALTER TABLE sources ADD COLUMN connector_state TEXT NOT NULL DEFAULT '{}'")
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+        # Write only when needed: opening a catalog that another process is writing to must not wait.
+        if db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is None:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
 
     def _db(self) -> sqlite3.Connection:
         return self._file.db()
@@ -384,7 +387,7 @@ def _filter_sql(where: SearchFilter) -> tuple[str, list[Any]]:
         parts.append(f"d.source IN ({','.join('?' * len(where.sources))})" if where.sources else "0")
         params.extend(where.sources)
     for key, value in where.metadata.items():
-        if not _METADATA_KEY.match(key):
+        if not METADATA_KEY.match(key):
             raise ValueError(f"invalid metadata key {key!r}")
         values = value if isinstance(value, list) else [value]
         marks = ",".join("?" * len(values))

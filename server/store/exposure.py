@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from strongroom.server.store.sqlite import SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
 
 T = TypeVar("T")
 
@@ -90,8 +90,8 @@ class Collective:
 
 
 class ExposureLedger:
-    def __init__(self, path: Path) -> None:
-        self._file = SqliteFile(path, _SCHEMA)
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
 
     @staticmethod
     def now() -> float:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 MetadataValue = str | int | float | bool
+#: A metadata field name both stores accept in a filter: an ASCII identifier of at most 64 characters.
+METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: The integers both stores hold (SQLite and Chroma keep 64-bit signed integers).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,172 @@
-"""SQLite plumbing shared by the catalog's stores: one connection per thread, short transactions."""
+"""SQLite plumbing shared by the catalog's stores: one connection per thread, short transactions.
+
+Every fault of the database (locked, full, damaged, unreadable) leaves this module as a
+:class:`~strongroom.server.errors.StoreError` subclass, so every front end reports it the same
+way: a tool error for an MCP client (naming no server path), one line for the CLI.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any, cast
+
+from strongroom.server.errors import (
+    InvalidArgument,
+    StoreBusy,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+)
+from strongroom.server.store.records import INT64_MAX, INT64_MIN
+
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+
+_BUSY = "the index is busy (another process is writing to it); try again in a moment"
+_FULL = "the disk holding the index is full; free some space on it, then try again"
+_CORRUPT = (
+    "the index catalog is damaged or is not a Strongroom catalog; restore it from a backup, "
+    "or move it aside and run `strongroom sync` to rebuild the index"
+)
+_UNAVAILABLE = "the index catalog cannot be used ({name}); check the data directory's disk and permissions"
+_CODES: dict[int, tuple[type[StoreError], str]] = {
+    sqlite3.SQLITE_BUSY: (StoreBusy, _BUSY),
+    sqlite3.SQLITE_LOCKED: (StoreBusy, _BUSY),
+    sqlite3.SQLITE_FULL: (StoreFull, _FULL),
+    sqlite3.SQLITE_CORRUPT: (StoreCorrupt, _CORRUPT),
+    sqlite3.SQLITE_NOTADB: (StoreCorrupt, _CORRUPT),
+}
+
+
+def store_error(exc: sqlite3.Error, path: Path) -> StoreError:
+    """The StoreError for a sqlite3 error; the path and SQLite's own words are for the operator."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    kind, message = _CODES.get(-1 if code is None else code & 0xFF, (StoreUnavailable, _UNAVAILABLE))
+    return kind(message.format(name=name), f"{path}: {exc}")
+
+
+@contextmanager
+def translated(path: Path) -> Iterator[None]:
+    """Raise database faults as StoreErrors; programming errors stay what they are."""
+    try:
+        yield
+    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise
+    except sqlite3.Error as exc:
+        raise store_error(exc, path) from exc
+    except OverflowError as exc:  # an integer SQLite cannot store: a caller's value, not a fault
+        raise InvalidArgument(
+            f"a number is out of range: integers must be between {INT64_MIN} and {INT64_MAX}"
+        ) from exc
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose every step raises database faults as StoreErrors."""
+
+    def _path(self) -> Path:
+        return cast(_Connection, self.connection).file_path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        with translated(self._path()):
+            super().execute(sql, parameters)
+        return self
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> _Cursor:
+        with translated(self._path()):
+            super().executemany(sql, seq_of_parameters)
+        return self
+
+    def executescript(self, sql_script: str, /) -> _Cursor:
+        with translated(self._path()):
+            super().executescript(sql_script)
+        return self
+
+    def fetchone(self) -> Any:
+        with translated(self._path()):
+            return super().fetchone()
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        with translated(self._path()):
+            return super().fetchmany(size)
+
+    def fetchall(self) -> list[Any]:
+        with translated(self._path()):
+            return super().fetchall()
+
+    def __next__(self) -> Any:
+        with translated(self._path()):
+            return super().__next__()
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose statements run on :class:`_Cursor`s, so faults are translated in one place."""
+
+    file_path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        return self.cursor(_Cursor).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
+        return self.cursor(_Cursor).executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> _Cursor:
+        return self.cursor(_Cursor).executescript(sql_script)
 
 
 class SqliteFile:
-    """A database file opened once per thread in WAL mode."""
+    """A database file opened once per thread in WAL mode.
 
-    def __init__(self, path: Path, schema: str) -> None:
+    ``busy_timeout_s`` bounds how long a write waits for another process's write lock before
+    failing with :class:`StoreBusy` (reads never wait in WAL mode).
+    """
+
+    def __init__(self, path: Path, schema: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout_s = busy_timeout_s
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(_UNAVAILABLE.format(name=exc.strerror), f"{path.parent}: {exc}") from exc
         self._local = threading.local()
         self.db().executescript(schema)  # idempotent; executescript manages its own transaction
 
     def db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        db: _Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            with translated(self.path):
+                db = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout_s, isolation_level=None, factory=_Connection
+                )
+            db.file_path = self.path
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                db.close()
+                raise
             self._local.db = db
         return db
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back if anything (the commit included) fails."""
         db = self.db()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                with suppress(StoreError):  # the original error is the one to report
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

@@ -7,13 +7,14 @@ Embedded ``PersistentClient`` by default, ``HttpClient`` against ``chroma run`` 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from strongroom.server.errors import StrongroomError
+from strongroom.server.errors import StoreUnavailable
 from strongroom.server.settings import StoreSettings
 from strongroom.server.store.records import SearchFilter
 
@@ -26,9 +27,16 @@ Metadata = Mapping[str, str | int | float | bool]
 Where = dict[str, Any]
 T = TypeVar("T")
 
+#: Opening and dropping embedded clients touches chromadb's process-wide system cache, which is
+#: not thread-safe: concurrent first opens fail ("Could not connect to tenant default_tenant").
+_OPEN_LOCK = threading.Lock()
+_UNAVAILABLE = (
+    "the vector store {}; try again later (if it persists, check the data directory or the Chroma server)"
+)
 
-class VectorStoreError(StrongroomError):
-    """The vector store cannot be reached or refused an operation."""
+
+class VectorStoreError(StoreUnavailable):
+    """The vector store cannot be reached or refused an operation (details for the operator only)."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +56,14 @@ class VectorStore:
         self.index_version: int | None = None
 
     def follow(self, index_version: int) -> None:
-        """Reload if the index changed since this client last matched it (see :meth:`reopen`)."""
-        if self.index_version is not None and index_version != self.index_version:
-            self.reopen()
-        self.index_version = index_version
+        """Reload if the index changed since this client last matched it (see :meth:`reopen`).
+
+        Concurrent callers that see the same new version reload once.
+        """
+        with _OPEN_LOCK:
+            if self.index_version is not None and index_version != self.index_version:
+                self._drop()
+            self.index_version = index_version
 
     def reopen(self) -> None:
         """See vectors written by another process (a `strongroom sync` beside a running server).
@@ -60,6 +72,10 @@ class VectorStore:
         does not notice another process's writes; dropping it makes the next call reload
         from disk. A Chroma server needs nothing.
         """
+        with _OPEN_LOCK:
+            self._drop()
+
+    def _drop(self) -> None:
         if self._settings.chroma_url:
             return
         self._collection = None
@@ -76,8 +92,15 @@ class VectorStore:
         return self._settings.chroma_url or str(self._data_dir / "chroma")
 
     def _open(self) -> Collection:
-        if self._collection is not None:
+        collection = self._collection
+        if collection is not None:
+            return collection
+        with _OPEN_LOCK:
+            if self._collection is None:
+                self._collection = self._connect()
             return self._collection
+
+    def _connect(self) -> Collection:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -95,14 +118,13 @@ class VectorStore:
                 path = self._data_dir / "chroma"
                 path.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-            self._collection = client.get_or_create_collection(
+            return client.get_or_create_collection(
                 self._settings.collection,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
             )
         except Exception as exc:  # chromadb raises many types; the user needs one message
-            raise VectorStoreError(f"vector store at {self.location} is unavailable: {exc}") from exc
-        return self._collection
+            raise VectorStoreError(_UNAVAILABLE.format("is unavailable"), f"{self.location}: {exc}") from exc
 
     def upsert(
         self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], metadatas: Sequence[Metadata]
@@ -144,7 +166,7 @@ class VectorStore:
         try:
             return op(collection)
         except Exception as exc:
-            raise VectorStoreError(f"vector store at {self.location} failed: {exc}") from exc
+            raise VectorStoreError(_UNAVAILABLE.format("failed"), f"{self.location}: {exc}") from exc
 
 
 METADATA_PREFIX = "meta_"

@@ -4,7 +4,6 @@ declared principals, and sources relabelled or removed since the last sync."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from strongroom.server.settings import load_settings
 from tests.integration.guard_fixtures import FINANCE_DOCS
 from tests.integration.mcp_helpers import error_text, structured
 from tests.integration.test_guard_http import ISSUER, Issuer
-from tests.support import EXAMPLE, ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+from tests.support import EXAMPLE, ROOT, clean_env, free_port, serving_http
 
 pytestmark = pytest.mark.model
 
@@ -92,20 +91,8 @@ def jwt_only(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[tup
         + f'\n[guard.jwt]\nissuer = "{ISSUER}"\naudience = "{url}"\njwks_file = "jwks.json"\nlabels_claim = "groups"\n'
     )
     sync(config, embedder)
-    with (root / "serve.log").open("wb") as out:
-        proc = subprocess.Popen(
-            strongroom_cmd("serve", "--config", str(config), "--transport", "http", "--port", str(port)),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            env=clean_env(PYTHONPATH=str(ROOT)),
-        )
-    try:
-        wait_for_port(port, 60, proc)
+    with serving_http(config, port, root / "serve.log"):
         yield url, issuer
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def test_with_no_declared_principals_a_jwt_sees_only_what_its_claim_grants(

@@ -241,6 +241,6 @@ def test_audit_budget_and_canary_output_escape_control_characters(config: Path) 
     from strongroom.server.store.exposure import ExposureLedger, Served
 
     ledger = ExposureLedger(catalog(config))
-    ledger.record_served("eve\nbob: 0/800 passages", [Served("c", "d", "s", 1)], ledger.now(), 1)
+    ledger.record_served("eve\nbob: 0/800 passages", [Served("c", "d", "s", 1)], ledger.now(), 1, {"c": 1})
     budget = cli(config, "budget", "show").stdout
     assert "eve\\nbob" in budget and not any(line.startswith("bob:") for line in budget.splitlines())

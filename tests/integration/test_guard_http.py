@@ -30,7 +30,7 @@ from strongroom.server.store.audit import AuditLog
 from strongroom.server.store.catalog import Catalog
 from tests.integration.guard_fixtures import ALICE_TOKEN, BOB_TOKEN, write_deployment
 from tests.integration.mcp_helpers import error_text, structured
-from tests.support import ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+from tests.support import clean_env, free_port, serving_http, strongroom_cmd
 
 pytestmark = pytest.mark.model
 
@@ -117,22 +117,8 @@ limits = {{ hard_chars = {CARL_CHARS}, calls_per_minute = 1000 }}
     assert kb.sync().ok
     kb.close()
     log = root / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            strongroom_cmd(
-                "serve", "--config", str(deployment.config), "--transport", "http", "--port", str(port)
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            env=clean_env(PYTHONPATH=str(ROOT)),
-        )
-    try:
-        wait_for_port(port, 60, proc)
+    with serving_http(deployment.config, port, log):
         yield Server(port, issuer, load_settings(deployment.config).catalog_path)
-    finally:
-        proc.terminate()
-        proc.wait(15)
     text = log.read_text()
     assert ALICE_TOKEN not in text and BOB_TOKEN not in text, "a bearer token reached the log"
 

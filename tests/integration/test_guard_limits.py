@@ -285,3 +285,47 @@ def test_replay_tells_which_recorded_calls_other_limits_would_delay_or_refuse(
         timeout=120,
     )
     assert checked.returncode == 0 and "no guard alerts" in checked.stdout
+
+
+def test_a_call_that_fails_unexpectedly_is_audited_without_its_internals(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug inside a tool (no real one to trigger: the knowledge base is made to raise) is
+    audited as an error, and the client learns nothing of it but that it failed."""
+    guard = make_guard(kb, Clock())
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("internal detail /srv/secret/path")
+
+    monkeypatch.setattr(kb, "list_sources", broken)
+
+    async def body(client: Client) -> None:
+        failed = await client.call_tool("list_sources", {})
+        assert failed.is_error and "secret" not in error_text(failed)
+
+    session(kb, guard, body)
+    (record,) = guard.audit.query(limit=1)
+    assert (record.action, record.outcome) == ("list_sources", "error")
+
+
+def test_a_call_failing_on_a_locked_catalog_is_audited_once_the_catalog_frees(kb: KnowledgeBase) -> None:
+    import sqlite3
+
+    path = kb.settings.data_dir / "catalog.sqlite3"
+    guard = Guard(kb.settings.guard, AuditLog(path, 0.3), ExposureLedger(path, 0.3), kb, clock=Clock())
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    async def body(client: Client) -> None:
+        holder.execute("BEGIN EXCLUSIVE")  # another process writing, as far as the server can tell
+        failed = await client.call_tool("list_sources", {})
+        assert failed.is_error and "index is busy" in error_text(failed)
+        holder.execute("COMMIT")
+        structured(await client.call_tool("list_sources", {}))
+
+    session(kb, guard, body)
+    holder.close()
+    assert [(r.action, r.outcome) for r in guard.audit.query(limit=2)] == [
+        ("list_sources", "ok"),
+        ("list_sources", "error"),
+    ]
+    assert guard.audit.verify().ok

@@ -227,3 +227,33 @@ def test_a_changed_rules_file_changes_the_tools_and_tells_clients(
                     await anyio.sleep(0.1)
 
     anyio.run(session)
+
+
+def test_check_answer_judges_what_a_sentence_claims(acme: Path, embedder: Embedder) -> None:
+    """Topic words shared with a passage are not support: every claim must be stated there."""
+    server = make_server(acme, embedder)
+
+    async def session() -> None:
+        async with Client(server) as client:
+            hits = structured(
+                await client.call_tool("search", {"query": "making a warranty claim photos", "k": 3})
+            )
+            claim = next(h for h in hits["results"] if "Making a claim" in h["text"])
+            draft = (
+                "A technician decides within 5 working days of receipt whether the fault is covered. "
+                "Claims reported by phone are settled on the same day. "
+                "The associate does not take photos of the item. "
+                "The associate takes four photos of the item."
+            )
+            result = structured(
+                await client.call_tool("check_answer", {"draft": draft, "citations": [claim["id"]]})
+            )
+            supported, invented, negated, number = result["sentences"]
+            assert supported["status"] == "supported", supported
+            assert invented["status"] == "unsupported" and "phone" in invented["missing_terms"], invented
+            assert negated["status"] == "unsupported" and negated["contradicts"], negated
+            assert "says the opposite" in negated["reason"]
+            assert number["status"] == "unsupported" and number["missing_numbers"] == ["4"], number
+            assert not result["passed"]
+
+    anyio.run(session)

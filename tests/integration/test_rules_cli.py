@@ -40,13 +40,23 @@ def test_rules_check_ok(indexed: Path) -> None:
     )
 
 
-def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yaml"
+def edited(indexed: Path, path: Path, *replacements: tuple[str, str]) -> Path:
+    """A copy of the example's rules file with text replaced."""
     text = (indexed.parent / "rules.yaml").read_text()
-    broken.write_text(
-        text.replace("expression: days_elapsed <= window_days", "expression: days_elapsed <=")
-        .replace("heading: Restocking fee for opened tents", "heading: Restocking fees")
-        .replace("source: customers", "source: clients")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path) -> None:
+    broken = edited(
+        indexed,
+        tmp_path / "broken.yaml",
+        ("expression: days_elapsed <= window_days", "expression: days_elapsed <="),
+        ("heading: Restocking fee for opened tents", "heading: Restocking fees"),
+        ("source: customers", "source: clients"),
     )
     result = run("rules", "check", str(broken), "--config", str(indexed))
     assert result.returncode == 1
@@ -57,6 +67,41 @@ def test_rules_check_lists_every_problem_and_fails(indexed: Path, tmp_path: Path
     assert any("unknown source 'clients'" in line for line in lines)
     assert all(line.startswith(f"{broken}:") for line in lines)
     assert "3 problems" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rules_check_reports_every_type_error_with_rule_and_types(indexed: Path, tmp_path: Path) -> None:
+    """What CEL would refuse on every call is caught before serving, by rule and operand types."""
+    mistyped = edited(
+        indexed,
+        tmp_path / "mistyped.yaml",
+        ("double(100 - restocking_fee_percent)) / 100.0", "(100 - restocking_fee_percent)) / 100"),
+        ("expression: days_elapsed <= window_days", "expression: days_elapsed <= order.total - 1"),
+        (
+            "expression: coverage_months != 0\n",
+            "expression: coverage_months != 0 && order.order_date > '2020'\n",
+        ),
+    )
+    result = run("rules", "check", str(mistyped), "--config", str(indexed))
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4, lines
+    assert any(
+        "value refund_amount: type error in `order.total * (100 - restocking_fee_percent)`: "
+        "`*` is not defined for double and int" in line
+        for line in lines
+    )
+    assert any("`math.round(order.total * (100 - restocking_fee_percent)) / 100`" in line for line in lines)
+    assert any(
+        "rule 'within_return_window', expression: type error in `order.total - 1`: `-` is not defined "
+        "for double and int: CEL does not mix int and double in arithmetic" in line
+        for line in lines
+    )
+    assert any(
+        "rule 'covered_product_line', expression: type error in `order.order_date > '2020'`: "
+        "`>` is not defined for timestamp and string" in line
+        for line in lines
+    )
+    assert "4 problems" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_rules_run_decides_a_case(indexed: Path) -> None:

@@ -219,7 +219,12 @@ def test_static_tokens_must_be_digests() -> None:
         Principal(name="a", token_sha256=["my-secret-token"])
 
 
-JWT = JwtSettings(issuer="https://id.example", audience="https://strongroom.example", labels_claim="groups")
+JWT = JwtSettings(
+    issuer="https://id.example",
+    audience="https://strongroom.example",
+    jwks_file="jwks.json",
+    labels_claim="groups",
+)
 
 
 def _jwt(settings: GuardSettings, subject: str, labels: set[str] | None) -> tuple[str, Access]:
@@ -266,3 +271,12 @@ def test_one_jwt_subject_maps_to_one_principal() -> None:
         GuardSettings(
             principals=[Principal(name="a", jwt_subjects=["s"]), Principal(name="b", jwt_subjects=["s"])]
         )
+
+
+def test_a_jwt_issuer_needs_exactly_one_key_set() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    for keys in ({}, {"jwks_file": "a.json", "jwks_url": "https://id.example/jwks"}):
+        with pytest.raises(ValidationError, match="exactly one of jwks_file and jwks_url"):
+            JwtSettings(issuer="https://id.example", audience="https://s.example", **keys)

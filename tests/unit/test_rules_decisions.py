@@ -322,7 +322,11 @@ def test_declared_types_convert_text_and_name_bad_values(
     with pytest.raises(RuleEvaluationError) as err:
         _evaluate(tricky, book, return_id="R3")  # amount is "n/a"
     message = str(err.value)
-    assert "ret.amount is declared number" in message and "'n/a'" in message and "rule 'small'" in message
+    assert (
+        "ret.amount in returns record 'R3' is declared number" in message
+        and "'n/a'" in message
+        and "rule 'small'" in message
+    )
 
 
 def test_a_missing_field_is_named(tricky: tuple[Settings, Catalog], tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def test_a_good_file_compiles(acme: tuple[Settings, Catalog], tmp_path: Path) ->
         # outcome without combine: first
         (
             ("      - id: recent\n", "      - id: recent\n        outcome: maybe\n"),
-            "`outcome` only applies with `combine: first`",
+            "`outcome` only applies with `combine: first_pass` or `first_fail`",
         ),
         # an unknown key
         (("      - id: recent\n", "      - id: recent\n        expresion: true\n"), "expresion: unknown key"),

@@ -1,0 +1,111 @@
+"""Precision and recall of check_answer's unsupported-sentence detection, on labelled drafts.
+
+Usage: python benchmarks/check_answer_quality.py [--workdir DIR] [--half tune|holdout|both] [--show]
+
+The drafts (benchmarks/data/check_answer_drafts.yaml) were written by hand from the example
+company's documents and each sentence labelled: supported paraphrases, changed numbers,
+invented claims, negations, and true-but-uncited statements. An unsupported sentence is the
+positive class: precision is the share of flagged sentences that are really unsupported,
+recall the share of unsupported sentences that are flagged. Tune on the `tune` half only.
+
+It syncs a copy of the example first (that needs the packaged embedding model); `--workdir`
+keeps the synced copy between runs. Results are recorded by hand in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from strongroom.server.answers.checker import AnswerChecker
+from strongroom.server.answers.policies import AnswerPolicies
+from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "acme"
+DRAFTS = Path(__file__).resolve().parent / "data" / "check_answer_drafts.yaml"
+
+
+def _bare(heading: str) -> str:
+    return re.sub(r"^[\d.]+\s*", "", heading).strip().lower()
+
+
+def chunks_of(kb: KnowledgeBase, cite: str) -> list[str]:
+    """The chunk ids of a "document#heading" citation."""
+    document, _, heading = cite.partition("#")
+    ids = kb.catalog.chunk_ids(f"handbook/{document}")
+    chunks = kb.catalog.chunks(ids)
+    found = [cid for cid in ids if chunks[cid].headings and _bare(chunks[cid].headings[-1]) == _bare(heading)]
+    if not found:
+        raise SystemExit(f"no section {heading!r} in {document}")
+    return found
+
+
+def evaluate(kb: KnowledgeBase, drafts: list[dict[str, Any]], show: bool) -> dict[str, Any]:
+    checker = AnswerChecker(kb.settings.answers, kb.embedder, kb.catalog)
+    counts: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    misses: list[str] = []
+    for draft in drafts:
+        citations = [cid for cite in draft["cite"] for cid in chunks_of(kb, cite)]
+        labels = [label for label, _ in draft["sentences"]]
+        text = " ".join(sentence for _, sentence in draft["sentences"])
+        result = checker.check(text, citations, policies=AnswerPolicies.default())
+        findings = [f for f in result.sentences]
+        if len(findings) != len(labels):
+            raise SystemExit(f"the checker split {text!r} into {len(findings)} sentences")
+        for label, finding in zip(labels, findings, strict=True):
+            truth = label != "S"
+            flagged = finding.status == "unsupported"
+            outcome = {(True, True): "tp", (False, True): "fp", (True, False): "fn", (False, False): "tn"}
+            counts[outcome[truth, flagged]] += 1
+            by_kind[f"{label}:{'flagged' if flagged else 'passed'}"] += 1
+            if truth != flagged:
+                misses.append(f"{'FP' if flagged else 'FN'} [{label}] {finding.text} -- {finding.reason}")
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    report: dict[str, Any] = {
+        "drafts": len(drafts),
+        "sentences": sum(counts.values()),
+        "unsupported": tp + fn,
+        "precision": round(tp / (tp + fp), 3) if tp + fp else None,
+        "recall": round(tp / (tp + fn), 3) if tp + fn else None,
+        "counts": dict(counts),
+        "by_kind": dict(sorted(by_kind.items())),
+    }
+    if show:
+        report["misses"] = misses
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, help="Keep the synced example here between runs.")
+    parser.add_argument("--half", choices=["tune", "holdout", "both"], default="both")
+    parser.add_argument("--show", action="store_true", help="List the misclassified sentences.")
+    args = parser.parse_args()
+    drafts = yaml.safe_load(DRAFTS.read_text())["drafts"]
+    with tempfile.TemporaryDirectory(prefix="strongroom-claims-") as tmp:
+        workdir = args.workdir or Path(tmp) / "acme"
+        if not (workdir / "strongroom.toml").exists():
+            shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns(".strongroom"))
+        kb = KnowledgeBase(load_settings(workdir / "strongroom.toml"))
+        report = kb.sync()
+        if not report.ok:
+            raise SystemExit(f"sync failed: {report}")
+        halves = ["tune", "holdout"] if args.half == "both" else [args.half]
+        results = {half: evaluate(kb, [d for d in drafts if d["half"] == half], args.show) for half in halves}
+        kb.close()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

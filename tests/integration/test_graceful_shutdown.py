@@ -1,0 +1,180 @@
+"""SIGTERM (or SIGINT) lets calls in flight finish, then `strongroom serve` exits 0, on every transport.
+
+The slow call is honest: the guard's soft limit is set to one passage, so every search past it
+is paced (`soft_delay_s`) before its result is returned.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.integration.mcp_helpers import structured
+from tests.support import ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+
+pytestmark = pytest.mark.model
+
+DELAY_S = 4.0  # the guard's pacing of each search past the soft limit
+GRACE_S = 10.0  # server.shutdown_grace_s default
+QUERY = {"query": "can I return a tent I already pitched?", "k": 2}
+
+
+def paced_copy(synced_example: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "acme"
+    shutil.copytree(synced_example.parent, root)
+    config = root / synced_example.name
+    config.write_text(config.read_text() + f"\n[guard.limits]\nsoft_chunks = 1\nsoft_delay_s = {DELAY_S}\n")
+    return config
+
+
+def _wait_exit(proc: subprocess.Popen[Any], signalled_at: float) -> float:
+    try:
+        proc.wait(GRACE_S + 10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise AssertionError("the server did not exit after SIGTERM") from None
+    return time.monotonic() - signalled_at
+
+
+class StdioPeer:
+    """A raw JSON-RPC peer on `strongroom serve`'s stdin/stdout (stdin stays open throughout)."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            strongroom_cmd("serve", "--config", str(config)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=clean_env(PYTHONPATH=str(ROOT)),
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        self.proc.stdin.flush()
+
+    def response(self, request_id: int, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.lines:
+                if message.get("id") == request_id:
+                    return message
+            time.sleep(0.05)
+        raise AssertionError(f"no response to request {request_id}; got {self.lines}")
+
+    def call(self, request_id: int, arguments: dict[str, Any]) -> None:
+        self.send(
+            {"id": request_id, "method": "tools/call", "params": {"name": "search", "arguments": arguments}}
+        )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stdio_finishes_the_call_in_flight_then_exits_0(
+    synced_example: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    peer = StdioPeer(paced_copy(synced_example, tmp_path), tmp_path / "serve.log")
+    try:
+        peer.send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "shutdown-test", "version": "1"},
+                },
+            }
+        )
+        peer.response(1)
+        peer.send({"method": "notifications/initialized"})
+        peer.call(2, QUERY)  # loads the model; paced too
+        assert not peer.response(2)["result"].get("isError")
+        peer.call(3, QUERY)
+        time.sleep(1.0)  # the search is done; the guard is pacing it
+        assert not any(m.get("id") == 3 for m in peer.lines), "the call was not slow enough to test"
+        signalled = time.monotonic()
+        peer.proc.send_signal(signum)
+        elapsed = _wait_exit(peer.proc, signalled)
+        result = peer.response(3, timeout=1)["result"]
+        assert not result.get("isError"), result
+        assert result["structuredContent"]["results"], result
+        assert peer.proc.returncode == 0, (peer.proc.returncode, (tmp_path / "serve.log").read_text()[-3000:])
+        assert elapsed < GRACE_S + 5, elapsed
+    finally:
+        if peer.proc.poll() is None:
+            peer.proc.kill()
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("transport", ["http", "sse"])
+def test_http_transports_finish_the_call_in_flight_then_exit_0(
+    synced_example: Path, tmp_path: Path, transport: str
+) -> None:
+    config = paced_copy(synced_example, tmp_path)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            strongroom_cmd("serve", "--config", str(config), "--transport", transport, "--port", str(port)),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=clean_env(PYTHONPATH=str(ROOT)),
+        )
+    outcome: dict[str, Any] = {}
+
+    def transport_client() -> Any:
+        if transport == "sse":
+            return sse_client(f"http://127.0.0.1:{port}/sse")
+        return streamable_http_client(f"http://127.0.0.1:{port}/mcp")
+
+    async def session() -> None:
+        async with Client(transport_client(), read_timeout_seconds=120) as client:
+            structured(await client.call_tool("search", QUERY))  # loads the model; paced too
+
+            async def slow() -> None:
+                outcome["result"] = structured(await client.call_tool("search", QUERY))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow)
+                await anyio.sleep(1.0)  # the search is done; the guard is pacing it
+                assert "result" not in outcome, "the call was not slow enough to test"
+                outcome["signalled"] = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+
+    try:
+        wait_for_port(port, 60, proc)
+        anyio.run(session)
+        elapsed = _wait_exit(proc, outcome["signalled"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert outcome["result"]["results"], outcome
+    assert proc.returncode == 0, (proc.returncode, log.read_text()[-3000:])
+    assert elapsed < GRACE_S + 5, elapsed
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
