@@ -129,6 +129,22 @@ async def scenarios(kb: Any, corpus: Any, state: Path, only: set[str] | None = N
             await run_benign(rig, corpus, principal="agent", cases=[case], k=10, pace_s=1.5)
         )
         done("agent research")
+    if wanted("help desk (service role)"):
+        import random
+
+        from benchmarks.harvest.benign import Case
+        from strongroom.server.guard.settings import Principal
+
+        desk = GuardSettings(principals=[Principal(name="helpdesk", labels=["*"], role="service")])
+        rig = make_rig(kb, state / "helpdesk", desk)
+        mixed = [q for c in build_cases(corpus, 10, seed=53, count=30) for q in c.questions]
+        random.Random(3).shuffle(mixed)  # many people's unrelated questions, one identity
+        out["help desk (service role)"] = _benign(
+            await run_benign(
+                rig, corpus, principal="helpdesk", cases=[Case("mixed", "desk", mixed)], pace_s=0.5
+            )
+        )
+        done("help desk (service role)")
     if wanted("attacker first"):
         rig = make_rig(kb, state / "attacker-first")
         names = [f"colleague-{i:02d}" for i in range(5)]
@@ -195,7 +211,7 @@ def render(report: dict[str, Any]) -> str:
         "| scenario | questions | calls | refused | delayed calls | total / max delay (s) | distinct passages |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    benign = [k for k in sc if k.startswith(("benign", "agent"))]
+    benign = [k for k in sc if k.startswith(("benign", "agent", "help desk"))]
     for k in benign:
         r = sc[k]
         lines.append(

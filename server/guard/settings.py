@@ -200,6 +200,8 @@ def default_roles() -> dict[str, Role]:
                 source_share=0.5,
                 novelty_limit=0.9,
                 novelty_min_chunks=500,
+                spread_yield=8.0,
+                spread_novelty=0.9,
             )
         ),
         "operator": Role(limits=Limits(calls_per_minute=600, burst=50), trusted=True),
