@@ -1,15 +1,17 @@
 """Harvest resistance at the default limits: a benign replay against coverage-maximising crawlers.
 
-Usage: python benchmarks/harvest/run.py [--cache DIR] [--chunks 10000] [--identities 20]
-                                        [--results benchmarks/harvest/RESULTS.md] [--json]
+Usage: python benchmarks/harvest/run.py [--cache DIR] [--chunks 10000] [--only SCENARIO ...]
+                                        [--results benchmarks/harvest/RESULTS.md] [--add] [--json]
 
 Builds (or reuses, from ``--cache``) an index of the synthetic corpus, then runs over MCP,
 each on a fresh guard with the default settings:
 
-1. the benign replay (5 cases x 40 questions, search k=5 + reads of the top hits);
-2. the greedy crawler (one identity), until refused and then 100 more calls;
-3. the diluting crawler (one identity that pads with repeats to dodge the novelty check);
-4. the diluting crawler rotating over ``--identities`` principals (the collective cap).
+1. legitimate work: one person's 200 questions at 1 call/s, at 5 calls/s and in bursts of 5
+   parallel calls; 20 principals working different cases at once; an agent's 60 searches in
+   3 minutes; a help desk answering unrelated questions through one `service` identity;
+   5 colleagues working right after 5 intruders crawled;
+2. crawlers: greedy (2,000 calls), diluting, slow (a simulated day honouring retry-after), and
+   the diluting crawler rotating over 5, 20 and 100 new identities.
 
 Prints the numbers as JSON (``--json``) or a markdown report, and writes the report to
 ``--results``.
@@ -275,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    parser.add_argument(
+        "--add", action="store_true", help="add the scenarios run to those already in --results"
+    )
     args = parser.parse_args(argv)
     quiet()
     started = time.perf_counter()
@@ -300,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios_s": round(time.perf_counter() - started, 1),
         "scenarios": results,
     }
+    if args.add and args.results.exists():
+        text = args.results.read_text()
+        earlier = json.loads(text[text.index("```json\n") + 8 : text.rindex("\n```")])
+        report["scenarios"] = {**earlier["scenarios"], **results}
+        report["scenarios_s"] = round(earlier["scenarios_s"] + report["scenarios_s"], 1)
     markdown = render(report)
     args.results.write_text(
         markdown
