@@ -191,6 +191,14 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
         timeout=120,
     )
     assert checked.returncode == 1 and "mallory search: canary_served" in checked.stdout
+    status = subprocess.run(
+        strongroom_cmd("status", "--config", str(kb.settings.config_file)),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert "guard:     1 alert(s) in the last 24 h (strongroom guard check)" in status.stdout, status.stderr
     assert [r.principal for r in guard.audit.query(document_id=doc_id)] == ["mallory"]
     # A resync keeps the planted canary.
     assert kb.sync().ok and kb.catalog.document(doc_id) is not None
