@@ -8,7 +8,8 @@ clock; ``python benchmarks/harvest/run.py`` runs the same scenarios on 10,000 pa
 - The crawlers run under budgets scaled to the corpus (10% of it is 150 passages): a hard budget
   of 120 (8%, as 800 is of 10,000), and novelty judged over 6 calls once 40 passages are seen, so
   that, as at full scale, the novelty window at the largest k (6 x 20) fits under the budget.
-  The collective pool is 25% with no floor.
+  The collective pool is 25% with no floor; new principals get the whole budget (trust is
+  tested alone), so the novelty check and the pool are what is exercised.
 - Principals working cases side by side, and colleagues after an attack, run under the defaults.
 """
 
@@ -33,7 +34,14 @@ pytestmark = pytest.mark.model
 PASSAGES = 1500
 TEN_PERCENT = PASSAGES // 10
 SCALED = GuardSettings(
-    limits=Limits(soft_chunks=60, hard_chunks=120, novelty_calls=6, novelty_min_chunks=40, soft_delay_s=0.0),
+    limits=Limits(
+        soft_chunks=60,
+        hard_chunks=120,
+        novelty_calls=6,
+        novelty_min_chunks=40,
+        soft_delay_s=0.0,
+        new_share=1.0,
+    ),
     collective=CollectiveLimits(share=0.25, min_chunks=0),
 )
 
