@@ -21,7 +21,7 @@ Variants:
   mean novelty under the limit: the strongest single identity, it is stopped by the budgets.
 - ``many identities``: the diluting crawler rotating over many principals that share what
   they get: the collective pool stops them together.
-- ``slow``: the diluting crawler, one call a minute, honouring every refusal's retry-after (and
+- ``slow``: the diluting crawler, one call every few minutes, honouring every refusal's retry-after (and
   the time a budget frees) over a simulated day.
 """
 

@@ -41,6 +41,7 @@ from benchmarks.harvest.corpus import describe, open_knowledge_base  # noqa: E40
 from benchmarks.harvest.crawler import run_crawler  # noqa: E402
 from strongroom.server.guard.settings import GuardSettings  # noqa: E402
 
+GREEDY_CALLS = int(os.environ.get("HARVEST_GREEDY_CALLS", "2000"))  # calls in all, refused ones included
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "strongroom-harvest-cache"
 
 
@@ -161,11 +162,11 @@ async def scenarios(kb: Any, corpus: Any, state: Path, only: set[str] | None = N
         out["attacker first"] = {"attack": _crawl(attack), "colleagues": work, "refused": work["refused"]}
         done("attacker first")
     crawls: list[tuple[str, dict[str, Any]]] = [
-        ("greedy", {"variant": "greedy", "max_calls": 2000, "calls_after_stop": 2000}),
+        ("greedy", {"variant": "greedy", "max_calls": GREEDY_CALLS, "calls_after_stop": GREEDY_CALLS}),
         ("diluting", {"variant": "diluting"}),
         (
             "slow (a simulated day)",
-            {"variant": "slow", "pace_s": 60.0, "honour_retry": True, "until_s": 86400.0, "max_calls": 2000},
+            {"variant": "slow", "pace_s": 300.0, "honour_retry": True, "until_s": 86400.0, "max_calls": 400},
         ),
         ("5 identities", {"variant": "many identities", "identities": 5}),
         ("20 identities", {"variant": "many identities", "identities": 20}),
@@ -243,7 +244,7 @@ def render(report: dict[str, Any]) -> str:
         "received, random dictionary words, reads of multi-passage documents), at the largest k (20). "
         "`diluting` pads with repeats to keep its novelty under the limit; the identities variants rotate "
         "the diluting crawler over new principals that pool what they get; `slow` is the diluting crawler "
-        "at one call a minute honouring every retry-after and budget release over a simulated day.",
+        "at one call every 5 minutes honouring every retry-after and budget release over a simulated day.",
         "",
         "| crawler | identities | calls | refused | first refusal (call, limit) | coverage at first refusal | "
         "final coverage | limits that acted |",
