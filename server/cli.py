@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from strongroom.server.cli_checks import require_free_port, require_index, writable_data_folder
 from strongroom.server.cli_common import (
     cli_settings,
     config_option,
@@ -19,6 +20,7 @@ from strongroom.server.cli_common import (
 from strongroom.server.settings import ConfigError
 
 log = logging.getLogger("strongroom")
+SYNC_WAIT_S = 600.0
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,16 +36,25 @@ def main() -> None:
 def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None:
     """Index the configured sources (incremental)."""
     from strongroom.server.cli_output import SyncProgressBar, print_sync_summary
+    from strongroom.server.indexing.sync import SyncBusy
     from strongroom.server.knowledge import KnowledgeBase
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
         if not settings.all_sources():
-            raise ConfigError(f"{settings.config_file or 'configuration'}: no [[sources]] configured")
+            raise ConfigError(
+                f"{settings.config_file or 'configuration'}: no [[sources]] configured: "
+                "add one (see `strongroom init`)"
+            )
+        writable_data_folder(settings)
         kb = KnowledgeBase(settings)
         with SyncProgressBar(enabled=sys.stderr.isatty()) as bar:
-            report = kb.sync(list(sources) or None, full=full, progress=bar)
+            try:
+                report = kb.sync(list(sources) or None, full=full, progress=bar)
+            except SyncBusy:  # e.g. a server's background sync: usually over in seconds
+                click.echo("strongroom: waiting for the sync running in another process...", err=True)
+                report = kb.sync(list(sources) or None, full=full, progress=bar, wait_s=SYNC_WAIT_S)
     print_sync_summary(report)
     if not report.ok:
         sys.exit(1)
@@ -73,6 +84,8 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
             auth = None
         else:
             auth = http_auth(settings, host, port)
+            require_free_port(host, port)
+        writable_data_folder(settings)
         kb = KnowledgeBase(settings)
         server = build_server(kb, build_guard(settings, kb), Caller(settings.principal, transport), auth)
         log.info("serving %s over %s", settings.data_dir, transport)
@@ -96,6 +109,7 @@ def search(
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
+        require_index(settings)
         result = KnowledgeBase(settings).search(query, k, list(sources) or None)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -115,6 +129,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
+        require_index(settings)
         kb = KnowledgeBase(settings)
         sources = kb.list_sources()
         documents, chunks = kb.catalog.counts()
@@ -142,23 +157,12 @@ def connectors(as_json: bool) -> None:
     print_connectors(as_json)
 
 
-@main.command("claude-config")
-@config_option
-def claude_config(config_path: Path | None) -> None:
-    """Print the claude_desktop_config.json entry that launches this server."""
-    settings = cli_settings(config_path)
-    args = ["-m", "strongroom.server", "serve"]
-    if settings.config_file:
-        args += ["--config", str(settings.config_file)]
-    entry = {"mcpServers": {"strongroom": {"command": sys.executable, "args": args}}}
-    click.echo(json.dumps(entry, indent=2))
-
-
 def _register_subcommands() -> None:
     from strongroom.server.cli_guard import audit, budget, canary, guard_group, token
     from strongroom.server.cli_rules import rules
+    from strongroom.server.cli_setup import claude_config, doctor, example, init
 
-    for command in (audit, budget, canary, token, guard_group, rules):
+    for command in (audit, budget, canary, token, guard_group, rules, init, example, doctor, claude_config):
         main.add_command(command)
 
 

@@ -66,6 +66,12 @@ config_option = click.option(
 )
 
 
-def cli_settings(config_path: Path | None) -> Settings:
+def cli_settings(config_path: Path | None, *, require: bool = True) -> Settings:
+    """The settings for a command; with ``require``, a configuration must exist (one line if not)."""
+    from strongroom.server.cli_checks import require_configuration
+
     with user_errors():
-        return load_settings(config_path)
+        settings = load_settings(config_path)
+        if require:
+            require_configuration(settings)
+        return settings

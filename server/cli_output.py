@@ -79,13 +79,18 @@ def print_sync_summary(report: SyncReport) -> None:
     for s in report.sources:
         line = (
             f"{s.name}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
-            f"{s.deleted} deleted, {len(s.failed)} failed ({s.chunks} chunks written)"
+            f"{s.deleted} deleted, {len(s.failed)} failed"
+            + (f", {len(s.flagged)} flagged" if s.flagged else "")
+            + f" ({s.chunks} chunks written)"
         )
         click.echo(printable(line))
         if s.error:
             click.echo(printable(f"  source failed: {s.error}"))
         for item in s.failed:
             click.echo(printable(f"  skipped {item.id}: {item.reason}"))
+        for item_id, passages in sorted(s.flagged.items()):
+            noun = "passage reads" if passages == 1 else "passages read"
+            click.echo(printable(f"  flagged {item_id}: {passages} {noun} like instructions to a model"))
 
 
 def print_hits(result: SearchResult, snippet_chars: int) -> None:
@@ -120,6 +125,9 @@ def print_status(info: dict[str, Any]) -> None:
                 f"last synced {synced}" + (f", last error: {s['last_error']}" if s.get("last_error") else "")
             )
         )
+        fresh = _freshness(s)
+        if fresh:
+            click.echo(printable(f"    {fresh}"))
     alerts = info.get("guard_alerts", [])
     click.echo(
         f"guard:     {len(alerts)} alert(s) in the last 24 h"
@@ -127,6 +135,21 @@ def print_status(info: dict[str, Any]) -> None:
     )
     for line in alerts[:5]:
         click.echo(printable(f"  {line}"))
+
+
+def _freshness(source: dict[str, Any]) -> str:
+    """How a running server keeps a source fresh, in a few words ('' when nothing does)."""
+    parts = []
+    if source.get("syncing"):
+        parts.append("syncing now")
+    if source.get("watching"):
+        parts.append("watched for changes")
+    if source.get("pending_changes"):
+        parts.append(f"{source['pending_changes']} pending changes")
+    if source.get("refresh"):
+        when = source.get("next_sync")
+        parts.append(f"refresh {source['refresh']}" + (f", next sync {when}" if when else " (when serving)"))
+    return "; ".join(parts)
 
 
 def print_connectors(as_json: bool = False) -> None:

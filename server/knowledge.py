@@ -6,14 +6,17 @@ the same clear errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument, NotFound
 from strongroom.server.guard.access import Access
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.freshness import SourceFreshness, read_published
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
+from strongroom.server.readiness import NotReady, ProgressRecorder, not_ready_message
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
@@ -42,6 +45,10 @@ class KnowledgeBase:
         self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
         self.indexer = Indexer(settings, self.catalog, self.vectors, self.embedder)
         self._sizes: tuple[int, dict[str, int]] | None = None
+        #: Each source's freshness: a running server's live view, else what servers published.
+        self.freshness: Callable[[], Mapping[str, SourceFreshness]] = lambda: read_published(
+            settings.data_dir
+        )
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -71,10 +78,12 @@ class KnowledgeBase:
         )
         if not where.sources:
             return SearchResult(query=query, results=[])
+        self._require_ready(before=True)
         self.vectors.follow(self.catalog.index_version())  # a sync in another process may have run
-        return SearchResult(
-            query=query, results=_within(self.retriever.search(query, k, where), self._call_cap)
-        )
+        hits = _within(self.retriever.search(query, k, where), self._call_cap)
+        if not hits:
+            self._require_ready(before=False)
+        return SearchResult(query=query, results=hits)
 
     def read_document(
         self,
@@ -124,11 +133,13 @@ class KnowledgeBase:
         )
 
     def list_sources(self, access: Access = EVERYTHING) -> SourceList:
-        """Configured sources ``access`` may see, with their counts and last sync time."""
+        """Configured sources ``access`` may see: counts, last sync and error, what is pending."""
         states = {s.name: s for s in self.catalog.source_states()}
+        fresh = self.freshness()
         infos = []
         for source in self._visible_sources(access):
             state = states.get(source.name)
+            live = fresh.get(source.name, SourceFreshness())
             infos.append(
                 SourceInfo(
                     name=source.name,
@@ -138,6 +149,11 @@ class KnowledgeBase:
                     chunks=state.chunks if state else 0,
                     last_synced=state.last_synced if state else None,
                     last_error=state.last_error if state else None,
+                    refresh=source.refresh,
+                    watching=live.watching,
+                    pending_changes=live.pending_changes,
+                    next_sync=live.next_sync,
+                    syncing=live.syncing,
                 )
             )
         return SourceList(sources=infos)
@@ -158,13 +174,27 @@ class KnowledgeBase:
         *,
         full: bool = False,
         progress: SyncProgress | None = None,
+        wait_s: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> SyncReport:
-        return self.indexer.sync(sources, full=full, progress=progress)
+        recorder = ProgressRecorder(self.settings.data_dir, progress)
+        return self.indexer.sync(sources, full=full, progress=recorder, wait_s=wait_s, stop=stop)
 
     def close(self) -> None:
         self.catalog.close()
 
     # -- validation -------------------------------------------------------------------------
+
+    def _require_ready(self, *, before: bool) -> None:
+        """NotReady instead of empty results: nothing indexed, or the first sync under way.
+
+        ``before`` a search, only an empty index counts (so the model is not loaded for nothing).
+        """
+        if before and self.catalog.counts()[0]:
+            return
+        message = not_ready_message(self.catalog, self.settings.data_dir)
+        if message:
+            raise NotReady(message)
 
     @property
     def _call_cap(self) -> int:

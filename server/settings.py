@@ -13,10 +13,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.indexing.schedule import Schedule, parse_refresh
 
 DEFAULT_CONFIG_NAME = "strongroom.toml"
 
@@ -98,7 +99,19 @@ class ServerSettings(_Section):
         default_factory=list, description="Extra Host values accepted over HTTP (loopback always is)."
     )
     max_read_chars: int = Field(default=4000, ge=100, le=100_000, description="Cap of one read window.")
-    sync_on_start: bool = Field(default=False, description="Run a sync in the background when serving.")
+    sync_on_start: bool = Field(
+        default=False, description="Sync every source in the background when serving."
+    )
+    watch: bool = Field(
+        default=True, description="While serving, watch filesystem sources and sync the files that change."
+    )
+    debounce_s: float = Field(
+        default=1.0, ge=0.05, le=60, description="Quiet seconds after a file change before its sync."
+    )
+    watch_polling: bool = Field(
+        default=False, description="Poll for file changes (network drives); automatic without native events."
+    )
+    poll_interval_s: float = Field(default=5.0, ge=0.5, le=3600, description="Seconds between polls.")
     public_url: str | None = Field(
         default=None,
         description="This server's URL as clients see it (protected-resource metadata); default from host/port.",
@@ -162,6 +175,34 @@ class SourceSettings(BaseModel):
     connector: str
     description: str = ""
     labels: list[str] = Field(default_factory=list)
+    refresh: str | None = Field(
+        default=None, description='While serving, sync on this schedule: "15m", "1h" or a cron expression.'
+    )
+    watch: bool | None = Field(
+        default=None,
+        description="Filesystem sources: watch for changes while serving (default: [server] watch).",
+    )
+
+    @field_validator("refresh")
+    @classmethod
+    def _check_refresh(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_refresh(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_watch(self) -> SourceSettings:
+        if self.watch and self.connector != "filesystem":
+            raise ValueError('only filesystem sources can be watched; remove watch and set refresh = "15m"')
+        return self
+
+    def schedule(self) -> Schedule | None:
+        """The parsed ``refresh`` schedule, if any."""
+        return parse_refresh(self.refresh) if self.refresh else None
+
+    def watched(self, server: ServerSettings) -> bool:
+        """Whether a server with these settings watches this source's files."""
+        return self.connector == "filesystem" and (server.watch if self.watch is None else self.watch)
 
     def connector_options(self) -> dict[str, Any]:
         """The keys meant for the connector's own Config."""
@@ -294,6 +335,6 @@ def format_validation_error(exc: ValidationError, where: str, data: Mapping[str,
             if loc[1] < len(sources) and isinstance(sources[loc[1]], dict) and "name" in sources[loc[1]]:
                 loc[1] = sources[loc[1]]["name"]
         key = ".".join(str(p) for p in loc) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {key}: {msg}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The MCP Bundle manifest (manifest.json) is valid for manifest_version 0.3 and lists the real tools.
+"""The MCP Bundle manifest (manifest.json) is valid for manifest_version 0.4 (the `uv` server type) and lists the real tools.
 
 The schema comes from the pinned ``@anthropic-ai/mcpb`` package in tests/node (``cd tests/node &&
 npm ci``): its JSON schema file is checked with jsonschema, and its own CLI (``mcpb validate``) is
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = ROOT / "manifest.json"
 NODE_DIR = ROOT / "tests" / "node"
 MCPB_DIR = NODE_DIR / "node_modules" / "@anthropic-ai" / "mcpb"
-SCHEMA_NAME = "mcpb-manifest-v0.3.schema.json"
+SCHEMA_NAME = "mcpb-manifest-v0.4.schema.json"
 SUCCESS_TEXT = "Manifest schema validation passes!"
 EXPECTED_TOOLS = {"search", "read_document", "list_sources", "check_answer"}
 
@@ -49,7 +49,7 @@ def _manifest() -> dict[str, Any]:
 
 
 def _schema_path() -> Path:
-    """Find the v0.3 schema inside the installed package, wherever this version keeps it."""
+    """Find the v0.4 schema inside the installed package, wherever this version keeps it."""
     _need(MCPB_DIR.is_dir(), f"{MCPB_DIR.relative_to(ROOT)} is not installed")
     package = json.loads((MCPB_DIR / "package.json").read_text(encoding="utf-8"))
     exported = package.get("exports", {}).get(f"./{SCHEMA_NAME}")
@@ -92,11 +92,11 @@ def _mcpb_validate(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.node
-def test_manifest_matches_the_v0_3_json_schema() -> None:
+def test_manifest_matches_the_v0_4_json_schema() -> None:
     manifest = _manifest()
-    assert manifest["manifest_version"] == "0.3"
+    assert manifest["manifest_version"] == "0.4"
     errors = _schema_errors(manifest)
-    assert not errors, "manifest.json does not match the MCPB v0.3 schema:\n" + "\n".join(errors)
+    assert not errors, "manifest.json does not match the MCPB v0.4 schema:\n" + "\n".join(errors)
 
 
 @pytest.mark.node
@@ -155,5 +155,7 @@ def test_mcp_config_only_references_declared_user_config() -> None:
     assert env["STRONGROOM_DOCUMENTS"] == "${user_config.documents_dir}"
     assert env["STRONGROOM_STORE__PATH"] == "${user_config.data_dir}"
     assert env["STRONGROOM_SERVER__SYNC_ON_START"] == "true"
-    assert config["args"] == ["-m", "strongroom.server", "serve"]
+    assert manifest["server"]["type"] == "uv" and config["command"] == "uv"
+    assert config["args"][:3] == ["run", "--directory", "${__dirname}"]
+    assert config["args"][-4:] == ["python", "-m", "strongroom.server", "serve"]
     assert manifest["user_config"]["documents_dir"]["required"] is True

@@ -6,7 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from .walk import FileEntry
+from .formats.base import format_size
+from .walk import FileEntry, hard_link_reason
 
 _OPEN_FLAGS = (
     os.O_RDONLY
@@ -14,15 +15,15 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)  # a file swapped for a FIFO does not block the open
     | getattr(os, "O_BINARY", 0)
 )
-_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
 class ReadError(Exception):
     """The file cannot be read; the message is a short reason for users."""
 
 
-def read_file(entry: FileEntry, *, root: Path, max_bytes: int) -> bytes:
-    """The bytes of ``entry``, which must resolve inside ``root`` (itself resolved)."""
+def read_file(entry: FileEntry, *, root: Path, max_bytes: int, allow_hard_links: bool = False) -> bytes:
+    """The bytes of ``entry``, which must resolve inside ``root`` (itself resolved) and, unless
+    ``allow_hard_links``, have one name only (checked on the open file, after any swap)."""
     too_large = ReadError(f"larger than {format_size(max_bytes)} limit")
     if entry.size > max_bytes:
         raise too_large
@@ -30,8 +31,11 @@ def read_file(entry: FileEntry, *, root: Path, max_bytes: int) -> bytes:
         raise ReadError("outside the source folder")
     try:
         with os.fdopen(os.open(entry.path, _OPEN_FLAGS), "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise ReadError("not a regular file")
+            if info.st_nlink > 1 and not allow_hard_links:
+                raise ReadError(hard_link_reason(info.st_nlink))
             data = file.read(max_bytes + 1)  # the file may have grown since it was listed
     except OSError as exc:
         raise ReadError(f"unreadable: {exc.strerror or exc}") from exc
@@ -40,10 +44,4 @@ def read_file(entry: FileEntry, *, root: Path, max_bytes: int) -> bytes:
     return data
 
 
-def format_size(size: int) -> str:
-    """``20971520`` → ``"20 MiB"``, ``1536`` → ``"1.5 KiB"``, ``100`` → ``"100 bytes"``."""
-    exponent = 0
-    while exponent < len(_UNITS) - 1 and size >= 1024 ** (exponent + 1):
-        exponent += 1
-    value = f"{size / 1024**exponent:.1f}".removesuffix(".0")
-    return f"{value} {_UNITS[exponent]}"
+__all__ = ["ReadError", "format_size", "read_file"]

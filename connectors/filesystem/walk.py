@@ -26,15 +26,16 @@ class FileEntry:
 
 
 def walk_files(
-    root: Path, *, include: GlobSet, exclude: GlobSet, on_skip: SkipCallback
+    root: Path, *, include: GlobSet, exclude: GlobSet, on_skip: SkipCallback, allow_hard_links: bool = False
 ) -> Iterator[FileEntry]:
     """Yield the regular files under ``root`` that ``include`` matches and ``exclude`` does not.
 
     Depth first, names sorted, so the order is deterministic. Hidden entries (``.git``,
     ``.env``, Office lock files ``~$name.docx``) are ignored; excluded folders are not entered.
     Symbolic links and junctions are never followed: those that would have been indexed are
-    reported to ``on_skip(rel, reason)``, as are unreadable folders. An unreadable ``root``
-    raises :class:`OSError`.
+    reported to ``on_skip(rel, reason)``, as are unreadable folders and, unless
+    ``allow_hard_links``, files with more than one name (a hard link may be a file from
+    outside the root). An unreadable ``root`` raises :class:`OSError`.
     """
     pending = [""]
     while pending:
@@ -63,10 +64,18 @@ def walk_files(
                         on_skip(rel, "not a regular file")
                         continue
                     info = entry.stat(follow_symlinks=False)
+                    if info.st_nlink > 1 and not allow_hard_links:
+                        on_skip(rel, hard_link_reason(info.st_nlink))
+                        continue
                     yield FileEntry(rel=rel, path=Path(entry.path), size=info.st_size, mtime=info.st_mtime)
             except OSError as exc:  # vanished or unreadable between listing and stat
                 on_skip(rel, f"unreadable: {exc.strerror or exc}")
         pending.extend(reversed(subdirs))
+
+
+def hard_link_reason(links: int) -> str:
+    """The skip reason for a file with ``links`` names."""
+    return f"hard link ({links} names for one file), not read; set allow_hard_links = true to index it"
 
 
 def _is_link(entry: os.DirEntry[str]) -> bool:

@@ -32,29 +32,44 @@ def token_digest(token: str) -> str:
 
 
 class KeySet:
-    """The issuer's public keys, from a file or a URL, through PyJWT's JWKS client (cached for
-    a few minutes; an unknown ``kid`` refreshes the set once, within a cooldown)."""
+    """The issuer's public keys: from a URL through PyJWT's JWKS client (cached for a few
+    minutes; an unknown ``kid`` refetches once, within a cooldown), or from a file (read again
+    when it changes)."""
 
     def __init__(self, settings: JwtSettings, base_dir: Path) -> None:
+        self._file: Path | None = None
+        self._client: jwt.PyJWKClient | None = None
+        self._loaded: tuple[float, list[jwt.PyJWK]] | None = None
         if settings.jwks_file:
             path = Path(settings.jwks_file)
-            uri = (path if path.is_absolute() else base_dir / path).resolve().as_uri()
+            self._file = path if path.is_absolute() else base_dir / path
         elif settings.jwks_url:
-            uri = settings.jwks_url
+            self._client = jwt.PyJWKClient(
+                settings.jwks_url, lifespan=JWKS_TTL_S, timeout=10, cooldown_duration=settings.jwks_cooldown_s
+            )
         else:
             raise ValueError("guard.jwt needs jwks_file or jwks_url")
-        self._client = jwt.PyJWKClient(
-            uri, lifespan=JWKS_TTL_S, timeout=10, cooldown_duration=settings.jwks_cooldown_s
-        )
+
+    def _keys(self) -> list[jwt.PyJWK]:
+        if self._client is not None:
+            return self._client.get_signing_keys()
+        assert self._file is not None
+        mtime = self._file.stat().st_mtime
+        if self._loaded is None or self._loaded[0] != mtime:
+            self._loaded = (mtime, jwt.PyJWKSet.from_json(self._file.read_text()).keys)
+        return self._loaded[1]
 
     def key_for(self, token: str) -> Any:
         kid = jwt.get_unverified_header(token).get("kid")
-        if kid is None:  # an issuer with one key may leave kid out
-            keys = self._client.get_signing_keys()
-            if len(keys) != 1:
-                raise jwt.InvalidKeyError("token has no kid and the key set has more than one key")
-            return keys[0].key
-        return self._client.get_signing_key(str(kid)).key
+        if kid is not None and self._client is not None:
+            return self._client.get_signing_key(str(kid)).key
+        keys = self._keys()
+        if kid is None and len(keys) != 1:  # an issuer with one key may leave kid out
+            raise jwt.InvalidKeyError("token has no kid and the key set has more than one key")
+        for key in keys:
+            if kid is None or key.key_id == kid:
+                return key.key
+        raise jwt.InvalidKeyError(f"no key with kid {kid!r}")
 
 
 class TokenVerifier:

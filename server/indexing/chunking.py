@@ -12,11 +12,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from strongroom.connectors.filesystem.formats.base import atx_heading
+
 PAGE_BREAK = "\f"
 MERGE_SLACK = 1.25
 """A small trailing piece may make its section's previous chunk this much longer than max_chars."""
 
-_HEADING = re.compile(r" {0,3}(?P<hashes>#{1,6})[ \t]+(?P<title>.+?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r" {0,3}(?P<marker>`{3,}|~{3,})")
 # . ! ? or an ellipsis, closing quotes or brackets, then whitespace; or an ideographic full stop,
 # exclamation or question mark, which need no space after them.
@@ -101,14 +102,14 @@ def _page_blocks(text: str, start: int, end: int) -> Iterator[tuple[int, int, tu
             if line.strip().startswith(fence):
                 fence = None
             continue
-        heading = _HEADING.match(line)
+        heading = atx_heading(line)
         opened = _FENCE.match(line)
         if heading or opened or not line.strip():
             if paragraph is not None:
                 yield *_strip(text, paragraph, line_start), None
             paragraph = None
         if heading:
-            yield *_strip(text, line_start, line_end), (len(heading["hashes"]), heading["title"])
+            yield *_strip(text, line_start, line_end), heading
         elif opened:
             paragraph, fence = line_start, opened["marker"]
         elif line.strip() and paragraph is None:

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
-def exclusive_lock(path: Path) -> Iterator[bool]:
-    """Yield True when the lock is held, False when another process holds it."""
+def exclusive_lock(path: Path, wait_s: float = 0.0) -> Iterator[bool]:
+    """Yield True when the lock is held, False when another process still holds it after ``wait_s``."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
     with open(path, "a+") as handle:
-        try:
-            _lock(handle.fileno())
-        except OSError:
-            yield False
-            return
+        while True:
+            try:
+                _lock(handle.fileno())
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.2)
         try:
             handle.seek(0)
             handle.truncate()

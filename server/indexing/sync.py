@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from strongroom.connectors.registry import build_connector
 from strongroom.server.errors import StrongroomError
 from strongroom.server.indexing.chunking import Chunk, chunk_text
 from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.indexing.injection import injection_flags
 from strongroom.server.indexing.lock import exclusive_lock
-from strongroom.server.indexing.sanitize import clean_text
+from strongroom.server.indexing.sanitize import clean_line, clean_text
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import ChunkRecord, DocumentRecord
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 
 class SyncBusy(StrongroomError):
     """Another sync holds the data directory's lock."""
+
+
+class SyncStopped(StrongroomError):
+    """The sync was asked to stop (the server is shutting down); the next one finishes the work."""
 
 
 @dataclass
@@ -60,6 +66,8 @@ class SourceReport:
     deleted: int = 0
     chunks: int = 0
     failed: list[FailedItem] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
+    """Documents written this sync with passages that read like instructions to a model: how many."""
     error: str | None = None
 
 
@@ -80,6 +88,16 @@ class SyncProgress(Protocol):
     def documents_done(self, name: str, documents: int, chunks: int) -> None: ...
 
     def source_finished(self, report: SourceReport) -> None: ...
+
+
+INDEX_FORMAT = 2
+"""Bumped when what is stored per chunk changes (2: sanitised ids and metadata, chunk flags), so
+documents indexed before are re-indexed once."""
+
+
+def clean_id(source_id: str) -> str:
+    """A connector's item id without invisible characters or line breaks (stable: same in, same out)."""
+    return " ".join(clean_text(source_id).splitlines()).replace("\t", " ").replace("\f", " ")
 
 
 @dataclass(frozen=True)
@@ -107,8 +125,9 @@ class Indexer:
         self._catalog = catalog
         self._vectors = vectors
         self._embedder = embedder
+        self._stop: threading.Event | None = None
         self._signature = json.dumps(
-            [settings.embedding.model, settings.chunking.max_chars, settings.chunking.min_chars]
+            [settings.embedding.model, settings.chunking.max_chars, settings.chunking.min_chars, INDEX_FORMAT]
         )
 
     def sync(
@@ -117,15 +136,27 @@ class Indexer:
         *,
         full: bool = False,
         progress: SyncProgress | None = None,
+        wait_s: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> SyncReport:
-        """Sync the named sources (all by default). One failing source never stops the others."""
+        """Sync the named sources (all by default). One failing source never stops the others.
+
+        Waits up to ``wait_s`` for another process's sync; ``stop`` ends the sync early (between
+        two documents), leaving the index consistent, and raises SyncStopped.
+        """
         sources = (
             [self._settings.source(n) for n in source_names] if source_names else self._settings.all_sources()
         )
-        with self._lock():
-            self._catch_up()
+        self._stop = stop
+        with self._lock(wait_s):
             self.recover()
-            reports = [asyncio.run(self._sync_source(s, full, progress)) for s in sources]
+            reports = []
+            for source in sources:
+                if stop is not None and stop.is_set():
+                    break
+                reports.append(asyncio.run(self._sync_source(source, full, progress)))
+        if stop is not None and stop.is_set():
+            raise SyncStopped("sync stopped before it finished")
         return SyncReport(reports)
 
     def plant(self, source_name: str, documents: Sequence[Document]) -> SourceReport:
@@ -133,12 +164,11 @@ class Indexer:
         source = self._settings.source(source_name)
         report = SourceReport(source.name)
         with self._lock():
-            self._catch_up()
             self._catalog.register_source(source.name, source.connector, source.description)
             known = self._catalog.document_hashes(source.name)
             batch: list[_Prepared] = []
             for document in documents:
-                prepared = self._prepare(source, document, known.get(document.id), full=False)
+                prepared = self._prepare(source, document, known.get(clean_id(document.id)), full=False)
                 if isinstance(prepared, _Prepared):
                     batch.append(prepared)
             self._write(batch, report)
@@ -162,11 +192,17 @@ class Indexer:
         return len(orphans)
 
     @contextmanager
-    def _lock(self) -> Iterator[None]:
-        with exclusive_lock(self._settings.data_dir / "sync.lock") as held:
+    def _lock(self, wait_s: float = 0.0) -> Iterator[None]:
+        with exclusive_lock(self._settings.data_dir / "sync.lock", wait_s) as held:
             if not held:
                 raise SyncBusy(f"another sync is running on {self._settings.data_dir}")
-            yield
+            self._catch_up()
+            self._vectors.writing = True
+            try:
+                yield
+            finally:
+                self._vectors.writing = False
+                self._mark_current()
 
     async def _sync_source(
         self, source: SourceSettings, full: bool, progress: SyncProgress | None
@@ -184,11 +220,15 @@ class Indexer:
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
             async for document in connector.documents():
-                if document.id in seen:
-                    report.failed.append(FailedItem(document.id, "duplicate document id in this source"))
+                if self._stop is not None and self._stop.is_set():
+                    raise SyncStopped("stopped")  # keep what was read, delete nothing
+                source_id = clean_id(document.id)
+                if not source_id or source_id in seen:
+                    problem = "duplicate document id in this source" if source_id else "blank document id"
+                    report.failed.append(FailedItem(source_id or repr(document.id), problem))
                     continue
-                seen.add(document.id)
-                prepared = self._prepare(source, document, known.get(document.id), full)
+                seen.add(source_id)
+                prepared = self._prepare(source, document, known.get(source_id), full)
                 done += 1
                 if prepared is None:
                     report.unchanged += 1
@@ -213,11 +253,13 @@ class Indexer:
             report.error = _describe_failure(exc)
             log.warning("source %s failed: %s", source.name, report.error)
         if connector is not None:
-            report.unchanged += len(connector.kept - seen)
-            seen |= connector.kept
+            kept = {clean_id(item) for item in connector.kept}
+            report.unchanged += len(kept - seen)
+            seen |= kept
             for skipped in connector.skipped:
-                seen.add(skipped.id)  # keep its last good version
-                report.failed.append(FailedItem(skipped.id, skipped.reason))
+                skipped_id = clean_id(skipped.id)
+                seen.add(skipped_id)  # keep its last good version
+                report.failed.append(FailedItem(skipped_id, clean_line(skipped.reason)))
             if report.error is None:
                 self._catalog.save_connector_state(
                     source.name, {"signature": self._state_signature(source), "data": connector.state}
@@ -234,7 +276,8 @@ class Indexer:
             except Exception as exc:
                 report.error = _describe_failure(exc)
                 log.warning("source %s failed while deleting: %s", source.name, report.error)
-        self._catalog.mark_synced(source.name, report.error)
+        if not (self._stop is not None and self._stop.is_set()):
+            self._catalog.mark_synced(source.name, report.error)
         if progress:
             progress.source_finished(report)
         return report
@@ -254,14 +297,26 @@ class Indexer:
     def _prepare(
         self, source: SourceSettings, document: Document, known_hash: str | None, full: bool
     ) -> _Prepared | FailedItem | None:
-        text = clean_text(document.text)
-        title = clean_text(document.title).strip() or document.id
+        source_id = clean_id(document.id)
+        document = document.model_copy(
+            update={
+                "id": source_id,
+                "text": clean_text(document.text),
+                "title": clean_line(document.title) or source_id,
+                "uri": clean_line(document.uri),
+                "metadata": {
+                    clean_line(key): clean_text(value) if isinstance(value, str) else value
+                    for key, value in document.metadata.items()
+                },
+            }
+        )
+        text, title = document.text, document.title
         content_hash = self._hash(source, document, title, text)
         if known_hash == content_hash and not full:
             return None
         if not text.strip():
-            return FailedItem(document.id, "no text")
-        doc_id = document_id(source.name, document.id)
+            return FailedItem(source_id, "no text")
+        doc_id = document_id(source.name, source_id)
         chunks = chunk_text(
             text, max_chars=self._settings.chunking.max_chars, min_chars=self._settings.chunking.min_chars
         )
@@ -318,9 +373,12 @@ class Indexer:
                     page=c.page,
                     headings=c.headings,
                     text=c.text,
+                    flags=tuple(injection_flags(c.text)),
                 )
                 for c in p.chunks
             ]
+            if flagged := sum(1 for row in chunk_rows if row.flags):
+                report.flagged[doc.source_id] = flagged
             meta = chunk_metadata(doc.source, doc.id, doc.labels, doc.metadata)
             for row in chunk_rows:
                 ids.append(row.id)

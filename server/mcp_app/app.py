@@ -5,7 +5,6 @@ thread, and goes through the guard.
 """
 
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -24,7 +23,9 @@ from strongroom.server.errors import NotFound, StrongroomError
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenVerifier
 from strongroom.server.guard.gate import Guard
+from strongroom.server.indexing.freshness import Freshness
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.mcp_app.argument_errors import clear_argument_errors
 from strongroom.server.mcp_app.rule_tools import RuleTools
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
 
@@ -65,9 +66,14 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
         kb.embedder.start_loading()  # initialize must not wait for torch
-        if kb.settings.server.sync_on_start:
-            threading.Thread(target=_background_sync, args=(kb,), name="sync-on-start", daemon=True).start()
-        async with rule_tools.watching():
+        freshness = Freshness(
+            kb.settings,
+            lambda names, stop: kb.sync(names, stop=stop),
+            {s.name: s.last_synced for s in kb.catalog.source_states()},
+            rule_tools.notifier.resources_changed,
+        )
+        kb.freshness = freshness.snapshot
+        async with rule_tools.watching(), freshness.running():
             yield
 
     server: MCPServer[Any] = MCPServer(
@@ -151,6 +157,7 @@ def build_server(
 
     rule_tools.install(server, guarded, current_caller, guard)
     server.middleware.insert(0, _audit_every_call(guard, current_caller))
+    server.middleware.append(clear_argument_errors(server))
 
     @server.resource(
         DOCUMENT_URI,
@@ -215,26 +222,6 @@ def _audit_every_call(guard: Guard, caller: Callable[[], Caller]) -> Any:
         return result
 
     return audit
-
-
-def _background_sync(kb: KnowledgeBase) -> None:
-    try:
-        report = kb.sync()
-        for s in report.sources:
-            log.info(
-                "sync %s: added %d, updated %d, unchanged %d, deleted %d, failed %d%s",
-                s.name,
-                s.added,
-                s.updated,
-                s.unchanged,
-                s.deleted,
-                len(s.failed),
-                f", error: {s.error}" if s.error else "",
-            )
-    except StrongroomError as exc:
-        log.warning("background sync did not run: %s", exc)
-    except Exception:
-        log.exception("background sync failed")
 
 
 def _version() -> str:

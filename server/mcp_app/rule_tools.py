@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp.shared.subscriptions import ToolsListChanged
+from mcp.shared.subscriptions import ResourcesListChanged, ToolsListChanged
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field
 
@@ -57,12 +57,13 @@ class Guarded(Protocol):
 
 
 class ListChangedNotifier:
-    """Tells connected clients that the tool list changed, in both protocol eras.
+    """Tells connected clients that the tool (or resource) list changed, in both protocol eras.
 
     Clients on the 2026-07-28 protocol hear it on their ``subscriptions/listen`` stream (the
     server's subscription bus); handshake-era clients get ``notifications/tools/list_changed``
-    on their session, and are told at ``initialize`` that the tool list can change.
-    As server middleware it sees every ``initialize`` and remembers the session.
+    (``notifications/resources/list_changed``) on their session, and are told at ``initialize``
+    that the lists can change. As server middleware it sees every ``initialize`` and remembers
+    the session.
     """
 
     def __init__(self, bus: InMemorySubscriptionBus, max_sessions: int = 1000) -> None:
@@ -74,18 +75,28 @@ class ListChangedNotifier:
         result = await call_next(ctx)
         if ctx.method == "initialize":
             self._sessions.append(ctx.session)
-            tools = result.get("capabilities", {}).get("tools") if isinstance(result, dict) else None
-            if isinstance(tools, dict):
-                tools["listChanged"] = True
+            capabilities = result.get("capabilities", {}) if isinstance(result, dict) else {}
+            for kind in ("tools", "resources"):
+                if isinstance(capabilities.get(kind), dict):
+                    capabilities[kind]["listChanged"] = True
         return result
 
     async def tools_changed(self) -> None:
-        await self.bus.publish(ToolsListChanged())
+        await self._notify(ToolsListChanged(), ServerSession.send_tool_list_changed)
+
+    async def resources_changed(self) -> None:
+        """Documents were added or removed: the resource list changed."""
+        await self._notify(ResourcesListChanged(), ServerSession.send_resource_list_changed)
+
+    async def _notify(
+        self, event: ToolsListChanged | ResourcesListChanged, send: Callable[[ServerSession], Awaitable[None]]
+    ) -> None:
+        await self.bus.publish(event)
         for session in list(self._sessions):
             try:
-                await session.send_tool_list_changed()
+                await send(session)
             except Exception as exc:  # a closed connection: forget it
-                log.debug("could not notify a session of the tool change: %s", exc)
+                log.debug("could not notify a session of a list change: %s", exc)
                 with contextlib.suppress(ValueError):
                     self._sessions.remove(session)
 

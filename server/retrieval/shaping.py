@@ -36,6 +36,7 @@ def shape_hits(catalog: Catalog, fused: Sequence[tuple[str, float]], k: int) -> 
                 end=chunk.end,
                 page=chunk.page,
                 headings=list(chunk.headings),
+                flags=list(chunk.flags),
             )
         )
         if len(hits) == k:

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     end INTEGER NOT NULL,
     page INTEGER,
     headings TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, chunk_index);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -112,6 +113,8 @@ class Catalog:
         columns = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
         if "connector_state" not in columns:  # catalogs made before connector state existed
             db.execute("ALTER TABLE sources ADD COLUMN connector_state TEXT NOT NULL DEFAULT '{}'")
+        if "flags" not in {r[1] for r in db.execute("PRAGMA table_info(chunks)")}:  # before chunk flags
+            db.execute("ALTER TABLE chunks ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
         # Write only when needed: opening a catalog that another process is writing to must not wait.
         if db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is None:
             with self._tx() as db:
@@ -303,10 +306,20 @@ class Catalog:
                 ),
             )
             db.executemany(
-                "INSERT INTO chunks(id, document_id, chunk_index, start, end, page, headings, text)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks(id, document_id, chunk_index, start, end, page, headings, text, flags)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (c.id, document.id, c.index, c.start, c.end, c.page, json.dumps(list(c.headings)), c.text)
+                    (
+                        c.id,
+                        document.id,
+                        c.index,
+                        c.start,
+                        c.end,
+                        c.page,
+                        json.dumps(list(c.headings)),
+                        c.text,
+                        json.dumps(list(c.flags)),
+                    )
                     for c in chunks
                 ],
             )
@@ -422,4 +435,5 @@ def _chunk(row: sqlite3.Row) -> ChunkRecord:
         page=row["page"],
         headings=tuple(json.loads(row["headings"])),
         text=row["text"],
+        flags=tuple(json.loads(row["flags"])),
     )

@@ -43,6 +43,8 @@ class ChunkRecord:
     page: int | None
     headings: tuple[str, ...]
     text: str
+    flags: tuple[str, ...] = ()
+    """Warnings about the passage found at index time, e.g. ``prompt_injection``."""
 
 
 @dataclass(frozen=True)

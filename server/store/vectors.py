@@ -54,6 +54,9 @@ class VectorStore:
         self._collection: Collection | None = None
         #: The catalog's index version this client's view of the vectors is known to match.
         self.index_version: int | None = None
+        #: True while this process's own sync writes (it holds the sync lock): nobody else writes,
+        #: and this client sees its own writes, so a search must not reload mid-sync.
+        self.writing = False
 
     def follow(self, index_version: int) -> None:
         """Reload if the index changed since this client last matched it (see :meth:`reopen`).
@@ -61,6 +64,8 @@ class VectorStore:
         Concurrent callers that see the same new version reload once.
         """
         with _OPEN_LOCK:
+            if self.writing:
+                return
             if self.index_version is not None and index_version != self.index_version:
                 self._drop()
             self.index_version = index_version

@@ -7,18 +7,21 @@ Everything runs in-process against a real embedded Chroma (and once against a re
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from strongroom.server.cli_output import print_sync_summary
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.sync import SourceReport, SyncReport
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.models import SearchHit
 from strongroom.server.settings import load_settings
 from strongroom.server.store.vectors import VectorStoreError
+from tests.hostile import docx_bomb, operator_pdf
 
 pytestmark = pytest.mark.model
 
@@ -306,6 +309,34 @@ def test_a_corrupt_pdf_fails_alone(kb: KnowledgeBase, config: Path) -> None:
     again = only(kb.sync())
     assert [f.id for f in again.failed] == ["x.pdf"]
     assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 6, 0)
+
+
+def test_hostile_files_are_skipped_within_limits_and_the_summary_says_why(
+    config: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = config.parent / "docs"
+    docx_bomb(docs / "bomb.docx", 3 * 1024 * 1024)
+    operator_pdf(docs / "slow.pdf", 400_000)
+    (docs / "huge.txt").write_text("many words " * 2000, encoding="utf-8")
+    with config.open("a", encoding="utf-8") as toml:
+        toml.write("parse_timeout = 1\nmax_unpacked_bytes = 1048576\nmax_text_chars = 10000\n")
+    knowledge = KnowledgeBase(load_settings(config), embedder=embedder)
+    try:
+        started = time.perf_counter()
+        report = only(knowledge.sync())
+        assert time.perf_counter() - started < 30
+        assert report.error is None and report.added == 6
+        reasons = {f.id: f.reason for f in report.failed}
+        assert reasons.keys() == {"bomb.docx", "slow.pdf", "huge.txt"}
+        assert "(max_unpacked_bytes)" in reasons["bomb.docx"]
+        assert reasons["slow.pdf"] == "extraction took longer than the 1 s limit (parse_timeout)"
+        assert "(max_text_chars)" in reasons["huge.txt"]
+        print_sync_summary(SyncReport([report]))
+        out = capsys.readouterr().out
+        assert "3 failed" in out
+        assert "  skipped slow.pdf: extraction took longer than the 1 s limit (parse_timeout)" in out
+    finally:
+        knowledge.close()
 
 
 def test_a_missing_source_folder_is_an_error_and_deletes_nothing(kb: KnowledgeBase, config: Path) -> None:

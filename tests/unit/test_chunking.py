@@ -231,3 +231,16 @@ def test_cuts_do_not_split_words_when_whitespace_exists() -> None:
     for chunk in chunk_text(text, max_chars=333, min_chars=50):
         assert re.fullmatch(r"\S.*\S", chunk.text, re.DOTALL)
         assert chunk.start == 0 or text[chunk.start - 1].isspace()
+
+
+def test_a_heading_line_with_a_long_run_of_spaces_is_linear() -> None:
+    """A regex that backtracks over a space run made this quadratic (seconds for 20 KB)."""
+    import time
+
+    text = "# Title" + " " * 20_000 + "end #\n\nBody."
+    started = time.perf_counter()
+    chunks = chunk_text(text)
+    assert time.perf_counter() - started < 0.5
+    assert chunks[0].headings == ("Title" + " " * 20_000 + "end",)
+    assert chunk_text("## Closed ##  \n\nBody.")[0].headings == ("Closed",)
+    assert chunk_text("# C# #\n\nBody.")[0].headings == ("C#",)

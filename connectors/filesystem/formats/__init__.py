@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import NamedTuple
 
@@ -11,10 +11,12 @@ from .base import Parsed, ParseError, Parser, first_heading
 
 
 class Format(NamedTuple):
-    """A supported format: its short name (``metadata["format"]``) and its parser."""
+    """A supported format: its short name (``metadata["format"]``), its parser and, for
+    containers, how many bytes a file unpacks to (measured before parsing it)."""
 
     name: str
     parse: Parser
+    unpacked_size: Callable[[bytes], int] | None = None
 
 
 PLAINTEXT = Format("txt", plaintext.parse)
@@ -26,7 +28,7 @@ FORMATS: Mapping[str, Format] = {
     ".html": Format("html", html.parse),
     ".htm": Format("html", html.parse),
     ".pdf": Format("pdf", pdf.parse),
-    ".docx": Format("docx", docx.parse),
+    ".docx": Format("docx", docx.parse, docx.unpacked_size),
 }
 
 

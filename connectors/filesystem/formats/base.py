@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from ...api import JsonScalar
 
 _LINE_END = re.compile(r"\r\n?")
-_TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 _BLANK_RUN = re.compile(r"\n{3,}")
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(?P<title>.+?)(?:[ \t]+#+)?[ \t]*$")
+# Only the opening: a pattern that also matched the closing ``#``s and trailing blanks
+# backtracked quadratically over a long run of spaces.
+_ATX_OPEN = re.compile(r" {0,3}(?P<hashes>#{1,6})(?:[ \t]|$)")
+_BLANKS = " \t"
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 _FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})")
 
 
@@ -42,7 +45,7 @@ def normalise_line_ends(text: str) -> str:
 
 def tidy(text: str) -> str:
     """Normalise line ends, drop trailing spaces, keep at most one blank line, strip the ends."""
-    text = _TRAILING_SPACE.sub("", normalise_line_ends(text))
+    text = "\n".join(line.rstrip(_BLANKS) for line in normalise_line_ends(text).split("\n"))
     return _BLANK_RUN.sub("\n\n", text).strip()
 
 
@@ -67,6 +70,31 @@ def first_heading(text: str) -> str | None:
             continue
         if opened := _FENCE.match(line):
             fence = opened["marker"]
-        elif heading := _ATX_HEADING.match(line):
-            return heading["title"]
+        elif heading := atx_heading(line):
+            return heading[1]
     return None
+
+
+def atx_heading(line: str) -> tuple[int, str] | None:
+    """``(level, title)`` of a ``#`` heading line (one line, no newline), else None.
+
+    ``"## Fees ##"`` → ``(2, "Fees")``; the closing ``#``s go only after a blank, so
+    ``"# C#"`` keeps its title. Linear in the line's length.
+    """
+    opening = _ATX_OPEN.match(line)
+    if opening is None:
+        return None
+    title = line[opening.end() :].strip(_BLANKS)
+    unclosed = title.rstrip("#")
+    if unclosed != title and unclosed[-1:] in (" ", "\t"):
+        title = unclosed.rstrip(_BLANKS)
+    return (len(opening["hashes"]), title) if title else None
+
+
+def format_size(size: int) -> str:
+    """``20971520`` → ``"20 MiB"``, ``1536`` → ``"1.5 KiB"``, ``100`` → ``"100 bytes"``."""
+    exponent = 0
+    while exponent < len(_UNITS) - 1 and size >= 1024 ** (exponent + 1):
+        exponent += 1
+    value = f"{size / 1024**exponent:.1f}".removesuffix(".0")
+    return f"{value} {_UNITS[exponent]}"

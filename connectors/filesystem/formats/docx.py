@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 
 import docx
 from docx.table import Table
@@ -19,8 +20,9 @@ def parse(data: bytes) -> Parsed:
     """A DOCX document; the core properties' title, if set, becomes the title."""
     try:
         document = docx.Document(io.BytesIO(data))
+        styles = _StyleNames()
         blocks = [
-            _paragraph(item) if isinstance(item, Paragraph) else _table(item)
+            _paragraph(item, styles) if isinstance(item, Paragraph) else _table(item)
             for item in document.iter_inner_content()
         ]
         title = collapse_whitespace(document.core_properties.title or "")
@@ -29,11 +31,39 @@ def parse(data: bytes) -> Parsed:
     return Parsed(title=title or None, text=tidy("\n\n".join(block for block in blocks if block)))
 
 
-def _paragraph(paragraph: Paragraph) -> str:
+class _StyleNames:
+    """Style names by style id: python-docx scans every style of the document on each
+    ``Paragraph.style`` lookup, which made large documents take minutes."""
+
+    def __init__(self) -> None:
+        self._names: dict[str | None, str] = {}
+
+    def of(self, paragraph: Paragraph) -> str:
+        style_id = paragraph._p.style
+        if style_id not in self._names:
+            style = paragraph.style
+            self._names[style_id] = (style.name if style is not None else None) or ""
+        return self._names[style_id]
+
+
+def unpacked_size(data: bytes) -> int:
+    """The total uncompressed size of the DOCX's zip members, from its directory.
+
+    The declared sizes bound what is read: Python's zipfile stops at a member's declared
+    size and rejects the member if its data does not match.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ParseError(f"corrupt DOCX: {error_reason(exc)}") from exc
+
+
+def _paragraph(paragraph: Paragraph, styles: _StyleNames) -> str:
     text = paragraph.text.strip()
     if not text:
         return ""
-    style = (paragraph.style.name if paragraph.style is not None else None) or ""
+    style = styles.of(paragraph)
     if style == "Title":
         return f"# {collapse_whitespace(text)}"
     if heading := _HEADING_STYLE.match(style):

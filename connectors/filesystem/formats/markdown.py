@@ -8,7 +8,7 @@ from .base import Parsed, normalise_line_ends, tidy
 from .plaintext import decode_text
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<body>.*?)\n?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-_TITLE = re.compile(r"^title[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
+_TITLE = re.compile(r"^title[ \t]*:(?P<value>.*)$", re.MULTILINE)  # stripped after: linear
 _QUOTES = ('"', "'")
 
 
@@ -30,7 +30,7 @@ def _front_matter_title(front: str) -> str | None:
     match = _TITLE.search(front)
     if match is None:
         return None
-    value = match["value"]
+    value = match["value"].strip(" \t")
     if len(value) >= 2 and value[0] == value[-1] and value[0] in _QUOTES:
         value = value[1:-1]
     elif value.startswith(("|", ">")):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import re
 
+import charset_normalizer
+
 from .base import Parsed, ParseError, tidy
 
 # Longest BOM first: the UTF-32-LE mark begins with the UTF-16-LE one.
@@ -18,13 +20,15 @@ _BOMS = (
 # Control characters (category Cc) other than tab, line feed, form feed and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _MAX_CONTROL_RATIO = 0.01
+_WESTERN = "cp1252"
 
 
 def decode_text(data: bytes) -> str:
-    """Decode text bytes: a BOM's encoding, else UTF-8, else cp1252 (latin-1 for its gaps).
+    """Decode text bytes: a BOM's encoding, else UTF-8, else the encoding charset-normalizer
+    finds plausible (cp1252 when it is among the candidates, as Western text usually is).
 
-    Raises :class:`ParseError` ("binary content") for NUL bytes or text that is mostly
-    control characters.
+    Raises :class:`ParseError` ("binary content") for NUL bytes, bytes no text encoding fits
+    (binary data named ``.txt``), or text that is mostly control characters.
     """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
@@ -37,11 +41,19 @@ def decode_text(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")
+        text = _sniffed(data)
     return _checked(text)
+
+
+def _sniffed(data: bytes) -> str:
+    """Non-UTF-8 bytes decoded with the encoding charset-normalizer judges readable."""
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise ParseError("binary content (no text encoding fits)")
+    if any(_WESTERN in match.could_be_from_charset for match in matches):
+        return data.decode(_WESTERN)
+    return str(best)
 
 
 def _checked(text: str) -> str:

@@ -1,0 +1,1 @@
+"""Example data shipped with Strongroom: `strongroom example DIR` writes ``acme/`` into DIR."""

@@ -1,0 +1,163 @@
+"""Refresh schedules, their settings, the filesystem connector's file stamps, and the sync loop's timing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from strongroom.connectors.filesystem import FilesystemConnector
+from strongroom.connectors.filesystem.connector import FilesystemConfig
+from strongroom.connectors.testing import collect
+from strongroom.server.indexing.freshness import Freshness, read_published
+from strongroom.server.indexing.schedule import Cron, Every, parse_refresh
+from strongroom.server.indexing.sync import SourceReport, SyncBusy, SyncReport
+from strongroom.server.settings import ConfigError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("15m", Every(900)), ("1h30m", Every(5400)), ("30 s", Every(30)), ("*/5 * * * *", Cron("*/5 * * * *"))],
+)
+def test_refresh_values(text: str, expected: object) -> None:
+    assert parse_refresh(text) == expected
+
+
+def test_cron_is_evaluated_forward_in_minutes() -> None:
+    moment = datetime(2026, 3, 2, 6, 59, 30, tzinfo=UTC).astimezone()
+    nxt = Cron("*/15 * * * *").next_after(moment)
+    assert nxt > moment and nxt.minute % 15 == 0 and nxt.second == 0
+
+
+@pytest.mark.parametrize("bad", ["1s", "every 5", "61 * * * *", "soon", ""])
+def test_a_bad_refresh_is_one_line_naming_the_key_and_what_to_write(tmp_path: Path, bad: str) -> None:
+    config = tmp_path / "strongroom.toml"
+    config.write_text(
+        f"[[sources]]\nname = 'orders'\nconnector = 'sql'\nurl = 'sqlite:///o.db'\nquery = 'SELECT 1'\n"
+        f"refresh = '{bad}'\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert "\n" not in message and "sources.orders.refresh:" in message and '"15m"' in message, message
+
+
+def test_watch_is_for_filesystem_sources_and_unknown_keys_stay_errors(tmp_path: Path) -> None:
+    config = tmp_path / "strongroom.toml"
+    config.write_text("[[sources]]\nname = 'w'\nconnector = 'web'\nurls = ['http://x']\nwatch = true\n")
+    with pytest.raises(ConfigError, match="only filesystem sources can be watched"):
+        load_settings(config)
+    config.write_text("[server]\nwatch_often = true\n")
+    with pytest.raises(ConfigError, match=r"server\.watch_often: unknown key"):
+        load_settings(config)
+
+
+def test_the_filesystem_connector_reads_only_the_files_that_changed(tmp_path: Path) -> None:
+    for name in ("a.md", "b.md", "c.md"):
+        (tmp_path / f"{name}").write_text(f"# {name}\n\nSome text of {name}.")
+    old = time.time() - 60
+    for p in tmp_path.iterdir():
+        os.utime(p, (old, old))
+    first = FilesystemConnector(FilesystemConfig(path=tmp_path))
+    assert len(collect(first)) == 3
+    (tmp_path / "b.md").write_text("# b\n\nNew text.")
+    (tmp_path / "c.md").unlink()
+    again = FilesystemConnector(FilesystemConfig(path=tmp_path))
+    again.state = first.state
+    assert [d.id for d in collect(again)] == ["b.md"]
+    assert again.kept == {"a.md"}
+
+
+def _settings(tmp_path: Path, extra: str = ""):  # type: ignore[no-untyped-def]
+    (tmp_path / "docs").mkdir()
+    config = tmp_path / "strongroom.toml"
+    config.write_text(
+        f"[server]\ndebounce_s = 0.3\n{extra}\n[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n"
+    )
+    return load_settings(config)
+
+
+class _Recorder:
+    """Stands in for the indexer: records each sync, optionally busy once or slow."""
+
+    def __init__(self, busy_once: bool = False, seconds: float = 0.0) -> None:
+        self.calls: list[float] = []
+        self.busy_once = busy_once
+        self.seconds = seconds
+
+    def __call__(self, names: Sequence[str], stop: threading.Event) -> SyncReport:
+        if self.busy_once:
+            self.busy_once = False
+            raise SyncBusy("another sync is running")
+        self.calls.append(time.monotonic())
+        time.sleep(self.seconds)
+        return SyncReport([SourceReport(n, added=1) for n in names])
+
+
+def _run(freshness: Freshness, body):  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        async with freshness.running():
+            await body()
+
+    anyio.run(main)
+
+
+@pytest.mark.slow  # real file events and timing: seconds
+def test_a_burst_of_saves_is_one_sync_and_status_is_published(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    sync = _Recorder()
+    changed: list[bool] = []
+
+    async def on_change() -> None:
+        changed.append(True)
+
+    freshness = Freshness(settings, sync, {}, on_change)
+
+    async def body() -> None:
+        with anyio.fail_after(10):
+            while len(sync.calls) < 1:  # the catch-up sync at start
+                await anyio.sleep(0.05)
+        await anyio.sleep(0.5)  # let the watcher settle
+        for i in range(5):
+            (tmp_path / "docs" / f"f{i}.md").write_text("x")
+            await anyio.sleep(0.05)
+        with anyio.fail_after(10):
+            while freshness.snapshot()["n"].pending_changes == 0 and len(sync.calls) < 2:
+                await anyio.sleep(0.02)
+        published = read_published(settings.data_dir)
+        assert published["n"].watching
+        with anyio.fail_after(10):
+            while len(sync.calls) < 2:
+                await anyio.sleep(0.05)
+        await anyio.sleep(1.0)  # no second sync for the same burst
+
+    _run(freshness, body)
+    assert len(sync.calls) == 2, sync.calls
+    assert changed  # documents were added: clients hear of it
+    assert read_published(settings.data_dir) == {}  # a stopped server's report is gone
+
+
+@pytest.mark.slow
+def test_a_busy_lock_and_a_change_during_a_sync_each_lead_to_another_sync(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    sync = _Recorder(busy_once=True, seconds=1.0)
+    freshness = Freshness(settings, sync, {})
+
+    async def body() -> None:
+        with anyio.fail_after(15):
+            while len(sync.calls) < 1:  # the busy catch-up is retried
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.3)
+        (tmp_path / "docs" / "during.md").write_text("x")  # while the (slow) sync runs
+        with anyio.fail_after(15):
+            while len(sync.calls) < 2:
+                await anyio.sleep(0.05)
+
+    _run(freshness, body)
+    assert len(sync.calls) == 2
