@@ -122,6 +122,7 @@ def search(
 @config_option
 def status(config_path: Path | None, as_json: bool) -> None:
     """Sources, document and chunk counts, last sync, model and store."""
+    from strongroom.server.cli_guard import guard_alerts
     from strongroom.server.cli_output import print_status
     from strongroom.server.knowledge import KnowledgeBase
 
@@ -139,6 +140,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
         "documents": documents,
         "chunks": chunks,
         "sources": [s.model_dump(mode="json") for s in sources.sources],
+        "guard_alerts": guard_alerts(settings, 24),
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -156,11 +158,11 @@ def connectors(as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    from strongroom.server.cli_guard import audit, budget, canary, token
+    from strongroom.server.cli_guard import audit, budget, canary, guard_group, token
     from strongroom.server.cli_rules import rules
     from strongroom.server.cli_setup import claude_config, doctor, example, init
 
-    for command in (audit, budget, canary, token, rules, init, example, doctor, claude_config):
+    for command in (audit, budget, canary, token, guard_group, rules, init, example, doctor, claude_config):
         main.add_command(command)
 
 

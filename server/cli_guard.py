@@ -1,9 +1,11 @@
-"""Operator commands of the guard: audit, budget, canary, token."""
+"""Operator commands of the guard: audit, budget, canary, token, guard (check, replay)."""
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -16,7 +18,11 @@ from strongroom.server.cli_common import (
     setup_logging,
     user_errors,
 )
-from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, VerifyResult
+from strongroom.server.guard.access import resolve
+from strongroom.server.guard.policy import when
+from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.settings import Settings
+from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, GuardEvent, VerifyResult
 from strongroom.server.store.exposure import ExposureLedger
 
 
@@ -135,9 +141,7 @@ def budget() -> None:
 @click.argument("principal", required=False)
 @config_option
 def budget_show(config_path: Path | None, principal: str | None) -> None:
-    """What each principal has been shown in the current window."""
-    from strongroom.server.guard.access import Caller, resolve
-
+    """Each principal's use of each limit in the current window, and what it means."""
     settings = cli_settings(config_path)
     ledger = ExposureLedger(settings.catalog_path)
     names = (
@@ -146,17 +150,55 @@ def budget_show(config_path: Path | None, principal: str | None) -> None:
         else sorted(set(ledger.principals()) | {p.name for p in settings.guard.principals})
     )
     for name in names:
-        limits = resolve(settings.guard, Caller(name, "cli")).limits
-        since = ledger.now() - limits.window_hours * 3600
-        e = ledger.exposure(name, since, limits.novelty_calls)
-        novelty = f"{sum(e.recent_novelty) / len(e.recent_novelty):.0%}" if e.recent_novelty else "-"
-        click.echo(
-            printable(
-                f"{name}: {e.chunks}/{limits.hard_chunks + e.extra_chunks} passages, "
-                f"{e.chars}/{limits.hard_chars + e.extra_chars} characters in {limits.window_hours:g} h; "
-                f"recent novelty {novelty}"
-            )
-        )
+        for line in explain_budget(settings.guard, ledger, name):
+            click.echo(printable(line))
+
+
+def explain_budget(guard: GuardSettings, ledger: ExposureLedger, name: str) -> list[str]:
+    """Lines explaining one principal's use of each limit (``budget show``)."""
+    from strongroom.server.guard.policy import spreading, trust
+    from strongroom.server.guard.replay import caller_of
+
+    resolved = resolve(guard, caller_of(name))
+    limits = resolved.limits
+    now = ledger.now()
+    e = ledger.exposure(
+        name, now - limits.window_hours * 3600, max(limits.novelty_calls, limits.spread_calls)
+    )
+    share = 1.0 if resolved.trusted else trust(e.first_ts, e.flagged_ts, now, limits)
+    passages = math.ceil(limits.hard_chunks * share) + e.extra_chunks
+    chars = math.ceil(limits.hard_chars * share) + e.extra_chars
+    novelty = e.recent_novelty[: limits.novelty_calls]
+    mean = sum(novelty) / len(novelty) if novelty else 0.0
+    wide, per_call, spread_novelty = spreading(e.recent_new, e.recent_novelty, limits)
+    standing = "trusted by role" if resolved.trusted else f"trust {share:.0%} of the full budgets"
+    if not resolved.trusted and share < 1:
+        standing += f" (new or recently flagged; full after {limits.trust_hours:g} h of clean history)"
+    lines = [
+        f"{name}: {standing}",
+        f"  rate: {limits.calls_per_minute} calls/min, bursts of {limits.burst}; calls wait up to "
+        f"{limits.max_wait_s:g} s for their slot, refused beyond",
+        f"  passages: {e.chunks:,} of {passages:,} distinct in {limits.window_hours:g} h "
+        f"(slowed past {math.ceil(limits.soft_chunks * share):,})",
+        f"  characters: {e.chars:,} of {chars:,}",
+    ]
+    if e.per_source:
+        top = sorted(e.per_source.items(), key=lambda kv: -kv[1])[:3]
+        lines.append("  per source: " + ", ".join(f"{s} {n:,}" for s, n in top))
+    lines.append(
+        f"  novelty: {mean:.0%} over the last {len(novelty)} calls (refused above {limits.novelty_limit:.0%} "
+        f"over {limits.novelty_calls} once {limits.novelty_min_chunks} passages seen)"
+    )
+    lines.append(
+        f"  spread: {per_call:.1f} new passages per call, {spread_novelty:.0%} new (spreading above "
+        f"{limits.spread_yield:g} or {limits.spread_novelty:.0%}): "
+        + ("spreading; refused once the collective pool is full" if wide and share < 1 else "not held back")
+    )
+    if e.oldest_ts is not None:
+        lines.append(f"  window frees from {when(e.oldest_ts + limits.window_hours * 3600)}")
+    if e.extra_chunks or e.extra_chars:
+        lines.append(f"  operator allowance: +{e.extra_chunks:,} passages, +{e.extra_chars:,} characters")
+    return lines
 
 
 @budget.command("reset")
@@ -180,7 +222,15 @@ def budget_lift(config_path: Path | None, principal: str, chunks: int, chars: in
     """Give PRINCIPAL an extra allowance for a while."""
     settings = cli_settings(config_path)
     ExposureLedger(settings.catalog_path).grant(principal, chunks, chars, hours)
-    AuditLog(settings.catalog_path).append("operator", "budget.lift", principal, "ok")
+    AuditLog(settings.catalog_path).append(
+        "operator",
+        "budget.lift",
+        principal,
+        "ok",
+        events=[
+            GuardEvent("budget_lifted", "info", f"+{chunks} passages, +{chars} characters for {hours:g} h")
+        ],
+    )
     click.echo(printable(f"lifted {principal}: +{chunks} passages, +{chars} characters for {hours:g} h"))
 
 
@@ -233,3 +283,119 @@ def token(principal: str | None) -> None:
     if principal:
         principal = printable(principal)
         click.echo(f'\n[[guard.principals]]\nname = "{principal}"\ntoken_sha256 = ["{token_digest(value)}"]')
+
+
+@click.group("guard")
+def guard_group() -> None:
+    """Check the guard's alerts; replay recorded traffic against other limits."""
+
+
+def guard_alerts(settings: Settings, hours: float) -> list[str]:
+    """High-severity guard events of the last ``hours`` and a full collective pool, for monitoring."""
+    from strongroom.server.store.catalog import Catalog
+
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    alerts = []
+    for r in AuditLog(settings.catalog_path).query(severity="high", limit=1000):
+        if datetime.fromisoformat(r.ts) < since:
+            break
+        for e in r.events:
+            if e["severity"] == "high":
+                alerts.append(f"{r.ts} {r.principal} {r.action}: {e['kind']} ({e['detail']})")
+    collective = settings.guard.collective
+    ledger = ExposureLedger(settings.catalog_path)
+    pool = ledger.collective([], ledger.now() - collective.window_hours * 3600)
+    total = sum(s.chunks for s in Catalog(settings.catalog_path).source_states())
+    cap = max(collective.min_chunks, math.ceil(collective.share * total))
+    if pool.pooled >= cap:
+        alerts.append(
+            f"collective pool full: {pool.pooled:,} of {cap:,} passages brought in by principals not yet "
+            "trusted; spreading ones are refused"
+        )
+    return alerts
+
+
+@guard_group.command("check")
+@click.option("--hours", type=float, default=1.0, show_default=True, help="How far back to look.")
+@config_option
+def guard_check(config_path: Path | None, hours: float) -> None:
+    """Exit 1 (for monitoring) when the guard raised high-severity alerts in the last HOURS."""
+    alerts = guard_alerts(cli_settings(config_path), hours)
+    for line in alerts[:50]:
+        click.echo(printable(line))
+    if alerts:
+        fail(f"{len(alerts)} guard alert(s) in the last {hours:g} h", 1)
+    click.echo(f"ok: no guard alerts in the last {hours:g} h")
+
+
+@guard_group.command("replay")
+@click.option(
+    "--config",
+    "new_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The configuration whose [guard] limits to try.",
+)
+@click.option("--since", help="Only calls since this time (ISO 8601, or e.g. 24h, 7d).")
+@click.option(
+    "--current",
+    "current_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The configuration in force (whose catalog holds the log); default: as `serve` finds it.",
+)
+@click.option("--all", "show_all", is_flag=True, help="List every call, not only those delayed or refused.")
+def guard_replay(new_config: Path, since: str | None, current_config: Path | None, show_all: bool) -> None:
+    """Replay the recorded audit log against NEW limits: which calls would be delayed or refused."""
+    from strongroom.server.guard.replay import Summary, replay
+    from strongroom.server.store.catalog import Catalog
+
+    settings = cli_settings(current_config)
+    with user_errors():
+        new = cli_settings(new_config).guard
+    try:
+        start = _since(since)
+    except ValueError as exc:
+        fail(f"--since: {exc}", 2)
+    records = [
+        r
+        for r in AuditLog(settings.catalog_path).all()
+        if start is None or datetime.fromisoformat(r.ts) >= start
+    ]
+    results = replay(records, new, Catalog(settings.catalog_path))
+    summary = Summary()
+    for r in results:
+        summary.add(r)
+        if show_all or r.verdict != "served":
+            detail = f" {r.delay_s:.1f} s" if r.delay_s else ""
+            why = f": {r.reason}" if r.reason else ""
+            was = " (was refused)" if r.record.outcome == "refused" else ""
+            click.echo(
+                printable(
+                    f"#{r.record.seq} {r.record.ts} {r.record.principal} {r.record.action} "
+                    f"{r.verdict}{detail}{was}{why}"
+                )
+            )
+    click.echo(f"replayed {len(results)} calls against {new_config}:")
+    for who in sorted(summary.calls):
+        click.echo(
+            printable(
+                f"  {who}: {summary.calls[who]} calls, {summary.refused[who]} would be refused "
+                f"(were {summary.originally_refused[who]}), {summary.delayed[who]} delayed "
+                f"({summary.delay_s[who]:.1f} s in all)"
+            )
+        )
+    if any(summary.originally_refused.values()):
+        click.echo(
+            "calls refused in the recorded run served nothing, so replay cannot tell what they "
+            "would have served under the new limits"
+        )
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    units = {"h": 1.0, "d": 24.0}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(UTC) - timedelta(hours=float(text[:-1]) * units[text[-1]])
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -128,6 +128,13 @@ def print_status(info: dict[str, Any]) -> None:
         fresh = _freshness(s)
         if fresh:
             click.echo(printable(f"    {fresh}"))
+    alerts = info.get("guard_alerts", [])
+    click.echo(
+        f"guard:     {len(alerts)} alert(s) in the last 24 h"
+        + (" (strongroom guard check)" if alerts else "")
+    )
+    for line in alerts[:5]:
+        click.echo(printable(f"  {line}"))
 
 
 def _freshness(source: dict[str, Any]) -> str:

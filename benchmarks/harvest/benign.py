@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmarks.harvest.common import Meter, Rig, audit_summary, call, limit_named
 from benchmarks.harvest.corpus import Corpus, Customer, Incident, Policy, Product
+from strongroom.server.guard.access import Caller
 
 Intent = list[str]  # paraphrases of one question
 
@@ -164,22 +165,34 @@ def _questions(intents: list[Intent], n: int, rng: random.Random) -> list[str]:
     return questions
 
 
-def build_cases(corpus: Corpus, per_case: int = 40, seed: int = 11) -> list[Case]:
+def build_cases(corpus: Corpus, per_case: int = 40, seed: int = 11, count: int = 5) -> list[Case]:
+    """``count`` different cases: customer, product, policy, customer, incident, and so on."""
     rng = random.Random(seed)
     busy = sorted(
         (c for c in corpus.customers if len(c.tickets) >= 6 and c.incidents), key=lambda c: c.account_id
     )
-    first, second = rng.sample(busy, 2)
-    product = rng.choice(corpus.products)
-    policy = rng.choice(corpus.policies)
-    incident = rng.choice([i for i in corpus.incidents if len(i.customers) >= 2] or corpus.incidents)
-    return [
-        Case("customer", first.name, _questions(_customer_intents(first, corpus, rng), per_case, rng)),
-        Case("product", product.name, _questions(_product_intents(product, corpus), per_case, rng)),
-        Case("policy", policy.title, _questions(_policy_intents(policy), per_case, rng)),
-        Case("customer", second.name, _questions(_customer_intents(second, corpus, rng), per_case, rng)),
-        Case("incident", incident.id, _questions(_incident_intents(incident, corpus), per_case, rng)),
-    ]
+    kinds = ["customer", "product", "policy", "customer", "incident"]
+    wanted = [kinds[i % len(kinds)] for i in range(count)]
+    customers = iter(rng.sample(busy, wanted.count("customer")))
+    products = iter(rng.sample(corpus.products, wanted.count("product")))
+    policies = iter(rng.sample(corpus.policies, wanted.count("policy")))
+    incidents = [i for i in corpus.incidents if len(i.customers) >= 2] or corpus.incidents
+    chosen = iter(rng.sample(incidents, wanted.count("incident")))
+    cases = []
+    for kind in wanted:
+        if kind == "customer":
+            c = next(customers)
+            cases.append(Case(kind, c.name, _questions(_customer_intents(c, corpus, rng), per_case, rng)))
+        elif kind == "product":
+            p = next(products)
+            cases.append(Case(kind, p.name, _questions(_product_intents(p, corpus), per_case, rng)))
+        elif kind == "policy":
+            policy = next(policies)
+            cases.append(Case(kind, policy.title, _questions(_policy_intents(policy), per_case, rng)))
+        else:
+            inc = next(chosen)
+            cases.append(Case(kind, inc.id, _questions(_incident_intents(inc, corpus), per_case, rng)))
+    return cases
 
 
 @dataclass
@@ -195,6 +208,9 @@ class BenignResult:
     distinct_documents: int = 0
     fake_minutes: float = 0.0
     per_case_new_passages: list[int] = field(default_factory=list)
+    delays: int = 0  # calls the guard delayed
+    delay_s: float = 0.0  # their waits in all
+    max_delay_s: float = 0.0
     limits: dict[str, Any] = field(default_factory=dict)
     audit: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -211,12 +227,19 @@ async def run_benign(
     per_case: int = 40,
     pace_s: float = 3.0,
     k: int = 5,
+    cases: list[Case] | None = None,
+    parallel: int = 1,
 ) -> BenignResult:
-    """Replay the cases over MCP; every call is metered against the principal's limits."""
+    """Replay the cases over MCP; every call is metered against the principal's limits.
+
+    ``parallel`` > 1 asks that many questions at once (an agent's parallel tool calls) and then
+    reads their top hits. The clock moves ``pace_s`` per call of this principal.
+    """
+    import asyncio
     import time
 
     started = time.perf_counter()
-    limits = rig.settings.limits
+    limits = rig.guard.principal(Caller(principal, "stdio")).limits
     meter = Meter(rig, principal, limits)
     result = BenignResult(principal)
     documents: set[str] = set()
@@ -224,28 +247,38 @@ async def run_benign(
     async with rig.client(principal) as client:
 
         async def tool(name: str, arguments: dict[str, Any]) -> Any:
+            waits = len(rig.clock.delays)
             reply = await call(client, name, arguments)
             result.calls += 1
             meter.after_call()
             rig.clock.advance(pace_s)
+            mine = rig.clock.delays[waits:]
+            result.delays += bool(mine)
+            result.delay_s += sum(mine)
+            result.max_delay_s = max([result.max_delay_s, *mine])
             if not reply.ok:
                 result.refused += 1
                 result.refusals.append(f"{limit_named(reply.error)}: {reply.error}")
             return reply
 
-        for case in build_cases(corpus, per_case):
+        async def ask(n: int, question: str) -> list[str]:
+            result.questions += 1
+            result.searches += 1
+            reply = await tool("search", {"query": question, "k": k})
+            if not reply.ok:
+                return []
+            hits = reply.data["results"]
+            targets = [h["document_id"] for h in hits[:1]]
+            if n % 2 == 1 and len(hits) > 1 and hits[1]["document_id"] not in targets:
+                targets.append(hits[1]["document_id"])
+            return targets
+
+        for case in cases if cases is not None else build_cases(corpus, per_case):
             before = meter.seen()
-            for n, question in enumerate(case.questions):
-                result.questions += 1
-                result.searches += 1
-                reply = await tool("search", {"query": question, "k": k})
-                if not reply.ok:
-                    continue
-                hits = reply.data["results"]
-                targets = [h["document_id"] for h in hits[:1]]
-                if n % 2 == 1 and len(hits) > 1 and hits[1]["document_id"] not in targets:
-                    targets.append(hits[1]["document_id"])
-                for document_id in targets:
+            for first in range(0, len(case.questions), parallel):
+                batch = list(enumerate(case.questions))[first : first + parallel]
+                reads = await asyncio.gather(*(ask(n, q) for n, q in batch))
+                for document_id in dict.fromkeys(d for targets in reads for d in targets):
                     result.reads += 1
                     documents.add(document_id)
                     await tool("read_document", {"document_id": document_id})
@@ -253,6 +286,7 @@ async def run_benign(
     result.distinct_passages = meter.seen()
     result.distinct_documents = len(documents)
     result.fake_minutes = round((rig.clock() - start_clock) / 60, 1)
+    result.delay_s = round(result.delay_s, 1)
     result.limits = meter.report()
     result.audit = audit_summary(rig, [principal])
     result.wall_s = round(time.perf_counter() - started, 1)

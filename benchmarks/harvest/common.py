@@ -36,15 +36,21 @@ START = 1_750_000_000.0  # a fixed fake epoch, so runs are comparable
 
 
 class FakeClock:
-    """The guard's clock; the harness moves it forward between calls."""
+    """The guard's clock; the harness moves it forward between calls, and so does each wait the
+    guard asks for (parallel waits are added up: slower than real time, never faster)."""
 
     def __init__(self, start: float = START) -> None:
         self.now = start
+        self.delays: list[float] = []  # every pacing or soft-limit delay the guard asked for
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
         self.now += seconds
 
 
@@ -94,7 +100,9 @@ def make_rig(kb: KnowledgeBase, state_dir: Path, settings: GuardSettings | None 
     (state_dir / "audit.head").unlink(missing_ok=True)
     path = state_dir / "guard.sqlite3"
     clock = FakeClock()
-    guard = Guard(settings or GuardSettings(), AuditLog(path), ExposureLedger(path), kb, clock=clock)
+    guard = Guard(
+        settings or GuardSettings(), AuditLog(path), ExposureLedger(path), kb, clock=clock, sleep=clock.sleep
+    )
     return Rig(kb, guard, clock, path)
 
 
@@ -137,10 +145,10 @@ def limit_named(error: str) -> str:
     """Which limit a refusal names (the SDK prefixes "Error executing tool ...: ")."""
     for prefix, name in [
         ("rate limit", "rate limit"),
-        ("exposure budget for source", "source budget"),
-        ("exposure budget: at most", "hard budget"),
+        ("distinct passages of source", "source budget"),
+        ("collective exposure budget", "collective pool"),
+        ("exposure budget", "hard budget"),
         ("harvesting pattern", "novelty"),
-        ("collective exposure budget", "collective cap"),
     ]:
         if prefix in error:
             return name
@@ -179,6 +187,9 @@ class Meter:
             "calls_per_minute": Peak(limit=self.limits.calls_per_minute),
             "passages_vs_soft": Peak(limit=self.limits.soft_chunks),
             "passages_vs_hard": Peak(limit=self.limits.hard_chunks),
+            "passages_vs_new_principal_budget": Peak(
+                limit=math.ceil(self.limits.hard_chunks * self.limits.new_share)
+            ),
             "chars_vs_hard": Peak(limit=self.limits.hard_chars),
             "novelty_vs_limit": Peak(limit=self.limits.novelty_limit),
             "novelty_vs_limit_when_judged": Peak(limit=self.limits.novelty_limit),
@@ -198,6 +209,7 @@ class Meter:
         exposure = self.rig.ledger.exposure(self.principal, since, self.limits.novelty_calls)
         self.peaks["passages_vs_soft"].see(exposure.chunks)
         self.peaks["passages_vs_hard"].see(exposure.chunks)
+        self.peaks["passages_vs_new_principal_budget"].see(exposure.chunks)
         self.peaks["chars_vs_hard"].see(exposure.chars)
         for source, count in exposure.per_source.items():
             self.peaks[f"source_{source}"].see(count)

@@ -20,7 +20,9 @@ Variants:
   for it, pads its calls with repeats of earlier queries (nothing new, novelty 0) to keep its
   mean novelty under the limit: the strongest single identity, it is stopped by the budgets.
 - ``many identities``: the diluting crawler rotating over many principals that share what
-  they get: the collective cap stops them together.
+  they get: the collective pool stops them together.
+- ``slow``: the diluting crawler, one call every few minutes, honouring every refusal's retry-after (and
+  the time a budget frees) over a simulated day.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import re
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from mcp import Client
@@ -38,6 +41,7 @@ from benchmarks.harvest.common import Rig, audit_summary, call, limit_named
 from strongroom.server.store.stopwords import STOPWORDS
 
 _TERM = re.compile(r"[A-Za-z][A-Za-z0-9-]{2,}")
+_FREES = re.compile(r"frees from (\d{4}-\d\d-\d\d \d\d:\d\d) UTC")
 
 DICTIONARY = [
     "account",
@@ -263,6 +267,7 @@ class CrawlResult:
     max_passages_one_identity: int = 0
     refusals_by_limit: dict[str, int] = field(default_factory=dict)
     refusal_texts: dict[str, str] = field(default_factory=dict)
+    simulated_hours: float = 0.0
     growth: list[tuple[int, int]] = field(default_factory=list)  # (call, passages obtained)
     audit: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -302,7 +307,7 @@ class Crawler:
         return fresh[:n]
 
     def _dictionary_terms(self, n: int) -> list[str]:
-        out = []
+        out: list[str] = []
         while self.dictionary and len(out) < n:
             out.append(self.dictionary.pop())
         return out
@@ -368,6 +373,9 @@ async def run_crawler(
     calls_after_stop: int = 100,
     pace_s: float = 1.0,
     seed: int = 5,
+    prefix: str = "crawler",
+    honour_retry: bool = False,
+    until_s: float | None = None,
 ) -> CrawlResult:
     """Crawl until stopped (first refusal for ``greedy``, a budget or cap for the others), then keep
     trying ``calls_after_stop`` more calls to see whether anything more gets through."""
@@ -377,17 +385,20 @@ async def run_crawler(
     max_k = rig.kb.settings.retrieval.max_k
     limits = rig.settings.limits
     crawler = Crawler(rng, max_k, dilute=dilute, novelty_target=limits.novelty_limit - 0.1)
-    names = [f"crawler-{i:02d}" for i in range(identities)] if identities > 1 else ["crawler"]
+    names = [f"{prefix}-{i:02d}" for i in range(identities)] if identities > 1 else [prefix]
+    started_at = rig.clock()
     total = rig.total_chunks
     result = CrawlResult(variant, identities, total)
     refusals: Counter[str] = Counter()
-    budgets = {"hard budget", "source budget", "collective cap"}
+    budgets = {"hard budget", "source budget", "collective pool"}
     stop_on = budgets if dilute else budgets | {"novelty"}
     async with rig.clients(names) as clients:
         crew = [Identity(name, clients[name]) for name in names]
         turn = 0
         while result.calls < max_calls:
             if result.stop_call is not None and result.calls - result.stop_call >= calls_after_stop:
+                break
+            if until_s is not None and rig.clock() - started_at >= until_s:
                 break
             active = [i for i in crew if not i.exhausted] or crew
             identity = active[turn % len(active)]
@@ -412,7 +423,7 @@ async def run_crawler(
                 new = [c for c in ids if c not in crawler.obtained]
                 crawler.obtained.update(ids)
                 if tool == "search":
-                    identity.repeatable.append(arguments["query"])
+                    identity.repeatable.append(str(arguments["query"]))
                 if arm != "repeat":
                     crawler.learn(arm, reply.data, len(new))
                 result.growth.append((result.calls, len(crawler.obtained)))
@@ -426,14 +437,18 @@ async def run_crawler(
                 result.first_refusal_limit = limit
                 result.first_refusal_text = reply.error
                 result.passages_at_first_refusal = len(crawler.obtained)
+            frees = _FREES.search(reply.error)
             if limit == "rate limit":
                 wait = re.search(r"retry after (\d+) s", reply.error)
                 rig.clock.advance(float(wait.group(1)) if wait else 60.0)
+            elif honour_retry and frees:
+                at = datetime.strptime(frees.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp()
+                rig.clock.advance(max(60.0, at + 60 - rig.clock()))
             elif limit == "novelty":
                 crawler.diluting = True
             elif limit in ("hard budget", "source budget"):
                 identity.exhausted = identities > 1 and limit == "hard budget"
-            if limit in stop_on and result.stop_call is None:
+            if limit in stop_on and result.stop_call is None and not honour_retry:
                 result.stop_call = result.calls
                 result.stop_limit = limit
                 result.passages_at_stop = len(crawler.obtained)
@@ -445,6 +460,7 @@ async def run_crawler(
         result.calls_after_stop = result.calls - result.stop_call
         result.passages_after_stop = result.final_passages
         result.grew_after_stop = result.final_passages - result.passages_at_stop
+    result.simulated_hours = round((rig.clock() - started_at) / 3600, 1)
     since = rig.clock() - limits.window_hours * 3600
     result.max_passages_one_identity = max(rig.ledger.exposure(n, since, 1).chunks for n in names)
     result.audit = audit_summary(rig, names)

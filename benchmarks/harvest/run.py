@@ -1,15 +1,17 @@
 """Harvest resistance at the default limits: a benign replay against coverage-maximising crawlers.
 
-Usage: python benchmarks/harvest/run.py [--cache DIR] [--chunks 10000] [--identities 20]
-                                        [--results benchmarks/harvest/RESULTS.md] [--json]
+Usage: python benchmarks/harvest/run.py [--cache DIR] [--chunks 10000] [--only SCENARIO ...]
+                                        [--results benchmarks/harvest/RESULTS.md] [--add] [--json]
 
 Builds (or reuses, from ``--cache``) an index of the synthetic corpus, then runs over MCP,
 each on a fresh guard with the default settings:
 
-1. the benign replay (5 cases x 40 questions, search k=5 + reads of the top hits);
-2. the greedy crawler (one identity), until refused and then 100 more calls;
-3. the diluting crawler (one identity that pads with repeats to dodge the novelty check);
-4. the diluting crawler rotating over ``--identities`` principals (the collective cap).
+1. legitimate work: one person's 200 questions at 1 call/s, at 5 calls/s and in bursts of 5
+   parallel calls; 20 principals working different cases at once; an agent's 60 searches in
+   3 minutes; a help desk answering unrelated questions through one `service` identity;
+   5 colleagues working right after 5 intruders crawled;
+2. crawlers: greedy (2,000 calls), diluting, slow (a simulated day honouring retry-after), and
+   the diluting crawler rotating over 5, 20 and 100 new identities.
 
 Prints the numbers as JSON (``--json``) or a markdown report, and writes the report to
 ``--results``.
@@ -33,12 +35,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harvest.benign import run_benign  # noqa: E402
+from benchmarks.harvest.benign import build_cases, run_benign  # noqa: E402
 from benchmarks.harvest.common import make_rig, quiet  # noqa: E402
 from benchmarks.harvest.corpus import describe, open_knowledge_base  # noqa: E402
 from benchmarks.harvest.crawler import run_crawler  # noqa: E402
 from strongroom.server.guard.settings import GuardSettings  # noqa: E402
 
+GREEDY_CALLS = int(os.environ.get("HARVEST_GREEDY_CALLS", "2000"))  # calls in all, refused ones included
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "strongroom-harvest-cache"
 
 
@@ -68,145 +71,200 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def scenarios(kb: Any, corpus: Any, state: Path, identities: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    rig = make_rig(kb, state / "benign")
-    out["benign"] = (await run_benign(rig, corpus)).as_dict()
-    print(f"benign: {out['benign']['calls']} calls, {out['benign']['refused']} refused", file=sys.stderr)
-    rig = make_rig(kb, state / "greedy")
-    out["greedy"] = (await run_crawler(rig, variant="greedy")).as_dict()
-    print(f"greedy: stopped at {out['greedy']['passages_at_stop']} passages", file=sys.stderr)
-    rig = make_rig(kb, state / "diluting")
-    out["diluting"] = (await run_crawler(rig, variant="diluting")).as_dict()
-    print(f"diluting: stopped at {out['diluting']['passages_at_stop']} passages", file=sys.stderr)
-    rig = make_rig(kb, state / "many")
-    out["many_identities"] = (
-        await run_crawler(rig, variant="many identities", identities=identities)
-    ).as_dict()
-    print(f"many identities: {out['many_identities']['final_passages']} passages in all", file=sys.stderr)
+async def _many(rig: Any, corpus: Any, names: list[str], seed: int, pace_s: float) -> dict[str, Any]:
+    """Principals each working a different case of 40 questions, at the same time."""
+    cases = build_cases(corpus, 40, seed=seed, count=len(names))
+    runs = await asyncio.gather(
+        *(
+            run_benign(rig, corpus, principal=n, cases=[c], pace_s=pace_s / len(names))
+            for n, c in zip(names, cases, strict=True)
+        )
+    )
+    return {
+        "principals": len(names),
+        "questions": sum(r.questions for r in runs),
+        "calls": sum(r.calls for r in runs),
+        "refused": sum(r.refused for r in runs),
+        "refusals": [x for r in runs for x in r.refusals][:5],
+        "delays": sum(r.delays for r in runs),
+        "delay_s": round(sum(r.delay_s for r in runs), 1),
+        "max_delay_s": max(r.max_delay_s for r in runs),
+        "distinct_passages": len({c for r in rig.audit.all() if r.principal in names for c in r.chunk_ids}),
+    }
+
+
+def _benign(r: Any) -> dict[str, Any]:
+    keep = ["questions", "calls", "refused", "refusals", "delays", "delay_s", "max_delay_s"]
+    out = {k: getattr(r, k) for k in keep}
+    out |= {"distinct_passages": r.distinct_passages, "fake_minutes": r.fake_minutes, "limits": r.limits}
     return out
+
+
+async def scenarios(kb: Any, corpus: Any, state: Path, only: set[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    def done(name: str) -> None:
+        print(
+            f"{name}: {json.dumps({k: v for k, v in out[name].items() if not isinstance(v, (dict, list))})}",
+            file=sys.stderr,
+        )
+
+    for name, pace_s, parallel in [
+        ("benign 1/s", 1.0, 1),
+        ("benign 5/s", 0.2, 1),
+        ("benign bursts of 5", 0.2, 5),
+    ]:
+        if wanted(name):
+            rig = make_rig(kb, state / "benign")
+            out[name] = _benign(await run_benign(rig, corpus, pace_s=pace_s, parallel=parallel))
+            done(name)
+    if wanted("benign many"):
+        rig = make_rig(kb, state / "many")
+        out["benign many"] = await _many(rig, corpus, [f"colleague-{i:02d}" for i in range(20)], 23, 1.0)
+        done("benign many")
+    if wanted("agent research"):
+        rig = make_rig(kb, state / "agent")
+        case = build_cases(corpus, 60, seed=31, count=2)[1]  # a product, 60 questions
+        out["agent research"] = _benign(
+            await run_benign(rig, corpus, principal="agent", cases=[case], k=10, pace_s=1.5)
+        )
+        done("agent research")
+    if wanted("help desk (service role)"):
+        import random
+
+        from benchmarks.harvest.benign import Case
+        from strongroom.server.guard.settings import Principal
+
+        desk = GuardSettings(principals=[Principal(name="helpdesk", labels=["*"], role="service")])
+        rig = make_rig(kb, state / "helpdesk", desk)
+        mixed = [q for c in build_cases(corpus, 10, seed=53, count=30) for q in c.questions]
+        random.Random(3).shuffle(mixed)  # many people's unrelated questions, one identity
+        out["help desk (service role)"] = _benign(
+            await run_benign(
+                rig, corpus, principal="helpdesk", cases=[Case("mixed", "desk", mixed)], pace_s=0.5
+            )
+        )
+        done("help desk (service role)")
+    if wanted("attacker first"):
+        rig = make_rig(kb, state / "attacker-first")
+        names = [f"colleague-{i:02d}" for i in range(5)]
+        for n in names:  # colleagues who first used the server four days ago
+            async with rig.client(n) as client:
+                await client.call_tool("list_sources", {})
+        rig.clock.advance(4 * 86400)
+        attack = (
+            await run_crawler(rig, variant="many identities", identities=5, prefix="intruder")
+        ).as_dict()
+        work = await _many(rig, corpus, names, 41, 1.0)
+        out["attacker first"] = {"attack": _crawl(attack), "colleagues": work, "refused": work["refused"]}
+        done("attacker first")
+    crawls: list[tuple[str, dict[str, Any]]] = [
+        ("greedy", {"variant": "greedy", "max_calls": GREEDY_CALLS, "calls_after_stop": GREEDY_CALLS}),
+        ("diluting", {"variant": "diluting"}),
+        (
+            "slow (a simulated day)",
+            {"variant": "slow", "pace_s": 300.0, "honour_retry": True, "until_s": 86400.0, "max_calls": 400},
+        ),
+        ("5 identities", {"variant": "many identities", "identities": 5}),
+        ("20 identities", {"variant": "many identities", "identities": 20}),
+        ("100 identities", {"variant": "many identities", "identities": 100}),
+    ]
+    for name, kwargs in crawls:
+        if wanted(name):
+            rig = make_rig(kb, state / "crawl")
+            out[name] = _crawl((await run_crawler(rig, **kwargs)).as_dict())
+            done(name)
+    return out
+
+
+def _crawl(r: dict[str, Any]) -> dict[str, Any]:
+    r.pop("growth", None)
+    return r
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:.2f}"
-
-
 def render(report: dict[str, Any]) -> str:
-    m, c, lim = report["machine"], report["corpus"], report["limits"]
-    b = report["scenarios"]["benign"]
-    crawls = {k: v for k, v in report["scenarios"].items() if k != "benign"}
+    m, c = report["machine"], report["corpus"]
     total = c["passages"]
+    sc = report["scenarios"]
     lines = [
-        "# Harvest resistance at the default limits",
+        "# Harvest resistance and legitimate work at the default limits",
         "",
-        f"Run {report['date']} with `python benchmarks/harvest/run.py` on {m['nproc']} CPUs "
-        f"({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}; load average at start "
-        f"{m['load_avg_at_start']}. Indexing the corpus took {report['index_build_s']} s "
-        f"({'earlier; reused from the cache in ' + str(report['index_s']) + ' s' if report['index_reused'] else 'in this run'}); "
-        f"the scenarios {report['scenarios_s']} s.",
+        f"Run {report['date']} with `python benchmarks/harvest/run.py` on {m['nproc']} CPUs ({m['cpu']}), "
+        f"{m['ram_gib']} GiB RAM, Python {m['python']}; load average at start {m['load_avg_at_start']} "
+        f"(the machine is shared); the scenarios took {report['scenarios_s']} s.",
         "",
         f"Corpus: {total:,} passages in {c['documents']:,} synthetic documents "
-        f"({', '.join(f'{k} {v:,}' for k, v in c['passages_per_source'].items())}); "
-        f"{c['customers']} customer accounts with tickets and review notes, {c['products']} product "
-        f"sheets and how-to articles, {c['policies']} policies of ten clauses, {c['incidents']} incident "
-        f"reports; passages of {c['passage_chars_p10_p50_p90'][0]}-{c['passage_chars_p10_p50_p90'][2]} "
-        "characters (p10-p90). Every call goes over MCP (the SDK's in-memory client) through the real "
-        "guard with default settings and a fake clock.",
+        f"({', '.join(f'{k} {v:,}' for k, v in c['passages_per_source'].items())}). Every call goes over "
+        "MCP (the SDK's in-memory client) through the real guard with the default settings and a fake "
+        "clock (pacing waits advance it; the real-time pacing is tested in tests/integration).",
         "",
-        "Default limits: "
-        f"{lim['calls_per_minute']} calls/min; {lim['soft_chunks']} (soft) / {lim['hard_chunks']} (hard) "
-        f"distinct passages and {lim['hard_chars']:,} characters per {lim['window_hours']:g} h; "
-        f"{_pct(lim['source_share'])} of a source (at least 200); novelty over {lim['novelty_calls']} calls "
-        f"above {lim['novelty_limit']} once {lim['novelty_min_chunks']} passages seen; collective "
-        f"{_pct(report['collective']['share'])} of the corpus (at least {report['collective']['min_chunks']:,}).",
+        "## Legitimate work",
         "",
-        "## Benign replay: one person working five cases",
+        "A case is 40 related questions (a customer, a product, a policy or an incident; follow-ups and "
+        "rephrasings), each a `search` (k=5) and `read_document` on the top hit (and the second, every "
+        "other question).",
         "",
-        f"{b['questions']} questions (5 cases x 40: two customer accounts, a product, a policy, an incident; "
-        f"follow-ups and rephrasings), each a `search` (k=5) and `read_document` on the top 1-2 hits: "
-        f"{b['calls']} calls ({b['searches']} searches, {b['reads']} reads) over {b['fake_minutes']} "
-        f"minutes of fake time, 3 s per call. **Refused: {b['refused']}.** Distinct passages seen: "
-        f"{b['distinct_passages']} ({_pct(b['distinct_passages'] / total)} of the corpus) in "
-        f"{b['distinct_documents']} documents read; new passages per case {b['per_case_new_passages']}.",
-        "",
-        "| limit | peak use | limit | share of limit |",
-        "|---|---:|---:|---:|",
+        "| scenario | questions | calls | refused | delayed calls | total / max delay (s) | distinct passages |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, p in b["limits"].items():
+    benign = [k for k in sc if k.startswith(("benign", "agent", "help desk"))]
+    for k in benign:
+        r = sc[k]
         lines.append(
-            f"| {name.replace('_', ' ')} | {_num(p['peak'])} | {_num(p['limit'])} | {_pct(p['share'])} |"
+            f"| {k} | {r['questions']} | {r['calls']} | **{r['refused']}** | {r['delays']} | "
+            f"{r['delay_s']} / {r['max_delay_s']:.1f} | {r['distinct_passages']} |"
         )
+    if "attacker first" in sc:
+        a = sc["attacker first"]
+        w = a["colleagues"]
+        lines.append(
+            f"| attacker first: 5 colleagues after 5 intruders | {w['questions']} | {w['calls']} | "
+            f"**{w['refused']}** | {w['delays']} | {w['delay_s']} / {w['max_delay_s']:.1f} | {w['distinct_passages']} |"
+        )
+        x = a["attack"]
+        lines += [
+            "",
+            f"Attacker first: 5 new identities crawled (diluting, rotating) until stopped by "
+            f"{x['stop_limit']} at {_pct(x['passages_at_stop'] / total)} ({x['final_passages']} passages, "
+            f"{_pct(x['final_share'])}, after {x['calls']} calls); then 5 colleagues (first seen 4 days "
+            "earlier) worked their cases.",
+        ]
     lines += [
-        "",
-        f"Audit: {b['audit']['records']} records, outcomes {b['audit']['outcomes']}, events "
-        f"{b['audit']['events'] or 'none'}, chain verified: {b['audit']['verify_ok']}.",
         "",
         "## Crawlers",
         "",
-        "Coverage-maximising: each query is chosen to bring new passages (unqueried terms from what it "
-        "received, rarest first, and random dictionary words; reads of multi-passage documents), at the "
-        "largest k (20), paced at 1 call/s (never rate-limited). `diluting` pads its calls with repeats "
-        "of earlier queries to keep its mean novelty under the limit once refused for novelty; `many "
-        "identities` is the diluting crawler rotating over principals that pool what they get. After "
-        "being stopped each keeps trying for 100 more calls.",
+        "Coverage-maximising: each query is chosen to bring new passages (unqueried rare terms from what it "
+        "received, random dictionary words, reads of multi-passage documents), at the largest k (20). "
+        "`diluting` pads with repeats to keep its novelty under the limit; the identities variants rotate "
+        "the diluting crawler over new principals that pool what they get; `slow` is the diluting crawler "
+        "at one call every 5 minutes honouring every retry-after and budget release over a simulated day.",
         "",
-        "| | greedy | diluting | many identities |",
-        "|---|---|---|---|",
+        "| crawler | identities | calls | refused | first refusal (call, limit) | coverage at first refusal | "
+        "final coverage | limits that acted |",
+        "|---|---:|---:|---:|---|---:|---:|---|",
     ]
-    keys = ["greedy", "diluting", "many_identities"]
-
-    def row(label: str, fn: Any) -> None:
-        lines.append(f"| {label} | " + " | ".join(str(fn(crawls[k])) for k in keys) + " |")
-
-    row("identities", lambda r: r["identities"])
-    row("calls until first refusal", lambda r: r["first_refusal_call"])
-    row("first refusal", lambda r: r["first_refusal_limit"])
-    row(
-        "passages at first refusal",
-        lambda r: f"{r['passages_at_first_refusal']} ({_pct(r['share_at_first_refusal'])})",
-    )
-    row(
-        "stopped by",
-        lambda r: f"{r['stop_limit']} at call {r['stop_call']}" if r["stop_call"] else "not stopped",
-    )
-    row("passages when stopped", lambda r: f"{r['passages_at_stop']} ({_pct(r['passages_at_stop'] / total)})")
-    row("calls after stop", lambda r: r["calls_after_stop"])
-    row("passages gained after stop", lambda r: r["grew_after_stop"])
-    row("**passages obtained in all**", lambda r: f"**{r['final_passages']} ({_pct(r['final_share'])})**")
-    row("most passages one identity got", lambda r: r["max_passages_one_identity"])
-    row("calls / refused", lambda r: f"{r['calls']} / {r['refused']}")
-    row("refusals by limit", lambda r: ", ".join(f"{k} {v}" for k, v in r["refusals_by_limit"].items()))
-    row("audit events", lambda r: ", ".join(f"{k} {v}" for k, v in r["audit"]["events"].items()))
-    row(
-        "refusals audited / chain verified",
-        lambda r: f"{r['audit']['refusals_audited']} / {r['audit']['verify_ok']}",
-    )
-    row("wall time (s)", lambda r: r["wall_s"])
-    lines += ["", "Refusal messages as the client saw them:", ""]
+    for k in [k for k in sc if k not in benign and k != "attacker first"]:
+        r = sc[k]
+        lines.append(
+            f"| {k} | {r['identities']} | {r['calls']} | {r['refused']} | {r['first_refusal_call']}, "
+            f"{r['first_refusal_limit']} | {_pct(r['share_at_first_refusal'])} | **{_pct(r['final_share'])}** | "
+            + ", ".join(f"{a} {n}" for a, n in r["refusals_by_limit"].items())
+            + " |"
+        )
     texts: dict[str, str] = {}
-    for r in crawls.values():
-        texts.update(r["refusal_texts"])
+    for r in sc.values():
+        texts.update(r.get("refusal_texts", {}))
+        texts.update(r.get("attack", {}).get("refusal_texts", {}))
+    lines += ["", "Refusal messages as the client saw them:", ""]
     lines += [f"- {limit}: `{text}`" for limit, text in sorted(texts.items())]
-    tightest = max((p["share"], n) for n, p in b["limits"].items() if n != "collective")
-    lines += [
-        "",
-        "## Verdict",
-        "",
-        f"- Benign session: {b['refused']} refusals; the highest share of any per-principal limit it used was "
-        f"{_pct(tightest[0])} ({tightest[1].replace('_', ' ')}).",
-        f"- Greedy crawler: refused after {crawls['greedy']['first_refusal_call']} calls with "
-        f"{_pct(crawls['greedy']['share_at_first_refusal'])} of the corpus; "
-        f"{_pct(crawls['greedy']['final_share'])} after 100 more tries.",
-        f"- Strongest single identity (diluting): capped at {_pct(crawls['diluting']['final_share'])} "
-        f"(the hard budget is {lim['hard_chunks']} passages = {_pct(lim['hard_chunks'] / total)}).",
-        f"- {crawls['many_identities']['identities']} identities together: "
-        f"{_pct(crawls['many_identities']['final_share'])} (collective cap).",
-        "",
-    ]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -217,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="index cache directory")
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--identities", type=int, default=20)
+    parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    parser.add_argument(
+        "--add", action="store_true", help="add the scenarios run to those already in --results"
+    )
     args = parser.parse_args(argv)
     quiet()
     started = time.perf_counter()
@@ -231,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     build_s = json.loads(marker.read_text()).get("build_s")
     settings = GuardSettings()
     started = time.perf_counter()
-    results = asyncio.run(scenarios(kb, corpus, args.cache / "guard-state", args.identities))
+    only = set(args.only) if args.only else None
+    results = asyncio.run(scenarios(kb, corpus, args.cache / "guard-state", only))
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(),
@@ -244,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios_s": round(time.perf_counter() - started, 1),
         "scenarios": results,
     }
+    if args.add and args.results.exists():
+        text = args.results.read_text()
+        earlier = json.loads(text[text.index("```json\n") + 8 : text.rindex("\n```")])
+        report["scenarios"] = {**earlier["scenarios"], **results}
+        report["scenarios_s"] = round(earlier["scenarios_s"] + report["scenarios_s"], 1)
     markdown = render(report)
     args.results.write_text(
         markdown

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from strongroom.server.errors import StrongroomError
-from strongroom.server.guard.settings import GuardSettings, Limits
+from strongroom.server.guard.settings import GuardSettings, Limits, Principal
 
 EVERYTHING = "*"
 JWT_PREFIX = "jwt:"  # undeclared JWT subjects are named apart from declared principals
@@ -72,6 +72,7 @@ class ResolvedPrincipal:
     name: str
     access: Access
     limits: Limits
+    trusted: bool = False  # by role: full budgets from the first call, outside the collective pool
 
 
 def resolve(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
@@ -86,18 +87,21 @@ def resolve(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
         return _resolve_jwt(settings, caller)
     declared = settings.principal(caller.principal)
     if declared is not None:
-        return ResolvedPrincipal(
-            declared.name, Access.of(declared.labels), declared.limits or settings.limits
-        )
+        return _declared(settings, declared)
     if not settings.principals and caller.authenticated_by == "default":
         return ResolvedPrincipal(caller.principal, Access.everything(), settings.limits)
     return ResolvedPrincipal(caller.principal, Access.of(()), settings.limits)
 
 
+def _declared(settings: GuardSettings, principal: Principal) -> ResolvedPrincipal:
+    role = settings.role_of(principal)
+    return ResolvedPrincipal(principal.name, Access.of(principal.labels), role.limits, role.trusted)
+
+
 def _resolve_jwt(settings: GuardSettings, caller: Caller) -> ResolvedPrincipal:
     mapped = settings.principal_for_subject(caller.principal)
     if mapped is not None:
-        return ResolvedPrincipal(mapped.name, Access.of(mapped.labels), mapped.limits or settings.limits)
+        return _declared(settings, mapped)
     name = JWT_PREFIX + caller.principal
     jwt = settings.jwt
     labels = caller.token_labels

@@ -1,9 +1,9 @@
 """The single call path: every tool and resource call passes through :meth:`Guard.run`.
 
-In order: who is calling (and what they may see), the rate limit, whether their exposure
-budget is already spent, the call itself (with access control inside its queries), a
-judgement of the result (budgets, novelty, collective cap, canaries) before it is returned,
-and an audit record of all of it — hashes and ids, never arguments or passage text.
+In order: who is calling (and what they may see), pacing (a call that comes too early waits
+for its slot), the call itself (with access control inside its queries), a judgement of the
+result (budgets, novelty, spread and the collective pool, canaries) before it is returned, and
+an audit record of all of it — hashes and ids, never arguments or passage text.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import anyio.to_thread
 
 from strongroom.server.errors import StoreError, StrongroomError
 from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
-from strongroom.server.guard.policy import Decision, Refusal, check_rate, judge_result
-from strongroom.server.guard.settings import GuardSettings, Limits
+from strongroom.server.guard.policy import Decision, Refusal, judge_result, pace
+from strongroom.server.guard.settings import GuardSettings
 from strongroom.server.store.audit import AuditLog, GuardEvent
 from strongroom.server.store.exposure import ExposureLedger, Served
 
@@ -70,6 +70,10 @@ class _Outcome:
     canaries: set[str]  # canary documents among those served
 
 
+# Refusals that restart a principal's clean history (rate limits do not).
+_FLAGGING = frozenset({"budget_exceeded", "crawler_pattern", "collective_budget_exceeded"})
+
+
 def arguments_digest(key: bytes, arguments: Mapping[str, Any]) -> str:
     """HMAC-SHA256 of the arguments under the deployment's digest key: whoever holds the key can
     check a guess ("did X ask Y?"); without it, short arguments cannot be found by hashing guesses."""
@@ -86,7 +90,9 @@ class Guard:
         inventory: Inventory,
         clock: Callable[[], float] = time.time,
         digest_key: bytes | None = None,  # None: a random key, digests comparable within this process only
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,  # how a paced call waits (tests: fake time)
     ) -> None:
+        self._sleep = sleep
         self.settings = settings
         self._digest_key = digest_key or secrets.token_bytes(32)
         self.audit = audit
@@ -130,17 +136,20 @@ class Guard:
     ) -> T:
         principal = resolve(self.settings, caller)
         digest = arguments_digest(self._digest_key, arguments)
-        lock = self._locks.setdefault(principal.name, anyio.Lock())
+        limits = principal.limits
+        arrived = self._clock()
         audit = (principal.name, action, digest)
+        pacing = await self._ledger(
+            audit, self.ledger.pace, principal.name, arrived, lambda tat: pace(tat, arrived, limits)
+        )
+        if pacing.refusal is not None:
+            await self._record(principal.name, action, digest, "refused", [], [pacing.refusal.event])
+            raise Refused(pacing.refusal)
+        if pacing.delay_s:
+            await self._sleep(pacing.delay_s)  # its slot is reserved: early calls wait, in order
+        lock = self._locks.setdefault(principal.name, anyio.Lock())
         async with lock:
             now = self._clock()
-            limits = principal.limits
-            since = now - limits.window_hours * 3600
-            refusal = await self._ledger(audit, self._precheck, principal.name, now, limits)
-            if refusal is not None:
-                await self._record(principal.name, action, digest, "refused", [], [refusal.event])
-                raise Refused(refusal)
-            await self._ledger(audit, self.ledger.record_call, principal.name, now)
             try:
                 result = await call(principal.access)
             except Exception as exc:
@@ -148,10 +157,14 @@ class Guard:
                 log.info("%s %s args=%s failed: %s", principal.name, action, digest[:12], type(exc).__name__)
                 raise
             served = _served(result)
-            outcome = await self._ledger(audit, self._judge, principal.name, served, since, limits)
+            outcome = await self._ledger(audit, self._judge, principal, served, now)
             events = list(outcome.decision.events)
+            if pacing.delay_s:
+                events.insert(0, GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
             if outcome.decision.refusal is not None:
                 events.append(outcome.decision.refusal.event)
+                if outcome.decision.refusal.event.kind in _FLAGGING:
+                    await self._ledger(audit, self.ledger.flag, principal.name, now)
                 await self._record(principal.name, action, digest, "refused", [], events)
                 raise Refused(outcome.decision.refusal)
             for document_id in sorted(outcome.canaries):
@@ -161,16 +174,19 @@ class Guard:
                 log.warning("canary document %s returned to %s", document_id, principal.name)
             await self._ledger(
                 audit,
-                self.ledger.record_served,
-                principal.name,
-                served,
-                now,
-                outcome.never_seen,
-                outcome.decision.shown,
+                lambda: self.ledger.record_served(
+                    principal.name,
+                    served,
+                    now,
+                    outcome.never_seen,
+                    outcome.decision.shown,
+                    pooled=outcome.decision.pooled,
+                    collective_since=now - self.settings.collective.window_hours * 3600,
+                ),
             )
             await self._record(principal.name, action, digest, "ok", served, events)
         if outcome.decision.delay_s:
-            await anyio.sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
+            await self._sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
         return result
 
     async def _ledger(self, audit: tuple[str, str, str], fn: Callable[..., R], *args: Any) -> R:
@@ -182,13 +198,13 @@ class Guard:
             await self._record(*audit, "error", [], [])
             raise
 
-    def _precheck(self, principal: str, now: float, limits: Limits) -> Refusal | None:
-        return check_rate(self.ledger.calls_since(principal, now - 60), now, limits)
-
-    def _judge(self, principal: str, served: list[Served], since: float, limits: Limits) -> _Outcome:
+    def _judge(self, principal: ResolvedPrincipal, served: list[Served], now: float) -> _Outcome:
+        limits = principal.limits
+        since = now - limits.window_hours * 3600
         ids = list(dict.fromkeys(s.chunk_id for s in served))
-        exposure = self.ledger.exposure(principal, since, limits.novelty_calls - 1)
-        never, shown = self.ledger.seen(principal, ids, since)
+        history = max(limits.novelty_calls, limits.spread_calls) - 1
+        exposure = self.ledger.exposure(principal.name, since, history)
+        never, shown = self.ledger.seen(principal.name, ids, since)
         sizes = self._inventory.source_sizes()
         decision = judge_result(
             exposure=exposure,
@@ -197,11 +213,13 @@ class Guard:
             new_in_window={c for c in ids if c not in shown},
             shown_before=shown,
             source_sizes=sizes,
-            collective_seen=self.ledger.collective_chunks(since),
-            collective_new=len(self.ledger.collective_unseen(ids, since)),
+            pool=self.ledger.collective(ids, now - self.settings.collective.window_hours * 3600),
             total_chunks=sum(sizes.values()),
             limits=limits,
             collective=self.settings.collective,
+            now=now,
+            trusted=principal.trusted,
+            contact=self.settings.contact,
         )
         canaries = self._inventory.canary_documents() & {s.document_id for s in served}
         return _Outcome(decision, len(never), canaries)

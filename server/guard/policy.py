@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from strongroom.server.guard.settings import CollectiveLimits, Limits
 from strongroom.server.store.audit import GuardEvent
-from strongroom.server.store.exposure import Exposure, Served
+from strongroom.server.store.exposure import Collective, Exposure, Served
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,13 @@ class Decision:
     events: list[GuardEvent] = field(default_factory=list)
     delay_s: float = 0.0
     shown: dict[str, int] = field(default_factory=dict)  # characters of each passage shown in the window
+    trust: float = 1.0  # share of its budgets the principal has earned
+    pooled: bool = False  # not yet trusted: what it brings in counts in the collective pool
+    spreading: bool = False  # its recent calls take like a crawler's
+
+    def refuse(self, refusal: Refusal) -> Decision:
+        self.refusal = refusal
+        return self
 
 
 def shown_after(served: Sequence[Served], shown_before: Mapping[str, int]) -> dict[str, int]:
@@ -45,17 +53,69 @@ def shown_after(served: Sequence[Served], shown_before: Mapping[str, int]) -> di
     return out
 
 
-def check_rate(recent_calls: Sequence[float], now: float, limits: Limits) -> Refusal | None:
-    """At most ``calls_per_minute`` calls in any 60 s; the refusal says when to retry."""
-    in_minute = [t for t in recent_calls if t > now - 60]
-    if len(in_minute) < limits.calls_per_minute:
-        return None
-    retry = max(0.0, 60 - (now - min(in_minute)))
-    return Refusal(
-        f"rate limit: {limits.calls_per_minute} calls per minute; retry after {math.ceil(retry)} s",
-        GuardEvent("rate_limited", "warning", f"{len(in_minute)} calls in the last minute"),
-        retry_after_s=retry,
+@dataclass(frozen=True)
+class Pacing:
+    """When a call may go ahead: after ``delay_s``, or refused."""
+
+    delay_s: float = 0.0
+    refusal: Refusal | None = None
+
+
+def pace(tat: float | None, now: float, limits: Limits) -> tuple[float | None, Pacing]:
+    """A token bucket (as GCRA): ``calls_per_minute`` sustained, ``burst`` at once.
+
+    ``tat`` is the principal's next free slot. A call that comes early waits for its slot; only
+    one that would wait longer than ``max_wait_s`` is refused, with the time to retry. Returns the
+    new slot (None: unchanged) and the pacing.
+    """
+    interval = 60.0 / limits.calls_per_minute
+    slot = max(now, tat or now)
+    wait = max(0.0, slot - (limits.burst - 1) * interval - now)
+    if wait <= limits.max_wait_s:
+        return slot + interval, Pacing(delay_s=wait)
+    retry = wait - limits.max_wait_s
+    return None, Pacing(
+        refusal=Refusal(
+            f"rate limit: {limits.calls_per_minute} calls per minute in bursts of up to {limits.burst}; "
+            f"this call would have waited {wait:.0f} s, more than {limits.max_wait_s:g} s, so retry after "
+            f"{math.ceil(retry)} s",
+            GuardEvent("rate_limited", "warning", f"wait {wait:.1f} s > {limits.max_wait_s:g} s"),
+            retry_after_s=retry,
+        )
     )
+
+
+def trust(first_ts: float | None, flagged_ts: float | None, now: float, limits: Limits) -> float:
+    """Share of its budgets a principal gets: ``new_share`` when first seen, growing linearly to
+    the whole over ``trust_hours`` of clean history (since its first call or its last flag)."""
+    if first_ts is None:
+        return limits.new_share
+    clean = now - max(first_ts, flagged_ts or first_ts)
+    if limits.trust_hours <= 0 or clean >= limits.trust_hours * 3600:
+        return 1.0
+    return limits.new_share + (1 - limits.new_share) * clean / (limits.trust_hours * 3600)
+
+
+def spreading(
+    recent_new: Sequence[int], recent_novelty: Sequence[float], limits: Limits
+) -> tuple[bool, float, float]:
+    """Whether a principal takes like a crawler: (spreading, yield, novelty) over its recent calls,
+    most recent first.
+
+    Yield is the mean number of passages new to it per call: a topic's work brings a handful and
+    then re-reads (search k=5 and reads stay under 4), a coverage-maximiser brings its full ``k``
+    every call. Novelty is the mean share of new passages, judged from the third call.
+    """
+    news = list(recent_new[: limits.spread_calls]) or [0]
+    shares = list(recent_novelty[: limits.spread_calls]) or [0.0]
+    mean_yield = sum(news) / len(news)
+    mean_novelty = sum(shares) / len(shares)
+    wide = mean_yield > limits.spread_yield or (len(shares) >= 3 and mean_novelty > limits.spread_novelty)
+    return wide, mean_yield, mean_novelty
+
+
+def when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def source_cap(source_chunks: int, limits: Limits) -> int:
@@ -70,67 +130,94 @@ def judge_result(
     new_in_window: set[str],
     shown_before: Mapping[str, int] | None = None,
     source_sizes: Mapping[str, int],
-    collective_seen: int,
-    collective_new: int,
+    pool: Collective,
     total_chunks: int,
     limits: Limits,
     collective: CollectiveLimits,
+    now: float,
+    trusted: bool = False,
+    contact: str = "your Strongroom operator",
 ) -> Decision:
-    """Decide on a result before it is returned."""
+    """Decide on a result before it is returned.
+
+    In order: the passage and character budgets (scaled by trust), the per-source cap, the
+    novelty check, the collective pool (only for principals not yet trusted that are spreading),
+    and the soft limit.
+    """
     before = {c: n for c, n in (shown_before or {}).items() if c not in new_in_window}
     decision = Decision(shown=shown_after(served, before))
+    decision.trust = 1.0 if trusted else trust(exposure.first_ts, exposure.flagged_ts, now, limits)
+    decision.pooled = decision.trust < 1.0
     distinct = {s.chunk_id: s for s in served}
     fresh = [distinct[c] for c in new_in_window if c in distinct]
     chunks_after = exposure.chunks + len(fresh)
     added_chars = sum(n - before.get(c, 0) for c, n in decision.shown.items())
     chars_after = exposure.chars + added_chars
-    hard_chunks = limits.hard_chunks + exposure.extra_chunks
-    hard_chars = limits.hard_chars + exposure.extra_chars
+    hard_chunks = math.ceil(limits.hard_chunks * decision.trust) + exposure.extra_chunks
+    hard_chars = math.ceil(limits.hard_chars * decision.trust) + exposure.extra_chars
+    frees = None if exposure.oldest_ts is None else exposure.oldest_ts + limits.window_hours * 3600
+    budget = _Budget(limits, decision.trust, frees, now, contact)
     if fresh and chunks_after > hard_chunks:
-        decision.refusal = _budget_refusal("passages", chunks_after, hard_chunks, limits)
-        return decision
+        return decision.refuse(budget.refusal("passages", exposure.chunks, hard_chunks))
     if added_chars and chars_after > hard_chars:
-        decision.refusal = _budget_refusal("characters", chars_after, hard_chars, limits)
-        return decision
-    for source in {s.source for s in fresh}:
-        after = exposure.per_source.get(source, 0) + sum(1 for s in fresh if s.source == source)
+        return decision.refuse(budget.refusal("characters", exposure.chars, hard_chars))
+    for source in sorted({s.source for s in fresh}):
+        used = exposure.per_source.get(source, 0)
         cap = source_cap(source_sizes.get(source, 0), limits) + exposure.extra_chunks
-        if after > cap:
-            decision.refusal = Refusal(
-                f"exposure budget for source {source!r}: at most {cap} distinct passages in "
-                f"{limits.window_hours:g} h",
-                GuardEvent("source_budget_exceeded", "warning", f"{source}: {after} > {cap}"),
-            )
-            return decision
+        if used + sum(1 for s in fresh if s.source == source) > cap:
+            return decision.refuse(budget.refusal(f"passages of source {source!r}", used, cap))
+    new = len(never_seen & set(distinct))
+    wide, mean_yield, mean_novelty = spreading(
+        [new, *exposure.recent_new],
+        [new / len(distinct) if distinct else 0.0, *exposure.recent_novelty],
+        limits,
+    )
+    decision.spreading = wide
     # Only a call that brings passages new to the principal can be a harvesting step. Judging the
     # others too would lock a flagged principal out for the whole window (refused calls are not
     # recorded, so its novelty history never changes), whatever it narrows its questions to.
-    if distinct and never_seen & set(distinct):
-        novelty = [len(never_seen & set(distinct)) / len(distinct), *exposure.recent_novelty]
+    if new:
+        novelty = [new / len(distinct), *exposure.recent_novelty]
         window = novelty[: limits.novelty_calls]
+        share = sum(window) / len(window)
         if (
             len(window) >= limits.novelty_calls
             and chunks_after >= limits.novelty_min_chunks
-            and sum(window) / len(window) > limits.novelty_limit
+            and share > limits.novelty_limit
         ):
-            share = sum(window) / len(window)
-            decision.refusal = Refusal(
-                f"harvesting pattern: {share:.0%} of the passages in your last {len(window)} calls were new to "
-                "you; narrow your questions to the task at hand",
-                GuardEvent("crawler_pattern", "high", f"mean novelty {share:.2f} over {len(window)} calls"),
+            return decision.refuse(
+                Refusal(
+                    f"harvesting pattern: {share:.0%} of the passages in your last {len(window)} calls were "
+                    f"new to you (the limit is {limits.novelty_limit:.0%}); calls on what you have already "
+                    "seen are still served and the pattern clears as your questions narrow to the task at "
+                    f"hand, or ask {contact}",
+                    GuardEvent(
+                        "crawler_pattern", "high", f"mean novelty {share:.2f} over {len(window)} calls"
+                    ),
+                ),
             )
-            return decision
-    collective_cap = max(collective.min_chunks, math.ceil(collective.share * total_chunks))
-    if collective_new and collective_seen + collective_new > collective_cap:
-        decision.refusal = Refusal(
-            "collective exposure budget reached: all clients together have seen as much as allowed for now",
-            GuardEvent(
-                "collective_budget_exceeded", "high", f"{collective_seen + collective_new} > {collective_cap}"
-            ),
+    collective_new = len(pool.unseen & set(distinct))
+    cap = max(collective.min_chunks, math.ceil(collective.share * total_chunks))
+    if decision.pooled and wide and collective_new and pool.pooled + collective_new > cap:
+        frees_at = None if pool.oldest_ts is None else pool.oldest_ts + collective.window_hours * 3600
+        return decision.refuse(
+            Refusal(
+                f"collective exposure budget: principals not yet trusted have together been shown {pool.pooled:,} "
+                f"of the {cap:,} passages they may bring in per {collective.window_hours:g} h, and your recent "
+                f"calls spread widely ({mean_yield:.1f} new passages per call, {mean_novelty:.0%} new to you)"
+                f"; it frees from {when(frees_at or now)}, calls on passages others have seen are still "
+                f"served, and {contact} can vouch for you",
+                GuardEvent(
+                    "collective_budget_exceeded",
+                    "high",
+                    f"pool {pool.pooled + collective_new} > {cap}; yield {mean_yield:.1f}, novelty {mean_novelty:.2f}",
+                ),
+                retry_after_s=None if frees_at is None else max(0.0, frees_at - now),
+            )
         )
-        return decision
-    if chunks_after >= limits.soft_chunks:
-        if exposure.chunks < limits.soft_chunks:
+    soft = math.ceil(limits.soft_chunks * decision.trust)
+    if chunks_after >= soft:
+        if exposure.chunks < soft:
             decision.events.append(
                 GuardEvent("soft_limit_crossed", "warning", f"{chunks_after} distinct passages in the window")
             )
@@ -138,9 +225,28 @@ def judge_result(
     return decision
 
 
-def _budget_refusal(what: str, value: int, cap: int, limits: Limits) -> Refusal:
-    return Refusal(
-        f"exposure budget: at most {cap} distinct {what} in {limits.window_hours:g} h; ask an operator to "
-        "lift it if this is real work",
-        GuardEvent("budget_exceeded", "warning", f"{what}: {value} > {cap}"),
-    )
+@dataclass(frozen=True)
+class _Budget:
+    limits: Limits
+    trust: float
+    frees: float | None
+    now: float
+    contact: str
+
+    def refusal(self, what: str, used: int, cap: int) -> Refusal:
+        grows = (
+            f" (a new principal's share, {self.trust:.0%}, that grows with a clean history)"
+            if self.trust < 1
+            else ""
+        )
+        frees = (
+            f"it frees from {when(self.frees)} as older ones leave the window"
+            if self.frees
+            else "it frees as the window slides"
+        )
+        return Refusal(
+            f"exposure budget: you have been shown {used:,} of the {cap:,} distinct {what} allowed in "
+            f"{self.limits.window_hours:g} h{grows}; {frees}; ask {self.contact} to lift it if this is real work",
+            GuardEvent("budget_exceeded", "warning", f"{what}: {used} of {cap}"),
+            retry_after_s=None if self.frees is None else max(0.0, self.frees - self.now),
+        )

@@ -18,7 +18,15 @@ class _Section(BaseModel):
 class Limits(_Section):
     """How much one principal may take. Defaults are sized so real work never meets them."""
 
-    calls_per_minute: int = Field(default=60, ge=1, description="Rate limit; refusals carry a retry-after.")
+    calls_per_minute: int = Field(
+        default=60, ge=1, description="Sustained rate; a call that comes too early is delayed, not refused."
+    )
+    burst: int = Field(
+        default=10, ge=1, description="Calls that may come at once (an agent's parallel calls)."
+    )
+    max_wait_s: float = Field(
+        default=10.0, ge=0, description="Longest delay before a call is refused instead (with a retry-after)."
+    )
     window_hours: float = Field(default=24.0, gt=0, description="Sliding window of the exposure budget.")
     soft_chunks: int = Field(
         default=600, ge=1, description="Distinct passages in the window before calls are slowed and audited."
@@ -51,6 +59,30 @@ class Limits(_Section):
     soft_delay_s: float = Field(
         default=1.0, ge=0, description="Delay added to each call past the soft limit."
     )
+    new_share: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Share of the passage and character budgets a principal seen for the first time gets; "
+        "it grows to the whole budget over `trust_hours` of clean history.",
+    )
+    trust_hours: float = Field(
+        default=72.0, ge=0, description="Clean history (no crawler or budget refusal) that earns full trust."
+    )
+    spread_calls: int = Field(
+        default=10, ge=1, description="Recent calls over which a principal's spread is judged (collective)."
+    )
+    spread_yield: float = Field(
+        default=6.0,
+        gt=0,
+        description="New passages per call above which a principal is spreading (a topic's work stays under).",
+    )
+    spread_novelty: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="Mean novelty over `spread_calls` (from the third call) above which a principal is spreading.",
+    )
 
 
 class Principal(_Section):
@@ -64,8 +96,12 @@ class Principal(_Section):
     token_sha256: list[str] = Field(
         default_factory=list, description="SHA-256 hex digests of this principal's static bearer tokens."
     )
+    role: str | None = Field(
+        default=None,
+        description="A role of `guard.roles` (analyst, service, operator or the operator's own).",
+    )
     limits: Limits | None = Field(
-        default=None, description="Overrides the default limits for this principal."
+        default=None, description="Overrides the role's (or the default) limits for this principal."
     )
     jwt_subjects: list[str] = Field(
         default_factory=list,
@@ -138,13 +174,55 @@ class JwtSettings(_Section):
         return value
 
 
+class Role(_Section):
+    """``[guard.roles.NAME]``: limits for a kind of principal."""
+
+    limits: Limits = Limits()
+    trusted: bool = Field(
+        default=False,
+        description="Trusted from the first call (full budgets, outside the collective pool): operators.",
+    )
+
+
+def default_roles() -> dict[str, Role]:
+    """The built-in roles; ``[guard.roles.NAME]`` replaces one or adds another."""
+    return {
+        "analyst": Role(),
+        # One identity answering many people's unrelated questions: budgets sized to its traffic,
+        # novelty judged more loosely (unrelated questions are new), spread still judged per call.
+        "service": Role(
+            limits=Limits(
+                calls_per_minute=600,
+                burst=50,
+                soft_chunks=4000,
+                hard_chunks=5000,
+                hard_chars=6_000_000,
+                source_share=0.5,
+                novelty_limit=0.9,
+                novelty_min_chunks=500,
+                spread_yield=8.0,
+                spread_novelty=0.9,
+            )
+        ),
+        "operator": Role(limits=Limits(calls_per_minute=600, burst=50), trusted=True),
+    }
+
+
 class CollectiveLimits(_Section):
-    """Limits across all principals together, so many identities cannot do what one may not."""
+    """Limits across principals, so many identities cannot do what one may not.
+
+    The pool holds the passages brought into the window, new to everyone, by principals not yet
+    trusted; past its cap only those that are spreading are refused, and everyone else is served.
+    """
 
     share: float = Field(
-        default=0.10, gt=0, le=1, description="Share of all passages that all principals together may see."
+        default=0.10,
+        gt=0,
+        le=1,
+        description="Share of all passages that principals not yet trusted may together bring in.",
     )
     min_chunks: int = Field(default=1000, ge=0, description="The collective cap is never below this.")
+    window_hours: float = Field(default=24.0, gt=0, description="Sliding window of the pool.")
 
 
 class GuardSettings(_Section):
@@ -152,6 +230,10 @@ class GuardSettings(_Section):
 
     principals: list[Principal] = Field(default_factory=list)
     limits: Limits = Limits()
+    roles: dict[str, Role] = Field(default_factory=default_roles)
+    contact: str = Field(
+        default="your Strongroom operator", description="Whom refusals tell principals to ask."
+    )
     collective: CollectiveLimits = CollectiveLimits()
     jwt: JwtSettings | None = None
     max_chars_per_call: int = Field(default=20_000, ge=100, description="Characters one call may return.")
@@ -185,6 +267,30 @@ class GuardSettings(_Section):
         if shared:
             raise ValueError(f"JWT subject {shared[0]!r} is mapped to more than one principal")
         return principals
+
+    @field_validator("roles", mode="after")
+    @classmethod
+    def _with_builtins(cls, roles: dict[str, Role]) -> dict[str, Role]:
+        return {**default_roles(), **roles}
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> GuardSettings:
+        for p in self.principals:
+            if p.role is not None and p.role not in self.roles:
+                raise ValueError(
+                    f"principal {p.name!r}: unknown role {p.role!r} (known: {sorted(self.roles)})"
+                )
+        return self
+
+    def role_of(self, principal: Principal | None) -> Role:
+        """The role whose limits apply: the declared one, else the defaults (``limits``)."""
+        if principal is not None and principal.role is not None:
+            role = self.roles[principal.role]
+        else:
+            role = Role(limits=self.limits)
+        if principal is not None and principal.limits is not None:
+            role = role.model_copy(update={"limits": principal.limits})
+        return role
 
     def principal(self, name: str) -> Principal | None:
         return next((p for p in self.principals if p.name == name), None)

@@ -6,12 +6,16 @@ that share it.
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS guard_calls (principal TEXT NOT NULL, ts REAL NOT NULL);
@@ -33,6 +37,14 @@ CREATE INDEX IF NOT EXISTS guard_novelty_by_principal ON guard_novelty(principal
 CREATE TABLE IF NOT EXISTS guard_grants (
     principal TEXT NOT NULL, chunks INTEGER NOT NULL, chars INTEGER NOT NULL, until_ts REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS guard_principals (
+    principal TEXT PRIMARY KEY, first_ts REAL NOT NULL, tat REAL NOT NULL, flagged_ts REAL
+);
+CREATE TABLE IF NOT EXISTS guard_collective (
+    chunk_id TEXT PRIMARY KEY, ts REAL NOT NULL, pooled INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS guard_collective_by_age ON guard_collective(pooled, ts);
+CREATE TABLE IF NOT EXISTS guard_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -61,6 +73,20 @@ class Exposure:
     recent_novelty: list[float]
     extra_chunks: int
     extra_chars: int
+    recent_new: list[int] = field(default_factory=list)  # new passages of the same recent calls
+    oldest_ts: float | None = None  # the earliest passage still in the window
+    first_ts: float | None = None  # when the principal was first seen (None: never)
+    flagged_ts: float | None = None  # its last crawler or budget refusal
+
+
+@dataclass(frozen=True)
+class Collective:
+    """The pool of passages new to everyone brought into the window by principals not yet trusted."""
+
+    pooled: int  # passages in the pool
+    seen: int  # distinct passages anyone was shown in the window
+    unseen: set[str]  # of the ids asked about, those nobody was shown in the window
+    oldest_ts: float | None  # the pool's earliest passage
 
 
 class ExposureLedger:
@@ -73,45 +99,66 @@ class ExposureLedger:
 
     # -- rate --------------------------------------------------------------------------------
 
-    def calls_since(self, principal: str, since: float) -> list[float]:
-        rows = self._file.db().execute(
-            "SELECT ts FROM guard_calls WHERE principal=? AND ts>? ORDER BY ts", (principal, since)
-        )
-        return [r[0] for r in rows]
-
-    def record_call(self, principal: str, ts: float) -> None:
+    def pace(self, principal: str, now: float, decide: Callable[[float | None], tuple[float | None, T]]) -> T:
+        """Read-modify-write of the principal's rate state (its next free slot) in one transaction,
+        so processes sharing the catalog never lose a reservation: ``decide(tat)`` returns the new
+        state (None: unchanged) and its answer. The first call also marks when it was first seen."""
         with self._file.tx() as db:
-            db.execute("INSERT INTO guard_calls(principal, ts) VALUES (?, ?)", (principal, ts))
-            db.execute("DELETE FROM guard_calls WHERE principal=? AND ts<?", (principal, ts - 3600))
+            row = db.execute("SELECT tat FROM guard_principals WHERE principal=?", (principal,)).fetchone()
+            tat, answer = decide(None if row is None else float(row[0]))
+            if tat is not None:
+                db.execute(
+                    "INSERT INTO guard_principals(principal, first_ts, tat) VALUES (?,?,?)"
+                    " ON CONFLICT(principal) DO UPDATE SET tat=excluded.tat",
+                    (principal, now, tat),
+                )
+        return answer
+
+    def flag(self, principal: str, ts: float) -> None:
+        """Note a crawler or budget refusal: the principal's clean history starts again."""
+        with self._file.tx() as db:
+            db.execute(
+                "INSERT INTO guard_principals(principal, first_ts, tat, flagged_ts) VALUES (?,?,?,?)"
+                " ON CONFLICT(principal) DO UPDATE SET flagged_ts=excluded.flagged_ts",
+                (principal, ts, ts, ts),
+            )
 
     # -- exposure ----------------------------------------------------------------------------
 
     def exposure(self, principal: str, since: float, novelty_calls: int) -> Exposure:
         db = self._file.db()
-        chunks, chars = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(chars), 0) FROM guard_exposures WHERE principal=? AND last_ts>?",
+        rows = db.execute(
+            "SELECT source, COUNT(*), COALESCE(SUM(chars), 0), MIN(last_ts) FROM guard_exposures"
+            " WHERE principal=? AND last_ts>? GROUP BY source",
             (principal, since),
+        ).fetchall()
+        per_source = {r[0]: int(r[1]) for r in rows}
+        chunks, chars = sum(per_source.values()), sum(int(r[2]) for r in rows)
+        oldest = min((float(r[3]) for r in rows), default=None)
+        recent = db.execute(
+            "SELECT returned, new FROM guard_novelty WHERE principal=? AND ts>? ORDER BY ts DESC LIMIT ?",
+            (principal, since, novelty_calls),
+        ).fetchall()
+        standing = db.execute(
+            "SELECT first_ts, flagged_ts FROM guard_principals WHERE principal=?", (principal,)
         ).fetchone()
-        per_source = {
-            r[0]: r[1]
-            for r in db.execute(
-                "SELECT source, COUNT(*) FROM guard_exposures WHERE principal=? AND last_ts>? GROUP BY source",
-                (principal, since),
-            )
-        }
-        novelty = [
-            r[1] / r[0]
-            for r in db.execute(
-                "SELECT returned, new FROM guard_novelty WHERE principal=? AND ts>? ORDER BY ts DESC LIMIT ?",
-                (principal, since, novelty_calls),
-            )
-        ]
         grant = db.execute(
             "SELECT COALESCE(SUM(chunks), 0), COALESCE(SUM(chars), 0) FROM guard_grants"
             " WHERE principal=? AND until_ts>?",
             (principal, self.now()),
         ).fetchone()
-        return Exposure(int(chunks), int(chars), per_source, novelty, int(grant[0]), int(grant[1]))
+        return Exposure(
+            int(chunks),
+            int(chars),
+            per_source,
+            [r[1] / r[0] for r in recent],
+            int(grant[0]),
+            int(grant[1]),
+            recent_new=[int(r[1]) for r in recent],
+            oldest_ts=oldest,
+            first_ts=None if standing is None else standing[0],
+            flagged_ts=None if standing is None else standing[1],
+        )
 
     def unseen(self, principal: str, chunk_ids: Sequence[str], since: float) -> tuple[set[str], set[str]]:
         """Of ``chunk_ids``: those never shown to the principal, and those not shown in the window."""
@@ -133,32 +180,62 @@ class ExposureLedger:
         never = {c for c in chunk_ids if c not in seen}
         return never, {c: chars for c, (chars, ts) in seen.items() if ts > since}
 
-    def collective_unseen(self, chunk_ids: Sequence[str], since: float) -> set[str]:
-        """Of ``chunk_ids``: those no principal has been shown in the window."""
-        if not chunk_ids:
-            return set()
+    def collective(self, chunk_ids: Sequence[str], since: float) -> Collective:
+        """The pool and the collective window as of the last write, and which of ``chunk_ids``
+        nobody was shown in the window. Counters, not a scan: constant time at any ledger size."""
+        db = self._file.db()
+        counts = dict(db.execute("SELECT name, value FROM guard_counters").fetchall())
         marks = ",".join("?" * len(chunk_ids))
-        rows = self._file.db().execute(
-            f"SELECT DISTINCT chunk_id FROM guard_exposures WHERE last_ts>? AND chunk_id IN ({marks})",
-            [since, *chunk_ids],
+        known = {
+            r[0]
+            for r in db.execute(
+                f"SELECT chunk_id FROM guard_collective WHERE ts>? AND chunk_id IN ({marks})",
+                [since, *chunk_ids],
+            )
+        }
+        oldest = db.execute("SELECT MIN(ts) FROM guard_collective WHERE pooled=1").fetchone()[0]
+        return Collective(
+            int(counts.get("pooled", 0)), int(counts.get("seen", 0)), set(chunk_ids) - known, oldest
         )
-        return set(chunk_ids) - {r[0] for r in rows}
 
     def collective_chunks(self, since: float) -> int:
-        row = (
-            self._file.db()
-            .execute("SELECT COUNT(DISTINCT chunk_id) FROM guard_exposures WHERE last_ts>?", (since,))
-            .fetchone()
-        )
-        return int(row[0])
+        """Distinct passages anyone was shown in the window (as of the last write)."""
+        return self.collective([], since).seen
 
     def record_served(
-        self, principal: str, served: Sequence[Served], ts: float, new: int, shown: Mapping[str, int]
+        self,
+        principal: str,
+        served: Sequence[Served],
+        ts: float,
+        new: int,
+        shown: Mapping[str, int],
+        *,
+        pooled: bool = True,
+        collective_since: float | None = None,
     ) -> None:
         """Remember what was shown: ``shown`` is each passage's characters shown in the window now;
-        ``new`` of the passages had never been shown to the principal."""
+        ``new`` of the passages had never been shown to the principal. Passages nobody was shown
+        since ``collective_since`` enter the collective window, into the pool when ``pooled`` (the
+        principal is not trusted yet); passages that left the window are dropped from it first."""
         sources = {s.chunk_id: s.source for s in served}
+        since = ts - 86400 if collective_since is None else collective_since
         with self._file.tx() as db:
+            _expire_collective(db, since)
+            marks = ",".join("?" * len(sources))
+            known = {
+                r[0]
+                for r in db.execute(
+                    f"SELECT chunk_id FROM guard_collective WHERE chunk_id IN ({marks})", list(sources)
+                )
+            }
+            fresh = [c for c in sources if c not in known]
+            db.executemany(
+                "INSERT INTO guard_collective(chunk_id, ts, pooled) VALUES (?,?,?)"
+                " ON CONFLICT(chunk_id) DO UPDATE SET ts=excluded.ts",
+                [(c, ts, int(pooled and c in fresh)) for c in sources],
+            )
+            _count(db, "seen", len(fresh))
+            _count(db, "pooled", len(fresh) if pooled else 0)
             db.executemany(
                 "INSERT INTO guard_exposures(principal, chunk_id, source, chars, first_ts, last_ts)"
                 " VALUES (?,?,?,?,?,?) ON CONFLICT(principal, chunk_id)"
@@ -179,6 +256,7 @@ class ExposureLedger:
             db.execute("DELETE FROM guard_exposures WHERE principal=?", (principal,))
             db.execute("DELETE FROM guard_novelty WHERE principal=?", (principal,))
             db.execute("DELETE FROM guard_calls WHERE principal=?", (principal,))
+            db.execute("DELETE FROM guard_principals WHERE principal=?", (principal,))
 
     def grant(self, principal: str, chunks: int, chars: int, hours: float) -> None:
         """Lift the principal's budget by an allowance for a while."""
@@ -191,3 +269,20 @@ class ExposureLedger:
     def principals(self) -> list[str]:
         rows = self._file.db().execute("SELECT DISTINCT principal FROM guard_exposures ORDER BY principal")
         return [r[0] for r in rows]
+
+
+def _count(db: sqlite3.Connection, name: str, delta: int) -> None:
+    if delta:
+        db.execute(
+            "INSERT INTO guard_counters(name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (name, delta),
+        )
+
+
+def _expire_collective(db: sqlite3.Connection, since: float) -> None:
+    """Drop the passages nobody was shown since ``since`` from the collective window and the pool."""
+    for pooled in (0, 1):
+        gone = db.execute("DELETE FROM guard_collective WHERE pooled=? AND ts<=?", (pooled, since)).rowcount
+        _count(db, "seen", -gone)
+        _count(db, "pooled", -gone if pooled else 0)

@@ -60,26 +60,69 @@ def session(
     anyio.run(run)
 
 
-def test_rate_limit_refuses_with_retry_after_then_recovers(kb: KnowledgeBase) -> None:
+def test_rate_limit_refuses_only_past_the_longest_wait_with_retry_after_then_recovers(
+    kb: KnowledgeBase,
+) -> None:
     clock = Clock()
-    guard = make_guard(kb, clock, calls_per_minute=3, soft_delay_s=0)
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    settings = kb.settings.guard.model_copy(
+        update={"limits": Limits(calls_per_minute=6, burst=2, max_wait_s=10, soft_delay_s=0)}
+    )
+    path = kb.settings.data_dir / "catalog.sqlite3"
+    guard = Guard(settings, AuditLog(path), ExposureLedger(path), kb, clock=clock, sleep=sleep)
 
     async def body(client: Client) -> None:
-        for _ in range(3):
+        for _ in range(3):  # a burst of 2, then one waits for its 10 s slot, up to the 10 s bound
             structured(await client.call_tool("list_sources", {}))
-            clock.now += 1
         refused = await client.call_tool("list_sources", {})
-        assert refused.is_error and "rate limit: 3 calls per minute; retry after 57 s" in error_text(refused)
-        clock.now += 60
+        assert refused.is_error
+        assert "would have waited 20 s, more than 10 s, so retry after 10 s" in error_text(refused)
+        clock.now += 10
         structured(await client.call_tool("list_sources", {}))
 
     session(kb, guard, body)
-    assert [r.outcome for r in guard.audit.query(limit=2)] == ["ok", "refused"]
+    assert waited == [10.0, 10.0]
+    outcomes = [r.outcome for r in guard.audit.query(limit=None)][::-1]
+    assert outcomes == ["ok"] * 3 + ["refused", "ok"]
+    assert [e["kind"] for e in guard.audit.query(limit=1)[0].events] == ["paced"]
+
+
+def test_parallel_calls_are_paced_in_real_time_not_refused(kb: KnowledgeBase) -> None:
+    settings = kb.settings.guard.model_copy(
+        update={"limits": Limits(calls_per_minute=240, burst=2, max_wait_s=5, soft_delay_s=0)}
+    )
+    path = kb.settings.data_dir / "catalog.sqlite3"
+    guard = Guard(settings, AuditLog(path), ExposureLedger(path), kb)
+    import time
+
+    async def body(client: Client) -> None:
+        started = time.perf_counter()
+        results: list[bool] = []
+
+        async def one() -> None:
+            results.append((await client.call_tool("list_sources", {})).is_error)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(one)
+        elapsed = time.perf_counter() - started
+        assert results == [False] * 5
+        assert 0.7 <= elapsed < 5  # 2 at once, then one every 0.25 s
+
+    session(kb, guard, body)
+    paced = [r for r in guard.audit.query(limit=None) if any(e["kind"] == "paced" for e in r.events)]
+    assert len(paced) == 3
 
 
 def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> None:
     clock = Clock()
-    guard = make_guard(kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000)
+    guard = make_guard(
+        kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000, new_share=1.0
+    )
     queries = [
         "refund",
         "warranty backpack",
@@ -101,7 +144,8 @@ def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> 
                 refusal = error_text(result)
                 break
             seen |= {h["id"] for h in structured(result)["results"]}
-        assert "exposure budget: at most 12 distinct passages in 24 h" in refusal
+        assert "exposure budget: you have been shown" in refusal and "of the 12 distinct passages" in refusal
+        assert "ask your Strongroom operator to lift it" in refusal
         assert len(seen) <= 12
         # Re-reading what it already has is still fine.
         again = await client.call_tool("search", {"query": queries[0], "k": 4})
@@ -139,6 +183,22 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
     alerts = guard.audit.query(severity="high")
     assert [r.principal for r in alerts] == ["mallory"]
     assert alerts[0].events[0]["kind"] == "canary_served"
+    checked = subprocess.run(
+        strongroom_cmd("guard", "check", "--config", str(kb.settings.config_file)),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert checked.returncode == 1 and "mallory search: canary_served" in checked.stdout
+    status = subprocess.run(
+        strongroom_cmd("status", "--config", str(kb.settings.config_file)),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert "guard:     1 alert(s) in the last 24 h (strongroom guard check)" in status.stdout, status.stderr
     assert [r.principal for r in guard.audit.query(document_id=doc_id)] == ["mallory"]
     # A resync keeps the planted canary.
     assert kb.sync().ok and kb.catalog.document(doc_id) is not None
@@ -181,6 +241,58 @@ def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None
     assert broken.returncode != 0 and "record 2 was altered" in broken.stderr
     assert "lifted alice" in cli("budget", "lift", "alice", "--chunks", "50").stdout
     assert "alice:" in cli("budget", "show", "alice").stdout
+
+
+def test_replay_tells_which_recorded_calls_other_limits_would_delay_or_refuse(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    from strongroom.server.guard.replay import replay
+    from strongroom.server.guard.settings import GuardSettings
+
+    clock = Clock()
+    guard = make_guard(kb, clock)
+
+    async def body(client: Client) -> None:
+        for q in ["refund", "warranty backpack", "shipping costs", "travel per diem", "parental leave"]:
+            structured(await client.call_tool("search", {"query": q, "k": 4}))
+
+    session(kb, guard, body, who="alice")
+    records = guard.audit.all()
+    assert len(records) == 5 and all(r.chunk_ids for r in records)
+    # The recorded calls came within a second or so: a bucket of 1 call a minute, bursts of 2 and
+    # at most 30 s of wait serves two, delays none (30 s is too long) and refuses the rest.
+    tight = GuardSettings(limits=Limits(calls_per_minute=1, burst=2, max_wait_s=30))
+    verdicts = [r.verdict for r in replay(records, tight, kb.catalog)]
+    assert verdicts == ["served", "served", "refused", "refused", "refused"]
+    # A passage budget of 6 (new principal: 60% of 10) refuses the call that would pass it.
+    small = GuardSettings(limits=Limits(hard_chunks=10))
+    replayed = replay(records, small, kb.catalog)
+    first_refused = next(i for i, r in enumerate(replayed) if r.verdict == "refused")
+    assert sum(len(set(r.chunk_ids)) for r in records[:first_refused]) <= 6
+    assert "distinct passages" in replayed[first_refused].reason
+    assert [r.verdict for r in replay(records, GuardSettings(), kb.catalog)] == ["served"] * 5
+
+    new = tmp_path / "new.toml"
+    new.write_text("[guard.limits]\ncalls_per_minute = 1\nburst = 2\nmax_wait_s = 30\n")
+    config = str(kb.settings.config_file)
+    shown = subprocess.run(
+        strongroom_cmd("guard", "replay", "--config", str(new), "--current", config, "--since", "1d"),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "alice search refused: rate limit" in shown.stdout
+    assert "alice: 5 calls, 3 would be refused (were 0), 0 delayed" in shown.stdout
+    checked = subprocess.run(
+        strongroom_cmd("guard", "check", "--config", config),
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert checked.returncode == 0 and "no guard alerts" in checked.stdout
 
 
 def test_a_call_that_fails_unexpectedly_is_audited_without_its_internals(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from strongroom.server.guard.access import Access, Caller, check_stdio_principal, resolve
-from strongroom.server.guard.policy import check_rate, judge_result, source_cap
+from strongroom.server.guard.policy import judge_result, pace, source_cap, spreading, trust
 from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, JwtSettings, Limits, Principal
-from strongroom.server.store.exposure import Exposure, Served
+from strongroom.server.store.exposure import Collective, Exposure, Served
 
 LIMITS = Limits(
     calls_per_minute=10,
@@ -17,12 +17,23 @@ LIMITS = Limits(
     novelty_min_chunks=20,
 )
 COLLECTIVE = CollectiveLimits(share=0.25, min_chunks=0)
+NOW = 1_800_000_000.0
+DAY = 86400.0
+ESTABLISHED = NOW - 10 * DAY
 
 
 def exposure(
-    chunks: int = 0, chars: int = 0, novelty: list[float] | None = None, **per_source: int
+    chunks: int = 0,
+    chars: int = 0,
+    novelty: list[float] | None = None,
+    first_ts: float | None = ESTABLISHED,
+    **per_source: int,
 ) -> Exposure:
-    return Exposure(chunks, chars, dict(per_source), novelty or [], 0, 0)
+    return Exposure(chunks, chars, dict(per_source), novelty or [], 0, 0, first_ts=first_ts)
+
+
+def pool(pooled: int = 0, unseen: set[str] | None = None) -> Collective:
+    return Collective(pooled, pooled, unseen or set(), NOW - DAY / 2)
 
 
 def served(*ids: str, source: str = "s", chars: int = 100) -> list[Served]:
@@ -37,22 +48,67 @@ def judge(ex: Exposure, items: list[Served], never: set[str] | None = None, **kw
         never_seen=ids if never is None else never,
         new_in_window=ids,
         source_sizes={"s": 10_000},
-        collective_seen=0,
-        collective_new=0,
+        pool=pool(),
         total_chunks=10_000,
         limits=LIMITS,
         collective=COLLECTIVE,
+        now=NOW,
     )
     args.update(kw)
     return judge_result(**args)  # type: ignore[arg-type]
 
 
-def test_rate_limit_refuses_with_retry_after() -> None:
-    now = 1000.0
-    assert check_rate([now - 70] + [now - 30] * 9, now, LIMITS) is None
-    refusal = check_rate([now - 50] + [now - 10] * 9, now, LIMITS)
-    assert refusal is not None and refusal.retry_after_s == 10
-    assert "retry after 10 s" in refusal.message and refusal.event.kind == "rate_limited"
+def _calls(times: list[float], limits: Limits) -> list[float | str]:
+    """The delay of each call arriving at ``times`` (or "refused")."""
+    tat: float | None = None
+    out: list[float | str] = []
+    for t in times:
+        new, pacing = pace(tat, t, limits)
+        tat = new if new is not None else tat
+        out.append("refused" if pacing.refusal else round(pacing.delay_s, 2))
+    return out
+
+
+def test_a_burst_and_a_steady_rate_are_paced_not_refused() -> None:
+    limits = Limits(calls_per_minute=60, burst=5, max_wait_s=10)
+    assert _calls([NOW] * 5, limits) == [0.0] * 5  # five parallel calls: the burst allowance
+    assert _calls([NOW] * 7, limits) == [0.0] * 5 + [1.0, 2.0]  # beyond it: each waits for its slot
+    assert _calls([NOW + i for i in range(300)], limits) == [0.0] * 300  # a steady 1 call/s
+    # An agent at 5 calls/s that waits for each answer is slowed to the rate, never refused.
+    times, tat, t = [], None, NOW
+    for _ in range(200):
+        new, pacing = pace(tat, t, limits)
+        assert pacing.refusal is None
+        tat, t = new, t + pacing.delay_s + 0.2
+        times.append(pacing.delay_s)
+    assert max(times) <= 1.0 and sum(times) > 100
+
+
+def test_rate_refuses_only_past_the_longest_wait_with_a_retry_after() -> None:
+    limits = Limits(calls_per_minute=60, burst=2, max_wait_s=3)
+    delays = _calls([NOW] * 7, limits)
+    assert delays[:5] == [0.0, 0.0, 1.0, 2.0, 3.0] and delays[5:] == ["refused", "refused"]
+    tat, refused = pace(NOW + 5, NOW, limits)
+    assert tat is None and refused.refusal is not None and refused.refusal.retry_after_s == 1.0
+    assert "would have waited 4 s, more than 3 s, so retry after 1 s" in refused.refusal.message
+
+
+def test_trust_starts_small_and_grows_with_a_clean_history() -> None:
+    limits = Limits(new_share=0.5, trust_hours=48)
+    assert trust(None, None, NOW, limits) == 0.5
+    assert trust(NOW - DAY, None, NOW, limits) == 0.75
+    assert trust(NOW - 3 * DAY, None, NOW, limits) == 1.0
+    assert trust(NOW - 3 * DAY, NOW - DAY, NOW, limits) == 0.75  # a flag restarts the clean history
+    new = judge(exposure(55, first_ts=None), served("a"), limits=LIMITS.model_copy(update={"new_share": 0.5}))
+    assert new.refusal is not None and "a new principal's share, 50%" in new.refusal.message
+    assert judge(exposure(55), served("a")).refusal is None
+
+
+def test_spread_separates_topic_work_from_coverage_maximising() -> None:
+    assert not spreading([1, 1, 0, 2, 1], [0.2, 0.2, 0.0, 0.4, 0.2], LIMITS)[0]  # a topic: re-reads
+    assert spreading([20, 20, 19], [1.0, 1.0, 0.95], LIMITS)[0]  # its full k new every call
+    assert spreading([5, 5, 5], [1.0, 1.0, 1.0], LIMITS) == (True, 5.0, 1.0)  # k=5, but all new
+    assert not spreading([5, 5], [1.0, 1.0], LIMITS)[0]  # two calls: novelty not judged yet
 
 
 def test_hard_cap_counts_only_passages_new_in_the_window() -> None:
@@ -93,10 +149,45 @@ def test_per_source_share() -> None:
     assert refusal is not None and "source 's'" in refusal.message
 
 
-def test_collective_cap() -> None:
-    refusal = judge(exposure(), served("a"), collective_seen=2500, collective_new=1).refusal
+def test_collective_pool_refuses_only_new_spreading_principals() -> None:
+    full = pool(2500, {"a"})
+    wide = [1.0] * 4
+    new = exposure(novelty=wide, first_ts=NOW - 60)
+    refusal = judge(new, served("a"), pool=full).refusal
     assert refusal is not None and refusal.event.kind == "collective_budget_exceeded"
-    assert judge(exposure(), served("a"), collective_seen=2500, collective_new=0).refusal is None
+    assert refusal.event.severity == "high" and refusal.retry_after_s == DAY / 2
+    assert "2,500 of the 2,500 passages" in refusal.message and "2027-01-15 20:00 UTC" in refusal.message
+    assert judge(new, served("a"), pool=pool(2500)).refusal is None  # others saw it: still served
+    assert judge(exposure(novelty=wide), served("a"), pool=full).refusal is None  # established
+    narrow = exposure(novelty=[0.2, 0.0, 0.3, 0.1], first_ts=NOW - 60)
+    assert judge(narrow, served("a"), never=set(), pool=full).refusal is None  # a new colleague's topic work
+    decision = judge(new, served("a"), pool=pool(10, {"a"}))
+    assert decision.refusal is None and decision.pooled and decision.spreading
+
+
+def test_budget_refusal_says_use_when_it_frees_and_whom_to_ask() -> None:
+    ex = Exposure(100, 0, {}, [], 0, 0, first_ts=ESTABLISHED, oldest_ts=NOW - DAY + 3600)
+    refusal = judge(ex, served("z"), contact="the data office").refusal
+    assert refusal is not None and refusal.retry_after_s == 3600
+    assert refusal.message == (
+        "exposure budget: you have been shown 100 of the 100 distinct passages allowed in 24 h; it frees "
+        "from 2027-01-15 09:00 UTC as older ones leave the window; ask the data office to lift it if this "
+        "is real work"
+    )
+
+
+def test_roles_limit_principals_and_unknown_roles_are_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    settings = GuardSettings(
+        principals=[Principal(name="desk", role="service"), Principal(name="ops", role="operator")]
+    )
+    desk = resolve(settings, Caller("desk", "http"))
+    assert desk.limits.hard_chunks == 5000 and desk.limits.novelty_limit == 0.9 and not desk.trusted
+    assert resolve(settings, Caller("ops", "http")).trusted
+    with pytest.raises(ValidationError, match="unknown role 'boss'"):
+        GuardSettings(principals=[Principal(name="x", role="boss")])
 
 
 def test_principals_and_access() -> None:
