@@ -1317,7 +1317,11 @@ def open_knowledge_base(
     corpus = corpus or generate_corpus(n_chunks, seed)
     cache_dir.mkdir(parents=True, exist_ok=True)
     marker = cache_dir / "corpus.json"
-    signature = corpus.signature()
+    # The index is of this corpus and of this embedding (a new default backend rebuilds it).
+    signature = {
+        **corpus.signature(),
+        "embedding": harvest_settings(cache_dir).embedding.model_dump(mode="json"),
+    }
     state = json.loads(marker.read_text()) if marker.exists() else None
     if (state is None or state.get("corpus") != signature) and (cache_dir / "index").exists():
         say(f"the index in {cache_dir} is not of this corpus; rebuilding it")
