@@ -194,6 +194,7 @@ class Indexer:
         source = self._settings.source(source_name)
         report = SourceReport(source.name)
         with self._lock():
+            self._start_embedding()
             self._catalog.register_source(source.name, source.connector, source.description)
             known = self._catalog.document_hashes(source.name)
             batch: list[_Prepared] = []
