@@ -145,7 +145,10 @@ def test_mcp_search_says_when_nothing_is_indexed_or_the_first_sync_runs(tmp_path
     from strongroom.server.indexing.lock import exclusive_lock
     from strongroom.server.readiness import PROGRESS_FILE
 
-    kb, server = _server(write_config(tmp_path))
+    config = write_config(tmp_path)
+    # No watcher: its catch-up sync at start would itself be "the first sync" this test stages.
+    config.write_text(config.read_text() + "\n[server]\nwatch = false\n")
+    kb, server = _server(config)
 
     async def search() -> str:
         async with Client(server) as client:
