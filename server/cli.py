@@ -17,6 +17,7 @@ from strongroom.server.cli_common import (
     setup_logging,
     user_errors,
 )
+from strongroom.server.errors import StoreError
 from strongroom.server.settings import ConfigError
 
 log = logging.getLogger("strongroom")
@@ -133,6 +134,10 @@ def status(config_path: Path | None, as_json: bool) -> None:
         kb = KnowledgeBase(settings)
         sources = kb.list_sources()
         documents, chunks = kb.catalog.counts()
+        try:
+            alerts = guard_alerts(settings, 24)
+        except StoreError:  # the guard's tables are being written by another process: status still answers
+            alerts = None
     info = {
         "config": str(settings.config_file) if settings.config_file else None,
         "store": {"path": str(settings.data_dir), "chroma_url": settings.store.chroma_url},
@@ -140,7 +145,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
         "documents": documents,
         "chunks": chunks,
         "sources": [s.model_dump(mode="json") for s in sources.sources],
-        "guard_alerts": guard_alerts(settings, 24),
+        "guard_alerts": alerts,
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
