@@ -137,7 +137,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
         try:
             alerts = guard_alerts(settings, 24)
         except StoreError:  # the guard's tables are being written by another process: status still answers
-            alerts = None
+            alerts = ["guard state is being written by another process: run `strongroom guard check` later"]
     info = {
         "config": str(settings.config_file) if settings.config_file else None,
         "store": {"path": str(settings.data_dir), "chroma_url": settings.store.chroma_url},
