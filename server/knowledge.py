@@ -6,8 +6,10 @@ the same clear errors.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument, NotFound, StrongroomError
@@ -31,6 +33,9 @@ from strongroom.server.store.records import (
 from strongroom.server.store.vectors import VectorStore
 
 MAX_QUERY_CHARS = 2000
+
+
+log = logging.getLogger(__name__)
 
 
 class IndexMismatch(StrongroomError):
@@ -207,6 +212,15 @@ class KnowledgeBase:
     ) -> SyncReport:
         recorder = ProgressRecorder(self.settings.data_dir, progress)
         return self.indexer.sync(sources, full=full, progress=recorder, wait_s=wait_s, stop=stop)
+
+    def last_synced(self) -> dict[str, datetime | None]:
+        """When each source was last synced; empty if the catalog cannot be read now (background
+        sync then starts at once and reports the problem), so a damaged store never stops serving."""
+        try:
+            return {s.name: s.last_synced for s in self.catalog.source_states()}
+        except StrongroomError as exc:
+            log.warning("could not read when sources were last synced: %s", exc)
+            return {}
 
     def close(self) -> None:
         self.catalog.close()

@@ -55,12 +55,12 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def synced_example(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
-    """A copy of the example corpus with a synced index; returns its strongroom.toml."""
+def synced_template(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """The example corpus with a synced index, never served: copy it, don't use it."""
     from strongroom.server.knowledge import KnowledgeBase
     from strongroom.server.settings import load_settings
 
-    root = tmp_path_factory.mktemp("acme")
+    root = tmp_path_factory.mktemp("acme-template")
     shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom"))
     config = root / "strongroom.toml"
     kb = KnowledgeBase(load_settings(config), embedder=embedder)
@@ -69,6 +69,26 @@ def synced_example(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path: 
     assert report.sources[0].added >= 10
     kb.close()
     return config
+
+
+def _copy_of(template: Path, root: Path) -> Path:
+    shutil.copytree(template.parent, root)
+    return root / template.name
+
+
+@pytest.fixture(scope="session")
+def synced_example(synced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synced example shared by the tests that only read it; returns its strongroom.toml.
+
+    Serving it writes guard state (rate slots, what was shown, the audit log), so a test that
+    counts any of that takes ``fresh_example`` instead."""
+    return _copy_of(synced_template, tmp_path_factory.mktemp("shared") / "acme")
+
+
+@pytest.fixture
+def fresh_example(synced_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the synced example with no guard history; returns its strongroom.toml."""
+    return _copy_of(synced_template, tmp_path / "acme")
 
 
 @pytest.fixture

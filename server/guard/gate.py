@@ -139,8 +139,10 @@ class Guard:
         limits = principal.limits
         arrived = self._clock()
         audit = (principal.name, action, digest)
+        # The clock is read again inside the transaction: calls that arrive together reach it in
+        # any order, and an earlier arrival judged after a later one must not count as early.
         pacing = await self._ledger(
-            audit, self.ledger.pace, principal.name, arrived, lambda tat: pace(tat, arrived, limits)
+            audit, self.ledger.pace, principal.name, arrived, lambda tat: pace(tat, self._clock(), limits)
         )
         if pacing.refusal is not None:
             await self._record(principal.name, action, digest, "refused", [], [pacing.refusal.event])

@@ -158,14 +158,14 @@ def judge_result(
     frees = None if exposure.oldest_ts is None else exposure.oldest_ts + limits.window_hours * 3600
     budget = _Budget(limits, decision.trust, frees, now, contact)
     if fresh and chunks_after > hard_chunks:
-        return decision.refuse(budget.refusal("passages", exposure.chunks, hard_chunks))
+        return decision.refuse(budget.refusal("distinct passages", exposure.chunks, hard_chunks))
     if added_chars and chars_after > hard_chars:
         return decision.refuse(budget.refusal("characters", exposure.chars, hard_chars))
     for source in sorted({s.source for s in fresh}):
         used = exposure.per_source.get(source, 0)
         cap = source_cap(source_sizes.get(source, 0), limits) + exposure.extra_chunks
         if used + sum(1 for s in fresh if s.source == source) > cap:
-            return decision.refuse(budget.refusal(f"passages of source {source!r}", used, cap))
+            return decision.refuse(budget.refusal(f"distinct passages of source {source!r}", used, cap))
     new = len(never_seen & set(distinct))
     wide, mean_yield, mean_novelty = spreading(
         [new, *exposure.recent_new],
@@ -245,7 +245,7 @@ class _Budget:
             else "it frees as the window slides"
         )
         return Refusal(
-            f"exposure budget: you have been shown {used:,} of the {cap:,} distinct {what} allowed in "
+            f"exposure budget: you have been shown {used:,} of the {cap:,} {what} allowed in "
             f"{self.limits.window_hours:g} h{grows}; {frees}; ask {self.contact} to lift it if this is real work",
             GuardEvent("budget_exceeded", "warning", f"{what}: {used} of {cap}"),
             retry_after_s=None if self.frees is None else max(0.0, self.frees - self.now),

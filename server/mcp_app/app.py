@@ -69,7 +69,7 @@ def build_server(
         freshness = Freshness(
             kb.settings,
             lambda names, stop: kb.sync(names, stop=stop),
-            {s.name: s.last_synced for s in kb.catalog.source_states()},
+            kb.last_synced(),
             rule_tools.notifier.resources_changed,
         )
         kb.freshness = freshness.snapshot

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,14 +25,12 @@ def _token(n: int) -> str:
     return f"sr_client{n}_token_0123456789abcdef"
 
 
-def test_concurrent_first_searches_all_succeed(synced_example: Path, tmp_path: Path) -> None:
+def test_concurrent_first_searches_all_succeed(fresh_example: Path, tmp_path: Path) -> None:
     """Eight principals (the guard runs different principals' calls in parallel) search at once.
 
     The vector store is opened once, under a lock, however many first searches race for it.
     """
-    root = tmp_path / "acme"
-    shutil.copytree(synced_example.parent, root)
-    config = root / synced_example.name
+    config = fresh_example
     config.write_text(
         config.read_text()
         + "".join(

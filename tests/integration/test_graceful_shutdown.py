@@ -7,7 +7,6 @@ is paced (`soft_delay_s`) before its result is returned.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -31,10 +30,7 @@ GRACE_S = 10.0  # server.shutdown_grace_s default
 QUERY = {"query": "can I return a tent I already pitched?", "k": 2}
 
 
-def paced_copy(synced_example: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "acme"
-    shutil.copytree(synced_example.parent, root)
-    config = root / synced_example.name
+def paced(config: Path) -> Path:
     config.write_text(config.read_text() + f"\n[guard.limits]\nsoft_chunks = 1\nsoft_delay_s = {DELAY_S}\n")
     return config
 
@@ -93,9 +89,9 @@ class StdioPeer:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stdio_finishes_the_call_in_flight_then_exits_0(
-    synced_example: Path, tmp_path: Path, signum: signal.Signals
+    fresh_example: Path, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    peer = StdioPeer(paced_copy(synced_example, tmp_path), tmp_path / "serve.log")
+    peer = StdioPeer(paced(fresh_example), tmp_path / "serve.log")
     try:
         peer.send(
             {
@@ -132,9 +128,9 @@ def test_stdio_finishes_the_call_in_flight_then_exits_0(
 
 @pytest.mark.parametrize("transport", ["http", "sse"])
 def test_http_transports_finish_the_call_in_flight_then_exit_0(
-    synced_example: Path, tmp_path: Path, transport: str
+    fresh_example: Path, tmp_path: Path, transport: str
 ) -> None:
-    config = paced_copy(synced_example, tmp_path)
+    config = paced(fresh_example)
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:

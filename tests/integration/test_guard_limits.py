@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,10 +35,8 @@ class Clock:
 
 
 @pytest.fixture
-def kb(synced_example: Path, tmp_path: Path, embedder) -> KnowledgeBase:  # type: ignore[no-untyped-def]
-    root = tmp_path / "acme"
-    shutil.copytree(synced_example.parent, root)
-    return KnowledgeBase(load_settings(root / "strongroom.toml"), embedder=embedder)
+def kb(fresh_example: Path, embedder) -> KnowledgeBase:  # type: ignore[no-untyped-def]
+    return KnowledgeBase(load_settings(fresh_example), embedder=embedder)
 
 
 def make_guard(kb: KnowledgeBase, clock: Clock, **limits: float) -> Guard:

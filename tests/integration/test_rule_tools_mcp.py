@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,11 @@ EXTRA_RULE_SET = """
 
 
 @pytest.fixture
-def acme(synced_example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def acme(fresh_example: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private copy of the synced example (its rules file gets edited)."""
-    root = tmp_path / "acme"
-    shutil.copytree(synced_example.parent, root)
     monkeypatch.setenv("STRONGROOM_RULES__TODAY", EXAMPLE_TODAY)
     monkeypatch.setenv("STRONGROOM_RULES__RELOAD_INTERVAL", "0.2")
-    yield root / "strongroom.toml"
+    yield fresh_example
 
 
 def make_server(config: Path, embedder: Embedder) -> MCPServer[Any]:

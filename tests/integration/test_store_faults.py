@@ -37,11 +37,9 @@ FULL = "the disk holding the index is full"
 
 
 @pytest.fixture
-def acme(synced_example: Path, tmp_path: Path) -> Path:
+def acme(fresh_example: Path) -> Path:
     """A private copy of the synced example; returns its strongroom.toml."""
-    root = tmp_path / "acme"
-    shutil.copytree(synced_example.parent, root)
-    return root / synced_example.name
+    return fresh_example
 
 
 @contextmanager
