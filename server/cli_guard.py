@@ -170,7 +170,7 @@ def explain_budget(guard: GuardSettings, ledger: ExposureLedger, name: str) -> l
     chars = math.ceil(limits.hard_chars * share) + e.extra_chars
     novelty = e.recent_novelty[: limits.novelty_calls]
     mean = sum(novelty) / len(novelty) if novelty else 0.0
-    wide, per_call, spread_novelty = spreading(e.recent_new, e.recent_novelty, limits)
+    wide, per_call, spread_novelty = spreading(e.recent_new_documents, e.recent_document_novelty, limits)
     standing = "trusted by role" if resolved.trusted else f"trust {share:.0%} of the full budgets"
     if not resolved.trusted and share < 1:
         standing += f" (new or recently flagged; full after {limits.trust_hours:g} h of clean history)"
@@ -190,7 +190,7 @@ def explain_budget(guard: GuardSettings, ledger: ExposureLedger, name: str) -> l
         f"over {limits.novelty_calls} once {limits.novelty_min_chunks} passages seen)"
     )
     lines.append(
-        f"  spread: {per_call:.1f} new passages per call, {spread_novelty:.0%} new (spreading above "
+        f"  spread: {per_call:.1f} new documents per call, {spread_novelty:.0%} of those returned (spreading above "
         f"{limits.spread_yield:g} or {limits.spread_novelty:.0%}): "
         + ("spreading; refused once the collective pool is full" if wide and share < 1 else "not held back")
     )

@@ -38,7 +38,7 @@ from strongroom.connectors.api import Document
 from strongroom.server.indexing.chunking import chunk_text
 from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.knowledge import KnowledgeBase
-from strongroom.server.settings import Settings, SourceSettings, StoreSettings
+from strongroom.server.settings import ServerSettings, Settings, SourceSettings, StoreSettings
 
 CORPUS_VERSION = 1
 SOURCES = {
@@ -1291,7 +1291,10 @@ def _articles(b: _Builder, n: int, products: list[Product]) -> None:
 
 def harvest_settings(data_dir: Path) -> Settings:
     """Settings built in code: the four sources (filesystem connectors on an empty folder, never
-    synced; documents arrive through :meth:`Indexer.plant`), default retrieval and guard settings."""
+    synced; documents arrive through :meth:`Indexer.plant`), default retrieval and guard settings.
+
+    Nothing watches the folder: a served folder's catch-up sync would find it empty and remove
+    every planted document."""
     empty = data_dir / "empty"
     empty.mkdir(parents=True, exist_ok=True)
     sources = [
@@ -1300,7 +1303,12 @@ def harvest_settings(data_dir: Path) -> Settings:
         )
         for name, desc in SOURCES.items()
     ]
-    return Settings(store=StoreSettings(path=data_dir / "index"), sources=sources, base_dir=data_dir)
+    return Settings(
+        store=StoreSettings(path=data_dir / "index"),
+        server=ServerSettings(watch=False, sync_on_start=False),
+        sources=sources,
+        base_dir=data_dir,
+    )
 
 
 def open_knowledge_base(

@@ -67,6 +67,7 @@ class Inventory(Protocol):
 class _Outcome:
     decision: Decision
     never_seen: int  # how many served passages are new to the principal (for novelty)
+    new_documents: int  # how many of their documents are (for spread)
     canaries: set[str]  # canary documents among those served
 
 
@@ -184,6 +185,7 @@ class Guard:
                     outcome.decision.shown,
                     pooled=outcome.decision.pooled,
                     collective_since=now - self.settings.collective.window_hours * 3600,
+                    new_documents=outcome.new_documents,
                 ),
             )
             await self._record(principal.name, action, digest, "ok", served, events)
@@ -207,12 +209,16 @@ class Guard:
         history = max(limits.novelty_calls, limits.spread_calls) - 1
         exposure = self.ledger.exposure(principal.name, since, history)
         never, shown = self.ledger.seen(principal.name, ids, since)
+        new_documents = self.ledger.new_documents(
+            principal.name, list(dict.fromkeys(s.document_id for s in served))
+        )
         sizes = self._inventory.source_sizes()
         decision = judge_result(
             exposure=exposure,
             served=served,
             never_seen=never,
             new_in_window={c for c in ids if c not in shown},
+            new_documents=new_documents,
             shown_before=shown,
             source_sizes=sizes,
             pool=self.ledger.collective(ids, now - self.settings.collective.window_hours * 3600),
@@ -224,7 +230,7 @@ class Guard:
             contact=self.settings.contact,
         )
         canaries = self._inventory.canary_documents() & {s.document_id for s in served}
-        return _Outcome(decision, len(never), canaries)
+        return _Outcome(decision, len(never), len(new_documents), canaries)
 
     async def _record(
         self,

@@ -85,14 +85,23 @@ def pace(tat: float | None, now: float, limits: Limits) -> tuple[float | None, P
     )
 
 
+def established(first_ts: float | None, flagged_ts: float | None, now: float, limits: Limits) -> bool:
+    """Whether a principal has ``trust_hours`` of clean history (since its first call or last flag)."""
+    if limits.trust_hours <= 0:
+        return True
+    if first_ts is None:
+        return False
+    return now - max(first_ts, flagged_ts or first_ts) >= limits.trust_hours * 3600
+
+
 def trust(first_ts: float | None, flagged_ts: float | None, now: float, limits: Limits) -> float:
     """Share of its budgets a principal gets: ``new_share`` when first seen, growing linearly to
     the whole over ``trust_hours`` of clean history (since its first call or its last flag)."""
+    if established(first_ts, flagged_ts, now, limits):
+        return 1.0
     if first_ts is None:
         return limits.new_share
     clean = now - max(first_ts, flagged_ts or first_ts)
-    if limits.trust_hours <= 0 or clean >= limits.trust_hours * 3600:
-        return 1.0
     return limits.new_share + (1 - limits.new_share) * clean / (limits.trust_hours * 3600)
 
 
@@ -100,11 +109,13 @@ def spreading(
     recent_new: Sequence[int], recent_novelty: Sequence[float], limits: Limits
 ) -> tuple[bool, float, float]:
     """Whether a principal takes like a crawler: (spreading, yield, novelty) over its recent calls,
-    most recent first.
+    most recent first, counted in documents.
 
-    Yield is the mean number of passages new to it per call: a topic's work brings a handful and
-    then re-reads (search k=5 and reads stay under 4), a coverage-maximiser brings its full ``k``
-    every call. Novelty is the mean share of new passages, judged from the third call.
+    Breadth is what a crawler needs and a case does not: yield is the mean number of documents new
+    to the principal per call (a case's searches bring a few, its reads of what they found none;
+    a coverage-maximiser brings its full ``k`` every call), novelty the mean share of new
+    documents, judged from the third call. Reading deeper into a document already shown is depth,
+    not spread: a long policy read window by window is a case, not a crawl.
     """
     news = list(recent_new[: limits.spread_calls]) or [0]
     shares = list(recent_novelty[: limits.spread_calls]) or [0.0]
@@ -128,6 +139,7 @@ def judge_result(
     served: Sequence[Served],
     never_seen: set[str],
     new_in_window: set[str],
+    new_documents: set[str] | None = None,
     shown_before: Mapping[str, int] | None = None,
     source_sizes: Mapping[str, int],
     pool: Collective,
@@ -147,7 +159,8 @@ def judge_result(
     before = {c: n for c, n in (shown_before or {}).items() if c not in new_in_window}
     decision = Decision(shown=shown_after(served, before))
     decision.trust = 1.0 if trusted else trust(exposure.first_ts, exposure.flagged_ts, now, limits)
-    decision.pooled = decision.trust < 1.0
+    # Whoever has not earned its history draws on the pool, whatever share of budgets it starts with.
+    decision.pooled = not trusted and not established(exposure.first_ts, exposure.flagged_ts, now, limits)
     distinct = {s.chunk_id: s for s in served}
     fresh = [distinct[c] for c in new_in_window if c in distinct]
     chunks_after = exposure.chunks + len(fresh)
@@ -167,9 +180,11 @@ def judge_result(
         if used + sum(1 for s in fresh if s.source == source) > cap:
             return decision.refuse(budget.refusal(f"distinct passages of source {source!r}", used, cap))
     new = len(never_seen & set(distinct))
+    documents = {s.document_id for s in served}
+    new_docs = len((new_documents or set()) & documents)
     wide, mean_yield, mean_novelty = spreading(
-        [new, *exposure.recent_new],
-        [new / len(distinct) if distinct else 0.0, *exposure.recent_novelty],
+        [new_docs, *exposure.recent_new_documents],
+        [new_docs / len(documents) if documents else 0.0, *exposure.recent_document_novelty],
         limits,
     )
     decision.spreading = wide
@@ -204,7 +219,7 @@ def judge_result(
             Refusal(
                 f"collective exposure budget: principals not yet trusted have together been shown {pool.pooled:,} "
                 f"of the {cap:,} passages they may bring in per {collective.window_hours:g} h, and your recent "
-                f"calls spread widely ({mean_yield:.1f} new passages per call, {mean_novelty:.0%} new to you)"
+                f"calls spread widely ({mean_yield:.1f} documents new to you per call, {mean_novelty:.0%} of those returned)"
                 f"; it frees from {when(frees_at or now)}, calls on passages others have seen are still "
                 f"served, and {contact} can vouch for you",
                 GuardEvent(

@@ -75,13 +75,13 @@ class Limits(_Section):
     spread_yield: float = Field(
         default=6.0,
         gt=0,
-        description="New passages per call above which a principal is spreading (a topic's work stays under).",
+        description="Documents new to the principal per call above which it is spreading (a case stays under).",
     )
     spread_novelty: float = Field(
         default=0.75,
         gt=0,
         le=1,
-        description="Mean novelty over `spread_calls` (from the third call) above which a principal is spreading.",
+        description="Mean share of returned documents new to the principal over `spread_calls` (from the third call) above which it is spreading.",
     )
 
 

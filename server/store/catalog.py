@@ -25,7 +25,7 @@ from strongroom.server.store.records import (
     SearchFilter,
     SourceState,
 )
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile, add_missing_columns
 from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1
@@ -126,11 +126,9 @@ class Catalog:
         self.path = path
         self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
         db = self._file.db()
-        columns = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
-        if "connector_state" not in columns:  # catalogs made before connector state existed
-            db.execute("ALTER TABLE sources ADD COLUMN connector_state TEXT NOT NULL DEFAULT '{}'")
-        if "flags" not in {r[1] for r in db.execute("PRAGMA table_info(chunks)")}:  # before chunk flags
-            db.execute("ALTER TABLE chunks ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
+        # Catalogs made before connector state and chunk flags existed.
+        add_missing_columns(db, "sources", {"connector_state": "TEXT NOT NULL DEFAULT '{}'"})
+        add_missing_columns(db, "chunks", {"flags": "TEXT NOT NULL DEFAULT '[]'"})
         # Write only when needed: opening a catalog that another process is writing to must not wait.
         if db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is None:
             with self._tx() as db:

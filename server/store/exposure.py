@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile, add_missing_columns
 
 T = TypeVar("T")
 
@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS guard_novelty (
     principal TEXT NOT NULL, ts REAL NOT NULL, returned INTEGER NOT NULL, new INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS guard_novelty_by_principal ON guard_novelty(principal, ts);
+CREATE TABLE IF NOT EXISTS guard_documents (
+    principal TEXT NOT NULL, document_id TEXT NOT NULL, first_ts REAL NOT NULL,
+    PRIMARY KEY (principal, document_id)
+);
 CREATE TABLE IF NOT EXISTS guard_grants (
     principal TEXT NOT NULL, chunks INTEGER NOT NULL, chars INTEGER NOT NULL, until_ts REAL NOT NULL
 );
@@ -74,9 +78,17 @@ class Exposure:
     extra_chunks: int
     extra_chars: int
     recent_new: list[int] = field(default_factory=list)  # new passages of the same recent calls
+    recent_documents: list[int] = field(default_factory=list)  # documents they returned
+    recent_new_documents: list[int] = field(default_factory=list)  # of those, new to the principal
     oldest_ts: float | None = None  # the earliest passage still in the window
     first_ts: float | None = None  # when the principal was first seen (None: never)
     flagged_ts: float | None = None  # its last crawler or budget refusal
+
+    @property
+    def recent_document_novelty(self) -> list[float]:
+        """Per recent call, the share of the documents it returned that were new to the principal."""
+        pairs = zip(self.recent_new_documents, self.recent_documents, strict=True)
+        return [new / documents if documents else 0.0 for new, documents in pairs]
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,12 @@ class Collective:
 class ExposureLedger:
     def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
+        # Ledgers made before breadth was measured in documents.
+        add_missing_columns(
+            self._file.db(),
+            "guard_novelty",
+            {"documents": "INTEGER NOT NULL DEFAULT 0", "new_documents": "INTEGER NOT NULL DEFAULT 0"},
+        )
 
     @staticmethod
     def now() -> float:
@@ -136,7 +154,8 @@ class ExposureLedger:
         chunks, chars = sum(per_source.values()), sum(int(r[2]) for r in rows)
         oldest = min((float(r[3]) for r in rows), default=None)
         recent = db.execute(
-            "SELECT returned, new FROM guard_novelty WHERE principal=? AND ts>? ORDER BY ts DESC LIMIT ?",
+            "SELECT returned, new, documents, new_documents FROM guard_novelty"
+            " WHERE principal=? AND ts>? ORDER BY ts DESC LIMIT ?",
             (principal, since, novelty_calls),
         ).fetchall()
         standing = db.execute(
@@ -155,6 +174,8 @@ class ExposureLedger:
             int(grant[0]),
             int(grant[1]),
             recent_new=[int(r[1]) for r in recent],
+            recent_documents=[int(r[2]) for r in recent],
+            recent_new_documents=[int(r[3]) for r in recent],
             oldest_ts=oldest,
             first_ts=None if standing is None else standing[0],
             flagged_ts=None if standing is None else standing[1],
@@ -179,6 +200,17 @@ class ExposureLedger:
         seen = {r[0]: (int(r[1]), float(r[2])) for r in rows}
         never = {c for c in chunk_ids if c not in seen}
         return never, {c: chars for c, (chars, ts) in seen.items() if ts > since}
+
+    def new_documents(self, principal: str, document_ids: Sequence[str]) -> set[str]:
+        """Of ``document_ids``: those the principal was never shown a passage of."""
+        if not document_ids:
+            return set()
+        marks = ",".join("?" * len(document_ids))
+        rows = self._file.db().execute(
+            f"SELECT document_id FROM guard_documents WHERE principal=? AND document_id IN ({marks})",
+            [principal, *document_ids],
+        )
+        return set(document_ids) - {r[0] for r in rows}
 
     def collective(self, chunk_ids: Sequence[str], since: float) -> Collective:
         """The pool and the collective window as of the last write, and which of ``chunk_ids``
@@ -212,11 +244,13 @@ class ExposureLedger:
         *,
         pooled: bool = True,
         collective_since: float | None = None,
+        new_documents: int = 0,
     ) -> None:
         """Remember what was shown: ``shown`` is each passage's characters shown in the window now;
         ``new`` of the passages had never been shown to the principal. Passages nobody was shown
         since ``collective_since`` enter the collective window, into the pool when ``pooled`` (the
-        principal is not trusted yet); passages that left the window are dropped from it first."""
+        principal is not trusted yet); passages that left the window are dropped from it first.
+        ``new_documents`` of the passages' documents were new to the principal."""
         sources = {s.chunk_id: s.source for s in served}
         since = ts - 86400 if collective_since is None else collective_since
         with self._file.tx() as db:
@@ -242,10 +276,16 @@ class ExposureLedger:
                 " DO UPDATE SET last_ts=excluded.last_ts, chars=excluded.chars",
                 [(principal, c, sources[c], shown.get(c, 0), ts, ts) for c in sources],
             )
+            documents = {s.document_id for s in served}
+            db.executemany(
+                "INSERT OR IGNORE INTO guard_documents(principal, document_id, first_ts) VALUES (?,?,?)",
+                [(principal, d, ts) for d in documents],
+            )
             if served:
                 db.execute(
-                    "INSERT INTO guard_novelty(principal, ts, returned, new) VALUES (?,?,?,?)",
-                    (principal, ts, len({s.chunk_id for s in served}), new),
+                    "INSERT INTO guard_novelty(principal, ts, returned, new, documents, new_documents)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (principal, ts, len({s.chunk_id for s in served}), new, len(documents), new_documents),
                 )
 
     # -- operators ---------------------------------------------------------------------------
@@ -255,6 +295,7 @@ class ExposureLedger:
         with self._file.tx() as db:
             db.execute("DELETE FROM guard_exposures WHERE principal=?", (principal,))
             db.execute("DELETE FROM guard_novelty WHERE principal=?", (principal,))
+            db.execute("DELETE FROM guard_documents WHERE principal=?", (principal,))
             db.execute("DELETE FROM guard_calls WHERE principal=?", (principal,))
             db.execute("DELETE FROM guard_principals WHERE principal=?", (principal,))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
@@ -116,6 +116,14 @@ class _Connection(sqlite3.Connection):
 
     def executescript(self, sql_script: str, /) -> _Cursor:
         return self.cursor(_Cursor).executescript(sql_script)
+
+
+def add_missing_columns(db: sqlite3.Connection, table: str, columns: Mapping[str, str]) -> None:
+    """Add the ``columns`` (name: declaration) a file made by an older version lacks."""
+    present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    for name, declaration in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
 class SqliteFile:

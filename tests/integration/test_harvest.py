@@ -29,14 +29,7 @@ from benchmarks.harvest.crawler import CrawlResult, run_crawler
 from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, Limits
 from strongroom.server.knowledge import KnowledgeBase
 
-pytestmark = [
-    pytest.mark.model,
-    # Regressed in the last merge of this session (guard pacing, ONNX default and first-run readiness
-    # landing together): some replayed calls see an empty index. Not strict, so a fix shows as XPASS.
-    pytest.mark.xfail(
-        reason="harvest replay sees an empty index after the merge; see the closing note", strict=False
-    ),
-]
+pytestmark = pytest.mark.model
 
 PASSAGES = 1500
 TEN_PERCENT = PASSAGES // 10

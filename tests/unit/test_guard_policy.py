@@ -27,9 +27,21 @@ def exposure(
     chars: int = 0,
     novelty: list[float] | None = None,
     first_ts: float | None = ESTABLISHED,
+    spread: list[tuple[int, int]] | None = None,
     **per_source: int,
 ) -> Exposure:
-    return Exposure(chunks, chars, dict(per_source), novelty or [], 0, 0, first_ts=first_ts)
+    """``spread``: per recent call, (documents new to the principal, documents returned)."""
+    return Exposure(
+        chunks,
+        chars,
+        dict(per_source),
+        novelty or [],
+        0,
+        0,
+        first_ts=first_ts,
+        recent_new_documents=[n for n, _ in spread or []],
+        recent_documents=[d for _, d in spread or []],
+    )
 
 
 def pool(pooled: int = 0, unseen: set[str] | None = None) -> Collective:
@@ -47,6 +59,7 @@ def judge(ex: Exposure, items: list[Served], never: set[str] | None = None, **kw
         served=items,
         never_seen=ids if never is None else never,
         new_in_window=ids,
+        new_documents={s.document_id for s in items if never is None or s.chunk_id in never},
         source_sizes={"s": 10_000},
         pool=pool(),
         total_chunks=10_000,
@@ -152,17 +165,37 @@ def test_per_source_share() -> None:
 def test_collective_pool_refuses_only_new_spreading_principals() -> None:
     full = pool(2500, {"a"})
     wide = [1.0] * 4
-    new = exposure(novelty=wide, first_ts=NOW - 60)
+    new = exposure(novelty=wide, first_ts=NOW - 60, spread=[(5, 5)] * 4)
     refusal = judge(new, served("a"), pool=full).refusal
     assert refusal is not None and refusal.event.kind == "collective_budget_exceeded"
     assert refusal.event.severity == "high" and refusal.retry_after_s == DAY / 2
     assert "2,500 of the 2,500 passages" in refusal.message and "2027-01-15 20:00 UTC" in refusal.message
     assert judge(new, served("a"), pool=pool(2500)).refusal is None  # others saw it: still served
-    assert judge(exposure(novelty=wide), served("a"), pool=full).refusal is None  # established
-    narrow = exposure(novelty=[0.2, 0.0, 0.3, 0.1], first_ts=NOW - 60)
+    assert (
+        judge(exposure(novelty=wide, spread=[(5, 5)] * 4), served("a"), pool=full).refusal is None
+    )  # established
+    narrow = exposure(
+        novelty=[0.2, 0.0, 0.3, 0.1], first_ts=NOW - 60, spread=[(1, 5), (0, 1), (1, 5), (0, 1)]
+    )
     assert judge(narrow, served("a"), never=set(), pool=full).refusal is None  # a new colleague's topic work
     decision = judge(new, served("a"), pool=pool(10, {"a"}))
     assert decision.refusal is None and decision.pooled and decision.spreading
+
+
+def test_reading_deeper_into_found_documents_is_depth_not_spread() -> None:
+    """A new colleague reads a long policy window by window after the pool filled: every passage
+    is new to it, none of the documents is, so it is not spreading and is served."""
+    full = pool(2500, {"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"})
+    reading = exposure(
+        novelty=[1.0, 0.8, 1.0, 0.8], first_ts=NOW - 60, spread=[(0, 1), (1, 5), (0, 1), (4, 5)]
+    )
+    window = [Served(f"p{i}", "s/policy", "s", 1000) for i in range(1, 9)]
+    decision = judge(reading, window, new_documents=set(), pool=full)
+    assert decision.refusal is None and not decision.spreading
+    # The same passages from eight documents it was never shown: breadth, and the pool refuses it.
+    spread = [Served(f"p{i}", f"s/doc{i}", "s", 1000) for i in range(1, 9)]
+    crawl = judge(exposure(novelty=[1.0] * 4, first_ts=NOW - 60, spread=[(8, 8)] * 4), spread, pool=full)
+    assert crawl.refusal is not None and crawl.refusal.event.kind == "collective_budget_exceeded"
 
 
 def test_budget_refusal_says_use_when_it_frees_and_whom_to_ask() -> None:
