@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from strongroom.server.errors import StoreError, StrongroomError
 from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
-from strongroom.server.guard.policy import Decision, Refusal, judge_result, pace
+from strongroom.server.guard.policy import Decision, Pacing, Refusal, judge_result, pace
 from strongroom.server.guard.settings import GuardSettings
 from strongroom.server.store.audit import AuditLog, GuardEvent
 from strongroom.server.store.exposure import ExposureLedger, Served
@@ -69,6 +69,7 @@ class _Outcome:
     never_seen: int  # how many served passages are new to the principal (for novelty)
     new_documents: int  # how many of their documents are (for spread)
     canaries: set[str]  # canary documents among those served
+    events: list[GuardEvent] = field(default_factory=list)  # what the audit record carries
 
 
 # Refusals that restart a principal's clean history (rate limits do not).
@@ -160,37 +161,15 @@ class Guard:
                 log.info("%s %s args=%s failed: %s", principal.name, action, digest[:12], type(exc).__name__)
                 raise
             served = _served(result)
-            outcome = await self._ledger(audit, self._judge, principal, served, now)
-            events = list(outcome.decision.events)
-            if pacing.delay_s:
-                events.insert(0, GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
-            if outcome.decision.refusal is not None:
-                events.append(outcome.decision.refusal.event)
-                if outcome.decision.refusal.event.kind in _FLAGGING:
-                    await self._ledger(audit, self.ledger.flag, principal.name, now)
-                await self._record(principal.name, action, digest, "refused", [], events)
-                raise Refused(outcome.decision.refusal)
-            for document_id in sorted(outcome.canaries):
-                events.append(
-                    GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
-                )
+            self._mark_audited()
+            settled = await self._ledger(audit, self._settle, principal, action, digest, served, now, pacing)
+            self._log_events(principal.name, action, settled.events)
+            if settled.decision.refusal is not None:
+                raise Refused(settled.decision.refusal)
+            for document_id in sorted(settled.canaries):
                 log.warning("canary document %s returned to %s", document_id, principal.name)
-            await self._ledger(
-                audit,
-                lambda: self.ledger.record_served(
-                    principal.name,
-                    served,
-                    now,
-                    outcome.never_seen,
-                    outcome.decision.shown,
-                    pooled=outcome.decision.pooled,
-                    collective_since=now - self.settings.collective.window_hours * 3600,
-                    new_documents=outcome.new_documents,
-                ),
-            )
-            await self._record(principal.name, action, digest, "ok", served, events)
-        if outcome.decision.delay_s:
-            await self._sleep(outcome.decision.delay_s)  # past the soft limit: slow, not stopped
+        if settled.decision.delay_s:
+            await self._sleep(settled.decision.delay_s)  # past the soft limit: slow, not stopped
         return result
 
     async def _ledger(self, audit: tuple[str, str, str], fn: Callable[..., R], *args: Any) -> R:
@@ -201,6 +180,45 @@ class Guard:
         except StoreError:
             await self._record(*audit, "error", [], [])
             raise
+
+    def _settle(
+        self,
+        principal: ResolvedPrincipal,
+        action: str,
+        digest: str,
+        served: list[Served],
+        now: float,
+        pacing: Pacing,
+    ) -> _Outcome:
+        """Judge a result and write what follows from it in one worker-thread hop: the ledger
+        (what was shown, or the flag a crawler refusal sets) and the call's audit record."""
+        outcome = self._judge(principal, served, now)
+        decision = outcome.decision
+        if pacing.delay_s:
+            outcome.events.append(GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
+        outcome.events.extend(decision.events)
+        if decision.refusal is not None:
+            outcome.events.append(decision.refusal.event)
+            if decision.refusal.event.kind in _FLAGGING:
+                self.ledger.flag(principal.name, now)
+            self._queue_audit(principal.name, action, digest, "refused", [], outcome.events)
+            return outcome
+        outcome.events.extend(
+            GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
+            for document_id in sorted(outcome.canaries)
+        )
+        self.ledger.record_served(
+            principal.name,
+            served,
+            now,
+            outcome.never_seen,
+            decision.shown,
+            pooled=decision.pooled,
+            collective_since=now - self.settings.collective.window_hours * 3600,
+            new_documents=outcome.new_documents,
+        )
+        self._queue_audit(principal.name, action, digest, "ok", served, outcome.events)
+        return outcome
 
     def _judge(self, principal: ResolvedPrincipal, served: list[Served], now: float) -> _Outcome:
         limits = principal.limits
@@ -241,16 +259,36 @@ class Guard:
         served: Sequence[Served],
         events: Sequence[GuardEvent],
     ) -> None:
+        self._mark_audited()
+        await anyio.to_thread.run_sync(self._queue_audit, principal, action, digest, outcome, served, events)
+        self._log_events(principal, action, events)
+
+    @staticmethod
+    def _mark_audited() -> None:
         mark = _call.get()
         if mark is not None:
             mark.audited = True
-        chunk_ids = list(dict.fromkeys(s.chunk_id for s in served))
-        documents = sorted({s.document_id for s in served})
-        self._unwritten.append((principal, action, digest, outcome, chunk_ids, documents, list(events)))
-        await anyio.to_thread.run_sync(self._write_audit)
+
+    @staticmethod
+    def _log_events(principal: str, action: str, events: Sequence[GuardEvent]) -> None:
         for event in events:
             level = logging.WARNING if event.severity in ("warning", "high") else logging.INFO
             log.log(level, "%s %s: %s (%s)", principal, action, event.kind, event.detail)
+
+    def _queue_audit(
+        self,
+        principal: str,
+        action: str,
+        digest: str,
+        outcome: str,
+        served: Sequence[Served],
+        events: Sequence[GuardEvent],
+    ) -> None:
+        """Append the call's audit record (in a worker thread), after any kept from earlier calls."""
+        chunk_ids = list(dict.fromkeys(s.chunk_id for s in served))
+        documents = sorted({s.document_id for s in served})
+        self._unwritten.append((principal, action, digest, outcome, chunk_ids, documents, list(events)))
+        self._write_audit()
 
     def _write_audit(self) -> None:
         """Append the records not yet written, oldest first. One the catalog cannot take now (a

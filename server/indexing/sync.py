@@ -21,9 +21,9 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from strongroom.server.store.records import ChunkRecord, DocumentRecord
 from strongroom.server.store.vectors import VectorStore, chunk_metadata
 
 log = logging.getLogger(__name__)
+_STOP_POLL_S = 0.1  # how often a waiting sync looks at its stop signal
 
 
 class SyncBusy(StrongroomError):
@@ -120,6 +121,35 @@ def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
 def document_of_chunk(chunk: str) -> str:
     """The document id a chunk id carries (see :func:`chunk_id`)."""
     return chunk.rpartition("#")[0]
+
+
+async def _until_stopped(
+    documents: AsyncIterator[Document], stop: threading.Event | None
+) -> AsyncIterator[Document]:
+    """A connector's documents until ``stop`` is set, then :class:`SyncStopped` (what was read
+    is kept, nothing is deleted). A wait inside the connector (a slow file, a remote page) is
+    cancelled then, so a server that is shutting down never waits for, nor logs, the rest."""
+    pending = aiter(documents)
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(pending))
+            while not step.done():
+                if stop is not None and stop.is_set():
+                    step.cancel()
+                    with suppress(BaseException):  # the connector's own clean-up may fail at exit
+                        await step
+                    raise SyncStopped("stopped")
+                await asyncio.wait({step}, timeout=_STOP_POLL_S)
+            if stop is not None and stop.is_set():
+                raise SyncStopped("stopped")
+            try:
+                document = step.result()
+            except StopAsyncIteration:
+                return
+            yield document
+    finally:
+        with suppress(Exception):  # runs the connector's clean-up if the caller stopped early
+            await pending.aclose()  # type: ignore[attr-defined]
 
 
 class Indexer:
@@ -251,9 +281,7 @@ class Indexer:
             connector.state = self._load_state(source, full)
             if progress:
                 progress.source_started(source.name, await connector.estimated_count())
-            async for document in connector.documents():
-                if self._stop is not None and self._stop.is_set():
-                    raise SyncStopped("stopped")  # keep what was read, delete nothing
+            async for document in _until_stopped(connector.documents(), self._stop):
                 source_id = clean_id(document.id)
                 if not source_id or source_id in seen:
                     problem = "duplicate document id in this source" if source_id else "blank document id"
