@@ -18,14 +18,13 @@ import json
 import math
 import os
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydoc_corpus import build_index, load_questions
+from stdio_peer import StdioPeer
 
 from strongroom.server.indexing.sync import document_of_chunk
 from strongroom.server.knowledge import KnowledgeBase
@@ -123,41 +122,16 @@ def table(
 
 def mcp_pages(config: Path, questions: list[dict[str, Any]]) -> tuple[list[list[str]], list[float]]:
     """Ask a spawned ``strongroom serve`` (stdio) every question through the ``search`` tool."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
-    ids = iter(range(1, 10**6))
-
-    def call(method: str, params: dict[str, Any] | None = None, notify: bool = False) -> Any:
-        assert proc.stdin and proc.stdout
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params or {}}
-        if not notify:
-            message["id"] = next(ids)
-        proc.stdin.write(json.dumps(message) + "\n")
-        proc.stdin.flush()
-        return None if notify else json.loads(proc.stdout.readline())
-
-    call(
-        "initialize",
-        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}},
-    )
-    call("notifications/initialized", notify=True)
+    peer = StdioPeer.strongroom(config)
+    peer.initialize()
     pages, latencies = [], []
     for q in questions:
         started = time.perf_counter()
-        answer = call("tools/call", {"name": "search", "arguments": {"query": q["question"], "k": K}})
+        answer = peer.request("tools/call", {"name": "search", "arguments": {"query": q["question"], "k": K}})
         latencies.append(time.perf_counter() - started)
         hits = answer["result"]["structuredContent"]["results"]
         pages.append(list(dict.fromkeys(h["document_id"].removeprefix("pydoc/") for h in hits)))
-    proc.stdin.close()
-    proc.wait(30)
+    peer.close()
     return pages, latencies
 
 

@@ -17,12 +17,13 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from stdio_peer import INITIALIZE_PARAMS, StdioPeer
 
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
@@ -66,46 +67,24 @@ def bench_sync_and_search(workdir: Path) -> dict[str, Any]:
 
 
 def bench_stdio(config: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
+    peer = StdioPeer.strongroom(config)
 
-    def ask(message: dict[str, Any]) -> float:
-        assert proc.stdin and proc.stdout
-        proc.stdin.write(json.dumps(message) + "\n")
-        proc.stdin.flush()
-        if "id" in message:
-            proc.stdout.readline()
+    def timed(method: str, params: dict[str, Any] | None = None) -> float:
+        peer.request(method, params)
         return time.perf_counter() - started
 
-    init = ask(_INITIALIZE)
-    ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    tools = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
-    first = ask(
-        {
-            "jsonrpc": "2.0",
-            "id": 3,
-            "method": "tools/call",
-            "params": {"name": "search", "arguments": {"query": "restocking fee for tents"}},
-        }
-    )
-    with open(f"/proc/{proc.pid}/status") as status:
-        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    proc.stdin.close()
-    proc.wait(30)
+    init = timed("initialize", INITIALIZE_PARAMS)
+    peer.notify("notifications/initialized")
+    tools = timed("tools/list")
+    first = timed("tools/call", {"name": "search", "arguments": {"query": "restocking fee for tents"}})
+    peak = peer.peak_rss_mb()
+    peer.close()
     return {
         "initialize_s": round(init, 2),
         "tools_list_s": round(tools, 2),
         "first_search_s": round(first, 2),
-        "server_peak_rss_mb": round(peak_kb / 1024),
+        "server_peak_rss_mb": peak,
     }
 
 
@@ -129,20 +108,10 @@ def bench_hello_world(workdir: Path) -> dict[str, Any]:
     script = workdir / "hello_mcp.py"
     script.write_text(HELLO)
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
-    proc.stdin.write(json.dumps(_INITIALIZE) + "\n")
-    proc.stdin.flush()
-    proc.stdout.readline()
+    peer = StdioPeer([sys.executable, str(script)])
+    peer.request("initialize", INITIALIZE_PARAMS)
     elapsed = time.perf_counter() - started
-    proc.stdin.close()
-    proc.wait(30)
+    peer.close()
     return {"initialize_s": round(elapsed, 2)}
 
 
@@ -177,18 +146,6 @@ def bench_encoders(texts: list[str], rounds: int = 3) -> dict[str, Any]:
         }
     )
     return out
-
-
-_INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "1"},
-    },
-}
 
 
 def main() -> None:
