@@ -1,12 +1,26 @@
-"""What tools return: pydantic models shared by the MCP tools and the CLI's ``--json``."""
+"""What tools return (pydantic models shared by the MCP tools and the CLI's ``--json``) and what they hand out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from strongroom.server.store.exposure import Served
+
+@dataclass(frozen=True)
+class Served:
+    """One passage about to be returned: ``chars`` of its text are shown, of ``total_chars``."""
+
+    chunk_id: str
+    document_id: str
+    source: str
+    chars: int
+    total_chars: int = 0  # the passage's length; 0: as ``chars``
+
+    @property
+    def size(self) -> int:
+        return max(self.total_chars, self.chars)
 
 
 class Citation(BaseModel):

@@ -22,9 +22,9 @@ from strongroom.server.answers.claims import Claim, negated, terms
 from strongroom.server.answers.policies import AnswerPolicies, PolicyViolation
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
+from strongroom.server.models import Served
 from strongroom.server.rules.results import RuleDecision
 from strongroom.server.settings import AnswersSettings
-from strongroom.server.store.exposure import Served
 from strongroom.server.store.records import ChunkRecord, DocumentRecord
 
 if TYPE_CHECKING:  # numpy loads with the first check, not on the MCP handshake path

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from strongroom.server.store.exposure import Served
+from strongroom.server.models import Served
 
 JsonValue = str | int | float | bool | None
 
