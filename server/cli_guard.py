@@ -246,8 +246,8 @@ def canary() -> None:
 def canary_plant(config_path: Path | None, source: str, count: int) -> None:
     """Index COUNT plausible, unique decoys into SOURCE; a principal served one raises an alert."""
     from strongroom.server.guard.canary import make_canary
-    from strongroom.server.indexing.sync import document_id
     from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.store.records import document_id
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")
