@@ -20,8 +20,8 @@ from strongroom.server.cli_common import (
 )
 from strongroom.server.guard.access import resolve
 from strongroom.server.guard.policy import when
-from strongroom.server.guard.settings import GuardSettings
 from strongroom.server.settings import Settings
+from strongroom.server.settings.guard import GuardSettings
 from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, GuardEvent, VerifyResult
 from strongroom.server.store.exposure import ExposureLedger
 
