@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from strongroom.server.answers.checker import AnswerChecker
-from strongroom.server.answers.policies import AnswerPolicies
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.rules.policies import AnswerPolicies
 from strongroom.server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,9 +27,10 @@ if str(ROOT) not in sys.path:
 
 from strongroom.server.guard.access import Caller  # noqa: E402
 from strongroom.server.guard.gate import Guard  # noqa: E402
-from strongroom.server.guard.settings import GuardSettings, Limits  # noqa: E402
+from strongroom.server.models import Served  # noqa: E402
+from strongroom.server.settings.guard import GuardSettings, Limits  # noqa: E402
 from strongroom.server.store.audit import AuditLog  # noqa: E402
-from strongroom.server.store.exposure import ExposureLedger, Served  # noqa: E402
+from strongroom.server.store.exposure import ExposureLedger  # noqa: E402
 
 CORPUS = 100_000
 SOURCES = {f"s{i}": CORPUS // 10 for i in range(10)}

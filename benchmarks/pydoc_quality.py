@@ -26,13 +26,12 @@ from typing import Any
 from pydoc_corpus import build_index, load_questions
 from stdio_peer import StdioPeer
 
-from strongroom.server.indexing.sync import document_of_chunk
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import Ranking, best_per_group, reciprocal_rank_fusion
 from strongroom.server.retrieval.pipeline import fuse, identifiers
 from strongroom.server.settings import RetrievalSettings
-from strongroom.server.store.records import SearchFilter
+from strongroom.server.store.records import SearchFilter, document_of_chunk
 
 K = 10
 POOL = 200

@@ -29,9 +29,9 @@ from typing import Any
 
 from strongroom.server.answers.checker import AnswerChecker
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.models import RuleDecision
 from strongroom.server.rules.engine import CompiledRuleSet
 from strongroom.server.rules.params import arguments_model
-from strongroom.server.rules.results import RuleDecision
 from strongroom.server.rules.service import Rules
 from strongroom.server.settings import load_settings
 

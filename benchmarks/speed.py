@@ -119,7 +119,7 @@ def bench_encoders(texts: list[str], rounds: int = 3) -> dict[str, Any]:
     """ONNX int8 against torch fp32, interleaved in one run: load time, chunks/s, agreement."""
     import numpy as np
 
-    from strongroom.server.indexing.embedder import Embedder
+    from strongroom.server.embedder import Embedder
     from strongroom.server.settings import EmbeddingSettings
 
     out: dict[str, Any] = {}

@@ -20,8 +20,8 @@ from strongroom.server.cli_common import (
 )
 from strongroom.server.guard.access import resolve
 from strongroom.server.guard.policy import when
-from strongroom.server.guard.settings import GuardSettings
 from strongroom.server.settings import Settings
+from strongroom.server.settings.guard import GuardSettings
 from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, GuardEvent, VerifyResult
 from strongroom.server.store.exposure import ExposureLedger
 
@@ -246,8 +246,8 @@ def canary() -> None:
 def canary_plant(config_path: Path | None, source: str, count: int) -> None:
     """Index COUNT plausible, unique decoys into SOURCE; a principal served one raises an alert."""
     from strongroom.server.guard.canary import make_canary
-    from strongroom.server.indexing.sync import document_id
     from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.store.records import document_id
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")

@@ -209,7 +209,7 @@ def _data_folder(settings: Settings) -> Check:
 
 
 def _model(settings: Settings) -> Check:
-    from strongroom.server.indexing.embedder import Embedder
+    from strongroom.server.embedder import Embedder
 
     started = time.monotonic()
     try:

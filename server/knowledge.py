@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from strongroom.server.embedder import Embedder
 from strongroom.server.errors import InvalidArgument, NotFound, StrongroomError
 from strongroom.server.guard.access import Access
-from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.freshness import SourceFreshness, read_published
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList

@@ -46,7 +46,7 @@ def _hermetic_environment() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     """The packaged model, loaded once for every in-process test."""
-    from strongroom.server.indexing.embedder import Embedder
+    from strongroom.server.embedder import Embedder
     from strongroom.server.settings import EmbeddingSettings
 
     e = Embedder(EmbeddingSettings())

@@ -16,10 +16,9 @@ from pathlib import Path
 from strongroom.connectors.api import Connector, Document
 from strongroom.connectors.registry import build_connector
 from strongroom.server.indexing.chunking import chunk_text
-from strongroom.server.indexing.sync import chunk_id, document_id
 from strongroom.server.settings import Settings, load_settings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import ChunkRecord, DocumentRecord
+from strongroom.server.store.records import ChunkRecord, DocumentRecord, chunk_id, document_id
 from tests.support import EXAMPLE
 
 # The example's orders are from early 2025: decide them as of this day.

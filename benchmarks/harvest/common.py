@@ -26,9 +26,9 @@ from mcp.types import CallToolResult, TextContent
 from strongroom.server.guard.access import Caller
 from strongroom.server.guard.gate import Guard
 from strongroom.server.guard.policy import source_cap
-from strongroom.server.guard.settings import GuardSettings, Limits
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
+from strongroom.server.settings.guard import GuardSettings, Limits
 from strongroom.server.store.audit import AuditLog
 from strongroom.server.store.exposure import ExposureLedger
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongroom.connectors.api import Document
+from strongroom.server.embedder import Embedder
 from strongroom.server.indexing.chunking import chunk_text
-from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import ServerSettings, Settings, SourceSettings, StoreSettings
 

@@ -38,7 +38,7 @@ from typing import Any
 from mcp import Client
 
 from benchmarks.harvest.common import Rig, audit_summary, call, limit_named
-from strongroom.server.store.stopwords import STOPWORDS
+from strongroom.server.stopwords import STOPWORDS
 
 _TERM = re.compile(r"[A-Za-z][A-Za-z0-9-]{2,}")
 _FREES = re.compile(r"frees from (\d{4}-\d\d-\d\d \d\d:\d\d) UTC")

@@ -39,7 +39,7 @@ from benchmarks.harvest.benign import build_cases, run_benign  # noqa: E402
 from benchmarks.harvest.common import make_rig, quiet  # noqa: E402
 from benchmarks.harvest.corpus import describe, open_knowledge_base  # noqa: E402
 from benchmarks.harvest.crawler import run_crawler  # noqa: E402
-from strongroom.server.guard.settings import GuardSettings  # noqa: E402
+from strongroom.server.settings.guard import GuardSettings  # noqa: E402
 
 GREEDY_CALLS = int(os.environ.get("HARVEST_GREEDY_CALLS", "2000"))  # calls in all, refused ones included
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "strongroom-harvest-cache"
@@ -136,7 +136,7 @@ async def scenarios(kb: Any, corpus: Any, state: Path, only: set[str] | None = N
         import random
 
         from benchmarks.harvest.benign import Case
-        from strongroom.server.guard.settings import Principal
+        from strongroom.server.settings.guard import Principal
 
         desk = GuardSettings(principals=[Principal(name="helpdesk", labels=["*"], role="service")])
         rig = make_rig(kb, state / "helpdesk", desk)

@@ -19,12 +19,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, Field, PrivateAttr
 
 from strongroom.server.answers.claims import Claim, negated, terms
-from strongroom.server.answers.policies import AnswerPolicies, PolicyViolation
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
-from strongroom.server.rules.results import RuleDecision
+from strongroom.server.models import PolicyViolation, RuleDecision, Served
 from strongroom.server.settings import AnswersSettings
-from strongroom.server.store.exposure import Served
 from strongroom.server.store.records import ChunkRecord, DocumentRecord
 
 if TYPE_CHECKING:  # numpy loads with the first check, not on the MCP handshake path
@@ -39,6 +37,12 @@ _CACHE_SIZE = 4096
 
 class Embeds(Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class Policies(Protocol):
+    """The answer policies a draft must keep (the rules file's, compiled by the rules package)."""
+
+    def check(self, text: str, sentence_of: list[tuple[int, int]] | None = None) -> list[PolicyViolation]: ...
 
 
 class ChunkIndex(Protocol):
@@ -179,7 +183,7 @@ class AnswerChecker:
         draft: str,
         citations: Sequence[str],
         *,
-        policies: AnswerPolicies,
+        policies: Policies,
         shown: ShownTo | None = None,
         decisions: Mapping[str, RuleDecision] | None = None,
         visible: Visible | None = None,

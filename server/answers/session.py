@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from strongroom.server.rules.results import RuleDecision
+from strongroom.server.models import RuleDecision
 
 MAX_DECISIONS = 500
 MAX_CALLERS = 1_000

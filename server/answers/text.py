@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from strongroom.server.store.stopwords import STOPWORDS
+from strongroom.server.stopwords import STOPWORDS
 
 _EXTRA_STOPWORDS = frozenset(
     re.findall(

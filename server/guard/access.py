@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from strongroom.server.errors import StrongroomError
-from strongroom.server.guard.settings import GuardSettings, Limits, Principal
+from strongroom.server.settings.guard import GuardSettings, Limits, Principal
 
 EVERYTHING = "*"
 JWT_PREFIX = "jwt:"  # undeclared JWT subjects are named apart from declared principals

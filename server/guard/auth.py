@@ -17,7 +17,7 @@ import anyio.to_thread
 import jwt
 from mcp.server.auth.provider import AccessToken
 
-from strongroom.server.guard.settings import GuardSettings, JwtSettings
+from strongroom.server.settings.guard import GuardSettings, JwtSettings
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,10 @@ import anyio.to_thread
 from strongroom.server.errors import StoreError, StrongroomError
 from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
 from strongroom.server.guard.policy import Decision, Pacing, Refusal, judge_result, pace
-from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.models import Served
+from strongroom.server.settings.guard import GuardSettings
 from strongroom.server.store.audit import AuditLog, GuardEvent
-from strongroom.server.store.exposure import ExposureLedger, Served
+from strongroom.server.store.exposure import ExposureLedger
 
 log = logging.getLogger("strongroom.guard")
 

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from strongroom.server.guard.settings import CollectiveLimits, Limits
+from strongroom.server.models import Served
+from strongroom.server.settings.guard import CollectiveLimits, Limits
 from strongroom.server.store.audit import GuardEvent
-from strongroom.server.store.exposure import Collective, Exposure, Served
+from strongroom.server.store.exposure import Collective, Exposure
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ import anyio
 
 from strongroom.server.guard.access import JWT_PREFIX, Caller
 from strongroom.server.guard.gate import Guard, Refused
-from strongroom.server.guard.settings import GuardSettings
+from strongroom.server.models import Served
+from strongroom.server.settings.guard import GuardSettings
 from strongroom.server.store.audit import AuditLog, AuditRecord
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.exposure import ExposureLedger, Served
+from strongroom.server.store.exposure import ExposureLedger
 
 OPERATOR = "operator"  # the audit log's name for operator commands: not calls to replay
 

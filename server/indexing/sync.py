@@ -29,15 +29,15 @@ from typing import Any, Protocol
 
 from strongroom.connectors.api import Connector, ConnectorError, Document
 from strongroom.connectors.registry import build_connector
+from strongroom.server.embedder import Embedder
 from strongroom.server.errors import StrongroomError
 from strongroom.server.indexing.chunking import CHUNKER_VERSION, Chunk, chunk_text
-from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.indexing.injection import injection_flags
 from strongroom.server.indexing.lock import exclusive_lock
 from strongroom.server.indexing.sanitize import clean_line, clean_text
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import ChunkRecord, DocumentRecord
+from strongroom.server.store.records import ChunkRecord, DocumentRecord, chunk_id, document_id
 from strongroom.server.store.vectors import VectorStore, chunk_metadata
 
 log = logging.getLogger(__name__)
@@ -108,19 +108,6 @@ class _Prepared:
     record: DocumentRecord
     chunks: list[Chunk]
     is_new: bool
-
-
-def document_id(source: str, source_id: str) -> str:
-    return f"{source}/{source_id}"
-
-
-def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
-    return f"{doc_id}#{content_hash[:10]}-{index}"
-
-
-def document_of_chunk(chunk: str) -> str:
-    """The document id a chunk id carries (see :func:`chunk_id`)."""
-    return chunk.rpartition("#")[0]
 
 
 async def _until_stopped(

@@ -35,8 +35,8 @@ from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.gate import Guard
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.models import RuleDecision
 from strongroom.server.rules.engine import Clock, CompiledRuleSet
-from strongroom.server.rules.results import RuleDecision
 from strongroom.server.rules.service import Rules
 
 log = logging.getLogger("strongroom.rules")

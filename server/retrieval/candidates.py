@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.embedder import Embedder
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.records import SearchFilter
 from strongroom.server.store.vectors import VectorStore, chroma_where

@@ -11,8 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from strongroom.server.indexing.embedder import Embedder
-from strongroom.server.indexing.sync import document_of_chunk
+from strongroom.server.embedder import Embedder
 from strongroom.server.models import SearchHit
 from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import (
@@ -25,7 +24,7 @@ from strongroom.server.retrieval.fusion import (
 from strongroom.server.retrieval.shaping import shape_hits
 from strongroom.server.settings import RetrievalSettings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import SearchFilter
+from strongroom.server.store.records import SearchFilter, document_of_chunk
 from strongroom.server.store.vectors import VectorStore
 
 # What only exact matching finds: dotted, ``::`` and snake_case names (os.path.join,

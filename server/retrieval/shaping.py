@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strongroom.server.indexing.sync import document_of_chunk
 from strongroom.server.models import SearchHit
 from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.records import document_of_chunk
 
 
 def shape_hits(

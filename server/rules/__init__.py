@@ -4,10 +4,10 @@
 sources, citations); each :class:`CompiledRuleSet` decides with reasons and citations.
 """
 
+from strongroom.server.models import ComputedValue, RuleCitation, RuleDecision, RuleResult
 from strongroom.server.rules.compiler import RuleBook, load_rulebook
 from strongroom.server.rules.engine import Clock, CompiledRuleSet, RuleEvaluationError, system_clock
 from strongroom.server.rules.problems import RuleProblem, RulesError
-from strongroom.server.rules.results import ComputedValue, RuleCitation, RuleDecision, RuleResult
 
 __all__ = [
     "Clock",

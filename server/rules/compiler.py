@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from strongroom.server.answers.policies import AnswerPolicies, compile_policies
 from strongroom.server.rules.engine import (
     CompiledFact,
     CompiledRule,
@@ -36,6 +35,7 @@ from strongroom.server.rules.index import CitationError, RecordIndex, ResolvedCi
 from strongroom.server.rules.loader import line_of, load_rules_file
 from strongroom.server.rules.model import ID, NAME, TOOL_NAME, CitationSpec, RuleSetSpec, RulesFile
 from strongroom.server.rules.params import Parameter, arguments_model, build_parameter
+from strongroom.server.rules.policies import AnswerPolicies, compile_policies
 from strongroom.server.rules.problems import RuleProblem, RulesError
 from strongroom.server.rules.typecheck import Binding, check_types, declared_type
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from strongroom.server.errors import StrongroomError
+from strongroom.server.models import ComputedValue, RuleCitation, RuleDecision, RuleResult
 from strongroom.server.rules.expressions import (
     Expression,
     HelperError,
@@ -30,7 +31,6 @@ from strongroom.server.rules.facts import FieldTypeError, KeyTemplate, coerce, i
 from strongroom.server.rules.index import RecordIndex, ResolvedCitation
 from strongroom.server.rules.model import Combine, FieldSpec
 from strongroom.server.rules.params import Parameter, check_arguments
-from strongroom.server.rules.results import ComputedValue, RuleCitation, RuleDecision, RuleResult
 
 Clock = Callable[[], datetime]
 Visible = Callable[[str], bool]  # may the caller see this source?

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from strongroom.server.rules.results import RuleCitation
+from strongroom.server.models import RuleCitation
 from strongroom.server.store.records import ChunkRecord, DocumentRecord, SourceState
 
 

@@ -10,11 +10,11 @@ from datetime import datetime, time
 from typing import Any
 
 from strongroom.server.errors import InvalidArgument
+from strongroom.server.models import RuleDecision
 from strongroom.server.rules.compiler import RuleBook, load_rulebook
 from strongroom.server.rules.engine import Clock, CompiledRuleSet, Visible, system_clock
 from strongroom.server.rules.index import RecordIndex
 from strongroom.server.rules.problems import RulesError
-from strongroom.server.rules.results import RuleDecision
 from strongroom.server.settings import Settings
 
 log = logging.getLogger("strongroom.rules")

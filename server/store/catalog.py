@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from strongroom.server.stopwords import STOPWORDS
 from strongroom.server.store.fieldcodec import decode_fields, encode_fields
 from strongroom.server.store.records import (
     METADATA_KEY,
@@ -26,7 +27,6 @@ from strongroom.server.store.records import (
     SourceState,
 )
 from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile, add_missing_columns
-from strongroom.server.store.stopwords import STOPWORDS
 
 SCHEMA_VERSION = 1
 

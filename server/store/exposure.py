@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from strongroom.server.models import Served
 from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile, add_missing_columns
 
 T = TypeVar("T")
@@ -50,21 +51,6 @@ CREATE TABLE IF NOT EXISTS guard_collective (
 CREATE INDEX IF NOT EXISTS guard_collective_by_age ON guard_collective(pooled, ts);
 CREATE TABLE IF NOT EXISTS guard_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class Served:
-    """One passage about to be returned: ``chars`` of its text are shown, of ``total_chars``."""
-
-    chunk_id: str
-    document_id: str
-    source: str
-    chars: int
-    total_chars: int = 0  # the passage's length; 0: as ``chars``
-
-    @property
-    def size(self) -> int:
-        return max(self.total_chars, self.chars)
 
 
 @dataclass(frozen=True)

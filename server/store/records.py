@@ -14,6 +14,20 @@ METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+# Ids: a document is "<source>/<source id>"; a chunk "<document id>#<content hash>-<index>".
+def document_id(source: str, source_id: str) -> str:
+    return f"{source}/{source_id}"
+
+
+def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
+    return f"{doc_id}#{content_hash[:10]}-{index}"
+
+
+def document_of_chunk(chunk: str) -> str:
+    """The document id a chunk id carries (see :func:`chunk_id`)."""
+    return chunk.rpartition("#")[0]
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     """A committed document. ``id`` is ``"<source>/<source_id>"``, unique across sources."""

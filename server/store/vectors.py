@@ -11,11 +11,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from strongroom.server.errors import StoreUnavailable
-from strongroom.server.settings import StoreSettings
 from strongroom.server.store.records import SearchFilter
 
 if TYPE_CHECKING:
@@ -45,10 +44,20 @@ class VectorMatch:
     distance: float
 
 
+class VectorSettings(Protocol):
+    """Where the vectors live (the store settings satisfy it)."""
+
+    @property
+    def chroma_url(self) -> str | None: ...
+
+    @property
+    def collection(self) -> str: ...
+
+
 class VectorStore:
     """Chunk vectors with the metadata that filters need (source, document, labels)."""
 
-    def __init__(self, settings: StoreSettings, data_dir: Path) -> None:
+    def __init__(self, settings: VectorSettings, data_dir: Path) -> None:
         self._settings = settings
         self._data_dir = data_dir
         self._collection: Collection | None = None

@@ -238,7 +238,8 @@ def test_audit_budget_and_canary_output_escape_control_characters(config: Path) 
     exported = cli(config, "audit", "--jsonl").stdout.splitlines()
     assert len(exported) == 1 and json.loads(exported[0])["document_ids"][1] == forged  # JSON stays exact
 
-    from strongroom.server.store.exposure import ExposureLedger, Served
+    from strongroom.server.models import Served
+    from strongroom.server.store.exposure import ExposureLedger
 
     ledger = ExposureLedger(catalog(config))
     ledger.record_served("eve\nbob: 0/800 passages", [Served("c", "d", "s", 1)], ledger.now(), 1, {"c": 1})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.server.answers.checker import AnswerCheck, AnswerChecker
-from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.embedder import Embedder
 from strongroom.server.rules import RuleBook, RuleDecision, load_rulebook
 from strongroom.server.settings import AnswersSettings, Settings
 from strongroom.server.store.catalog import Catalog

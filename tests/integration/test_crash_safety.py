@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.embedder import Embedder
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 from tests.support import clean_env

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from strongroom.server.indexing.embedder import Embedder, EmbeddingError, resolve_backend
+from strongroom.server.embedder import Embedder, EmbeddingError, resolve_backend
 from strongroom.server.knowledge import IndexMismatch, KnowledgeBase
 from strongroom.server.settings import EmbeddingSettings, load_settings
 from tests.integration.test_sync_incremental import write_corpus

@@ -13,13 +13,13 @@ from mcp import Client
 from strongroom.server.guard.access import Caller
 from strongroom.server.guard.canary import make_canary
 from strongroom.server.guard.gate import Guard
-from strongroom.server.guard.settings import Limits
-from strongroom.server.indexing.sync import document_id
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
+from strongroom.server.settings.guard import Limits
 from strongroom.server.store.audit import AuditLog
 from strongroom.server.store.exposure import ExposureLedger
+from strongroom.server.store.records import document_id
 from tests.integration.mcp_helpers import error_text, structured
 from tests.support import clean_env, strongroom_cmd
 
@@ -244,7 +244,7 @@ def test_replay_tells_which_recorded_calls_other_limits_would_delay_or_refuse(
     kb: KnowledgeBase, tmp_path: Path
 ) -> None:
     from strongroom.server.guard.replay import replay
-    from strongroom.server.guard.settings import GuardSettings
+    from strongroom.server.settings.guard import GuardSettings
 
     clock = Clock()
     guard = make_guard(kb, clock)

@@ -26,8 +26,8 @@ from benchmarks.harvest.benign import run_benign
 from benchmarks.harvest.common import Rig, make_rig
 from benchmarks.harvest.corpus import Corpus, open_knowledge_base
 from benchmarks.harvest.crawler import CrawlResult, run_crawler
-from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, Limits
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.settings.guard import CollectiveLimits, GuardSettings, Limits
 
 pytestmark = pytest.mark.model
 

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from strongroom.server.cli_output import print_sync_summary
-from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.embedder import Embedder
 from strongroom.server.indexing.sync import SyncReport
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings

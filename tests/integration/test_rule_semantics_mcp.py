@@ -19,9 +19,9 @@ import pytest
 from mcp import Client
 from mcp.server import MCPServer
 
+from strongroom.server.embedder import Embedder
 from strongroom.server.guard.access import Caller
 from strongroom.server.guard.factory import build_guard
-from strongroom.server.indexing.embedder import Embedder
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from strongroom.server.cli_output import print_sync_summary
-from strongroom.server.indexing.embedder import Embedder
+from strongroom.server.embedder import Embedder
 from strongroom.server.indexing.sync import SourceReport, SyncReport
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.models import SearchHit

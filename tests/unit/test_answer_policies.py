@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.server.answers.policies import AnswerPolicies, compile_policies, luhn_ok
 from strongroom.server.answers.text import content_words, numbers, split_sentences
 from strongroom.server.rules.model import AnswerPoliciesSpec
+from strongroom.server.rules.policies import AnswerPolicies, compile_policies, luhn_ok
 
 SPEC = AnswerPoliciesSpec.model_validate(
     {

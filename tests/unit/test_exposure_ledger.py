@@ -6,8 +6,9 @@ import threading
 from pathlib import Path
 
 from strongroom.server.guard.policy import pace
-from strongroom.server.guard.settings import Limits
-from strongroom.server.store.exposure import ExposureLedger, Served
+from strongroom.server.models import Served
+from strongroom.server.settings.guard import Limits
+from strongroom.server.store.exposure import ExposureLedger
 
 NOW = 1_800_000_000.0
 

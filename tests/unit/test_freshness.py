@@ -16,9 +16,9 @@ from strongroom.connectors.filesystem import FilesystemConnector
 from strongroom.connectors.filesystem.connector import FilesystemConfig
 from strongroom.connectors.testing import collect
 from strongroom.server.indexing.freshness import Freshness, read_published
-from strongroom.server.indexing.schedule import Cron, Every, parse_refresh
 from strongroom.server.indexing.sync import SourceReport, SyncBusy, SyncReport
 from strongroom.server.settings import ConfigError, load_settings
+from strongroom.server.settings.schedule import Cron, Every, parse_refresh
 
 
 @pytest.mark.parametrize(

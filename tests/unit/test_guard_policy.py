@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from strongroom.server.guard.access import Access, Caller, check_stdio_principal, resolve
 from strongroom.server.guard.policy import judge_result, pace, source_cap, spreading, trust
-from strongroom.server.guard.settings import CollectiveLimits, GuardSettings, JwtSettings, Limits, Principal
-from strongroom.server.store.exposure import Collective, Exposure, Served
+from strongroom.server.models import Served
+from strongroom.server.settings.guard import CollectiveLimits, GuardSettings, JwtSettings, Limits, Principal
+from strongroom.server.store.exposure import Collective, Exposure
 
 LIMITS = Limits(
     calls_per_minute=10,

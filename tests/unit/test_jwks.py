@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from strongroom.server.guard.auth import TokenVerifier
-from strongroom.server.guard.settings import GuardSettings, JwtSettings
+from strongroom.server.settings.guard import GuardSettings, JwtSettings
 
 ISSUER, AUDIENCE = "https://idp.example.test", "http://127.0.0.1/mcp"
 

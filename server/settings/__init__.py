@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from strongroom.server.guard.settings import GuardSettings
-from strongroom.server.indexing.schedule import Schedule, parse_refresh
+from strongroom.server.settings.guard import GuardSettings
+from strongroom.server.settings.schedule import Schedule, parse_refresh
 
 DEFAULT_CONFIG_NAME = "strongroom.toml"
 

@@ -5,27 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:  # the rules package imports this module
-    from strongroom.server.rules.model import AnswerPoliciesSpec, CitationSpec
+from strongroom.server.models import PolicyViolation
+from strongroom.server.rules.model import AnswerPoliciesSpec, CitationSpec
 
 BUILT_IN_DETECTORS = ("email", "phone", "card")
-ViolationKind = Literal["forbidden", "required", "personal_data"]
-
-
-class PolicyViolation(BaseModel):
-    policy: str = Field(description="The policy id (personal data: email, phone, card or a custom id).")
-    kind: ViolationKind
-    message: str
-    excerpt: str | None = Field(default=None, description="What matched; personal data is masked.")
-    sentence: int | None = Field(default=None, description="0-based index of the sentence it is in.")
-    citation: dict[str, Any] | None = Field(
-        default=None,
-        description="The policy text this rests on: document_id, title, uri, heading, offset, chunk_id.",
-    )
 
 
 Cited = dict[str, Any] | None
@@ -204,7 +189,7 @@ def _matches(patterns: tuple[re.Pattern[str], ...], text: str) -> list[re.Match[
 Loc = tuple[str, int | None, str | None]
 
 
-Resolve = Callable[["CitationSpec", tuple[str | int, ...]], Cited]
+Resolve = Callable[[CitationSpec, tuple[str | int, ...]], Cited]
 
 
 def compile_policies(
