@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from .formats import Parsed, ParseError, format_for
+from .formats import Parsed, ParseError, format_for, import_parsers
 from .formats.base import error_reason, format_size
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class ExtractionWorker:
 def _serve(connection: Connection) -> None:
     """The child's loop: ``(path, data, limits)`` in, ``(kind, Parsed | reason)`` out; None ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    import_parsers()
     connection.send("ready")  # the parsers are imported: time limits start from here
     while True:
         try:
