@@ -110,18 +110,17 @@ def print_hits(result: SearchResult, snippet_chars: int) -> None:
     if not result.results:
         click.echo("No results.")
         return
+    from strongroom.server.retrieval.snippets import plain_text, snippet
+
     for rank, hit in enumerate(result.results, start=1):
-        where = " > ".join(hit.headings)
+        where = " > ".join(plain_text(heading) for heading in hit.headings)
         position = f"chunk {hit.chunk_index}" + (f", page {hit.page}" if hit.page else "")
         click.echo(
             click.style(f"{rank}. {printable(hit.title)}", bold=True)
             + printable(f"  [{hit.source}]  score {hit.score:.4f}")
         )
         click.echo(printable(f"   {hit.document_id} · {position}" + (f" · § {where}" if where else "")))
-        snippet = " ".join(hit.text.split())
-        if len(snippet) > snippet_chars:
-            snippet = snippet[: snippet_chars - 1].rsplit(" ", 1)[0] + "…"
-        click.echo(f"   {printable(snippet)}\n")
+        click.echo(f"   {printable(snippet(hit.text, result.query, snippet_chars))}\n")
 
 
 def print_status(info: dict[str, Any]) -> None:
