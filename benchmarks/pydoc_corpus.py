@@ -100,7 +100,7 @@ def build_index(cache: Path, backend: str = "onnx") -> tuple[Settings, dict[str,
         stats = {
             "documents": float(sum(s.added for s in report.sources)),
             "chunks": float(chunks),
-            "failed": float(sum(len(s.failed) for s in report.sources)),
+            "skipped": float(sum(len(s.skipped) for s in report.sources)),
             "load_s": round(loaded - started, 2),
             "sync_s": round(done - loaded, 1),
             "chunks_per_s": round(chunks / (done - loaded), 2),

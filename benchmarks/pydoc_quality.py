@@ -177,12 +177,18 @@ def variants(best: RetrievalSettings) -> dict[str, RetrievalSettings]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/pydoc-index"))
+    parser.add_argument(
+        "--backend",
+        choices=["onnx", "torch"],
+        default="onnx",
+        help="embedding backend of the index in --cache",
+    )
     parser.add_argument("--no-mcp", action="store_true", help="skip the spawned server (in-process only)")
     parser.add_argument(
         "--tune", action="store_true", help="grid-search the fusion settings on the tune half"
     )
     args = parser.parse_args()
-    settings, sync = build_index(args.cache)
+    settings, sync = build_index(args.cache, args.backend)
     kb = KnowledgeBase(settings)
     indexed = set(kb.catalog.document_hashes("pydoc"))  # source ids: paths in the manual
     written = load_questions()

@@ -49,12 +49,18 @@ def user_errors() -> Iterator[None]:
         fail(str(exc).replace("\n", "\n  "))
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)  # stdout belongs to the protocol in stdio mode
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    """One handler and format on stderr for every logger: ours, the libraries' (pypdf, uvicorn,
+    httpx) and Python warnings. stdout belongs to the protocol in stdio mode."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)
 
 
 config_option = click.option(

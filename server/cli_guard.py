@@ -273,16 +273,53 @@ def canary_list(config_path: Path | None) -> None:
 
 @click.command()
 @click.option("--principal", help="Print the TOML to paste under this principal.")
-def token(principal: str | None) -> None:
+@click.option(
+    "--add-to",
+    "add_to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Append the principal to this configuration file and print only the token.",
+)
+@click.option("--labels", multiple=True, help="With --add-to: labels the principal may see ('*': all).")
+def token(principal: str | None, add_to: Path | None, labels: tuple[str, ...]) -> None:
     """Generate a bearer token and the digest to put in the configuration (token_sha256)."""
     from strongroom.server.guard.auth import token_digest
 
     value = "sr_" + secrets.token_urlsafe(32)
+    if add_to is not None:
+        _add_principal(add_to, principal, list(labels), token_digest(value))
+        click.echo(value)
+        return
     click.echo(f"token:        {value}   (give it to the client; only its digest is kept)")
     click.echo(f"token_sha256: {token_digest(value)}")
     if principal:
         principal = printable(principal)
         click.echo(f'\n[[guard.principals]]\nname = "{principal}"\ntoken_sha256 = ["{token_digest(value)}"]')
+
+
+def _add_principal(config: Path, name: str | None, labels: list[str], digest: str) -> None:
+    """Append ``[[guard.principals]]`` to ``config``, after checking it loads and lacks ``name``."""
+    from pydantic import ValidationError
+
+    from strongroom.server.guard.settings import Principal
+    from strongroom.server.settings import format_validation_error
+
+    if not name:
+        fail("--add-to needs --principal NAME")
+    settings = cli_settings(config, require=False)
+    if any(p.name == name for p in settings.guard.principals):
+        fail(f"{config}: principal {name!r} is already declared: add the new digest to its token_sha256")
+    try:
+        Principal(name=name, labels=labels, token_sha256=[digest])
+    except ValidationError as exc:
+        fail(format_validation_error(exc, "the principal"))
+    entry = {"name": name, "labels": labels, "token_sha256": [digest]}
+    lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in entry.items())
+    try:
+        with config.open("a", encoding="utf-8") as out:
+            out.write(f"\n[[guard.principals]]\n{lines}")
+    except OSError as exc:
+        fail(f"cannot write {config}: {exc.strerror}")
 
 
 @click.group("guard")

@@ -26,7 +26,8 @@ from strongroom.server.models import SearchResult
 
 
 class SyncProgressBar:
-    """A per-source bar on stderr (documents, chunks, rate, ETA); silent when not a terminal."""
+    """Sync progress on stderr: the model-loading phase as lines, and on a terminal a bar per
+    source (documents, chunks, rate, ETA)."""
 
     def __init__(self, enabled: bool) -> None:
         self._progress: Progress | None = None
@@ -56,6 +57,18 @@ class SyncProgressBar:
         if self._progress:
             self._progress.stop()
 
+    def model_loading(self, model: str) -> None:
+        self._say(f"loading the embedding model {model}…")
+
+    def model_loaded(self, seconds: float) -> None:
+        self._say(f"embedding model loaded in {seconds:.1f}s")
+
+    def _say(self, line: str) -> None:
+        if self._progress:
+            self._progress.console.print(printable(line), markup=False, highlight=False)
+        else:
+            click.echo(printable(line), err=True)
+
     def source_started(self, name: str, estimated_documents: int | None) -> None:
         if self._progress:
             self._tasks[name] = self._progress.add_task(name, total=estimated_documents, chunks=0, rate="")
@@ -79,14 +92,14 @@ def print_sync_summary(report: SyncReport) -> None:
     for s in report.sources:
         line = (
             f"{s.name}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
-            f"{s.deleted} deleted, {len(s.failed)} failed"
+            f"{s.deleted} deleted, {len(s.skipped)} skipped"
             + (f", {len(s.flagged)} flagged" if s.flagged else "")
             + f" ({s.chunks} chunks written)"
         )
         click.echo(printable(line))
         if s.error:
             click.echo(printable(f"  source failed: {s.error}"))
-        for item in s.failed:
+        for item in s.skipped:
             click.echo(printable(f"  skipped {item.id}: {item.reason}"))
         for item_id, passages in sorted(s.flagged.items()):
             noun = "passage reads" if passages == 1 else "passages read"
@@ -97,18 +110,17 @@ def print_hits(result: SearchResult, snippet_chars: int) -> None:
     if not result.results:
         click.echo("No results.")
         return
+    from strongroom.server.snippets import plain_text, snippet
+
     for rank, hit in enumerate(result.results, start=1):
-        where = " > ".join(hit.headings)
+        where = " > ".join(plain_text(heading) for heading in hit.headings)
         position = f"chunk {hit.chunk_index}" + (f", page {hit.page}" if hit.page else "")
         click.echo(
             click.style(f"{rank}. {printable(hit.title)}", bold=True)
             + printable(f"  [{hit.source}]  score {hit.score:.4f}")
         )
         click.echo(printable(f"   {hit.document_id} · {position}" + (f" · § {where}" if where else "")))
-        snippet = " ".join(hit.text.split())
-        if len(snippet) > snippet_chars:
-            snippet = snippet[: snippet_chars - 1].rsplit(" ", 1)[0] + "…"
-        click.echo(f"   {printable(snippet)}\n")
+        click.echo(f"   {printable(snippet(hit.text, result.query, snippet_chars))}\n")
 
 
 def print_status(info: dict[str, Any]) -> None:

@@ -68,6 +68,14 @@ class ProgressRecorder:
         self._done: dict[str, int] = {}
         self._estimated: dict[str, int | None] = {}
 
+    def model_loading(self, model: str) -> None:
+        if self._inner:
+            self._inner.model_loading(model)
+
+    def model_loaded(self, seconds: float) -> None:
+        if self._inner:
+            self._inner.model_loaded(seconds)
+
     def source_started(self, name: str, estimated_documents: int | None) -> None:
         self._estimated[name] = estimated_documents
         self._done[name] = 0

@@ -4,14 +4,18 @@ Parsers are third-party code fed untrusted bytes; a small file can expand enormo
 of compressed XML) or make a parser work for minutes (a PDF of millions of operators). Each
 file is parsed in one child process, reused from file to file so a sync pays the start-up
 once; a file that overruns the time limit gets the child killed, and the next file a new one.
+The parsers' log records (pypdf's warnings about a damaged file) are sent back to the parent,
+whose logging configuration shows them like every other line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import multiprocessing
 import signal
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -84,12 +88,19 @@ class ExtractionWorker:
     def extract(self, path: str, data: bytes, limits: Limits) -> Parsed:
         """:func:`extract` in the child. Raises ParseError when it fails, overruns or dies."""
         connection = self._start()
+        deadline = time.monotonic() + self._timeout
         try:
             connection.send((path, data, limits))
-            if not connection.poll(self._timeout):
-                self._stop()
-                raise ParseError(f"extraction took longer than the {self._timeout:g} s limit (parse_timeout)")
-            kind, value = connection.recv()
+            while True:
+                if not connection.poll(max(0.0, deadline - time.monotonic())):
+                    self._stop()
+                    raise ParseError(
+                        f"extraction took longer than the {self._timeout:g} s limit (parse_timeout)"
+                    )
+                kind, value = connection.recv()
+                if kind != "log":
+                    break
+                _handle(value)
         except (EOFError, OSError) as exc:
             self._stop()
             raise ParseError("extraction worker stopped unexpectedly (out of memory?)") from exc
@@ -114,7 +125,10 @@ class ExtractionWorker:
         if self._process is None or self._connection is None or not self._process.is_alive():
             self._stop()
             parent, child = _CONTEXT.Pipe()
-            process = _CONTEXT.Process(target=_serve, args=(child,), name="strongroom-extract", daemon=True)
+            level = logging.getLogger().getEffectiveLevel()
+            process = _CONTEXT.Process(
+                target=_serve, args=(child, level), name="strongroom-extract", daemon=True
+            )
             process.start()
             child.close()
             self._process, self._connection = process, parent
@@ -138,9 +152,31 @@ class ExtractionWorker:
         self._process = self._connection = None
 
 
-def _serve(connection: Connection) -> None:
-    """The child's loop: ``(path, data, limits)`` in, ``(kind, Parsed | reason)`` out; None ends it."""
+def _handle(record: logging.LogRecord) -> None:
+    """A record logged in the child, handled by the parent's logger of the same name."""
+    logger_of = logging.getLogger(record.name)
+    if logger_of.isEnabledFor(record.levelno):
+        logger_of.handle(record)
+
+
+class _ToParent:
+    """The queue a QueueHandler writes to: the connection back to the parent."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        self._connection.send(("log", record))
+
+
+def _serve(connection: Connection, level: int) -> None:
+    """The child's loop: ``(path, data, limits)`` in, ``(kind, Parsed | reason)`` out (after any
+    ``("log", record)``); None ends it. Records at ``level`` and above go to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(_ToParent(connection))]  # type: ignore[arg-type]
+    root.setLevel(level)
+    logging.captureWarnings(True)
     import_parsers()
     connection.send("ready")  # the parsers are imported: time limits start from here
     while True:

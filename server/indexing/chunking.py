@@ -26,7 +26,7 @@ MERGE_SLACK = 1.25
 _FENCE = re.compile(r" {0,3}(?P<marker>`{3,}|~{3,})")
 # . ! ? or an ellipsis, closing quotes or brackets, then whitespace; or an ideographic full stop,
 # exclamation or question mark, which need no space after them.
-_SENTENCE_END = re.compile(r"[.!?\u2026]['\"\u2019\u201d)\]]*(?=\s)|[\u3002\uff01\uff1f]")
+SENTENCE_END = re.compile(r"[.!?\u2026]['\"\u2019\u201d)\]]*(?=\s)|[\u3002\uff01\uff1f]")
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def _cut_point(text: str, start: int, limit: int, min_piece: int) -> int:
     """Where to end a piece that starts at ``start`` and may not pass ``limit``: after the last
     sentence end, else at the last whitespace, at least ``min_piece`` in; else at ``limit``."""
     floor = start + min_piece
-    sentence_ends = [m.end() for m in _SENTENCE_END.finditer(text, floor, limit + 1) if m.end() <= limit]
+    sentence_ends = [m.end() for m in SENTENCE_END.finditer(text, floor, limit + 1) if m.end() <= limit]
     if sentence_ends:
         return sentence_ends[-1]
     for i in range(limit, floor, -1):

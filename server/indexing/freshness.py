@@ -324,13 +324,13 @@ def log_report(report: SyncReport) -> None:
     """One line per source: counts and the source error, never document text."""
     for s in report.sources:
         log.info(
-            "sync %s: added %d, updated %d, unchanged %d, deleted %d, failed %d%s",
+            "sync %s: added %d, updated %d, unchanged %d, deleted %d, skipped %d%s",
             s.name,
             s.added,
             s.updated,
             s.unchanged,
             s.deleted,
-            len(s.failed),
+            len(s.skipped),
             f", error: {s.error}" if s.error else "",
         )
 

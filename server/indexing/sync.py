@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +54,9 @@ class SyncStopped(StrongroomError):
 
 
 @dataclass
-class FailedItem:
+class SkippedItem:
+    """A document the sync left out (its last indexed version, if any, is kept), and why."""
+
     id: str
     reason: str
 
@@ -68,7 +71,7 @@ class SourceReport:
     unchanged: int = 0
     deleted: int = 0
     chunks: int = 0
-    failed: list[FailedItem] = field(default_factory=list)
+    skipped: list[SkippedItem] = field(default_factory=list)
     flagged: dict[str, int] = field(default_factory=dict)
     """Documents written this sync with passages that read like instructions to a model: how many."""
     error: str | None = None
@@ -85,6 +88,12 @@ class SyncReport:
 
 class SyncProgress(Protocol):
     """Receives progress events (the CLI draws a bar from them)."""
+
+    def model_loading(self, model: str) -> None:
+        """The sync waits for the embedding model before it embeds the first batch."""
+
+    def model_loaded(self, seconds: float) -> None:
+        """The model is ready; the wait took ``seconds``."""
 
     def source_started(self, name: str, estimated_documents: int | None) -> None: ...
 
@@ -263,6 +272,12 @@ class Indexer:
         done = 0
         connector: Connector | None = None
         pipeline = _Pipeline(self._embedder.embed, lambda b, v: self._write(b, report, v))
+
+        def submit(prepared: list[_Prepared]) -> None:
+            if prepared:
+                self._wait_for_model(progress)
+            pipeline.submit(prepared)
+
         try:
             connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
             connector.state = self._load_state(source, full)
@@ -272,23 +287,23 @@ class Indexer:
                 source_id = clean_id(document.id)
                 if not source_id or source_id in seen:
                     problem = "duplicate document id in this source" if source_id else "blank document id"
-                    report.failed.append(FailedItem(source_id or repr(document.id), problem))
+                    report.skipped.append(SkippedItem(source_id or repr(document.id), problem))
                     continue
                 seen.add(source_id)
                 prepared = self._prepare(source, document, known.get(source_id), full)
                 done += 1
                 if prepared is None:
                     report.unchanged += 1
-                elif isinstance(prepared, FailedItem):
-                    report.failed.append(prepared)
+                elif isinstance(prepared, SkippedItem):
+                    report.skipped.append(prepared)
                 else:
                     batch.append(prepared)
                     if sum(len(p.chunks) for p in batch) >= self._settings.embedding.batch_size:
-                        pipeline.submit(batch)
+                        submit(batch)
                         batch = []
                 if progress:
                     progress.documents_done(source.name, done, report.chunks)
-            pipeline.submit(batch)
+            submit(batch)
             batch = []
             pipeline.drain()
         except Exception as exc:
@@ -308,7 +323,7 @@ class Indexer:
             for skipped in connector.skipped:
                 skipped_id = clean_id(skipped.id)
                 seen.add(skipped_id)  # keep its last good version
-                report.failed.append(FailedItem(skipped_id, clean_line(skipped.reason)))
+                report.skipped.append(SkippedItem(skipped_id, clean_line(skipped.reason)))
             if report.error is None:
                 self._catalog.save_connector_state(
                     source.name, {"signature": self._state_signature(source), "data": connector.state}
@@ -331,6 +346,18 @@ class Indexer:
             progress.source_finished(report)
         return report
 
+    def _wait_for_model(self, progress: SyncProgress | None) -> None:
+        """Load the model as a phase of its own (reported), not hidden in the first batch; a sync
+        with nothing to embed never loads it."""
+        if self._embedder.is_loaded:
+            return
+        if progress:
+            progress.model_loading(self._embedder.name)
+        started = time.monotonic()
+        self._embedder.model()
+        if progress:
+            progress.model_loaded(time.monotonic() - started)
+
     def _state_signature(self, source: SourceSettings) -> str:
         return json.dumps([self._signature, sorted(set(source.labels))])
 
@@ -345,7 +372,7 @@ class Indexer:
 
     def _prepare(
         self, source: SourceSettings, document: Document, known_hash: str | None, full: bool
-    ) -> _Prepared | FailedItem | None:
+    ) -> _Prepared | SkippedItem | None:
         source_id = clean_id(document.id)
         document = document.model_copy(
             update={
@@ -364,7 +391,7 @@ class Indexer:
         if known_hash == content_hash and not full:
             return None
         if not text.strip():
-            return FailedItem(source_id, "no text")
+            return SkippedItem(source_id, "no text")
         doc_id = document_id(source.name, source_id)
         chunks = chunk_text(
             text, max_chars=self._settings.chunking.max_chars, min_chars=self._settings.chunking.min_chars

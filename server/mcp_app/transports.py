@@ -140,7 +140,11 @@ def run(server: MCPServer[Any], settings: ServerSettings, transport: str, host: 
             app = server.sse_app(host=host, transport_security=security)
         else:
             app = server.streamable_http_app(host=host, transport_security=security)
-        web = _Uvicorn(uvicorn.Config(app, host=host, port=port, log_level=server.settings.log_level.lower()))
+        # log_config=None: uvicorn's records go to the root handler, in Strongroom's format.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=server.settings.log_level.lower(), log_config=None
+        )
+        web = _Uvicorn(config)
     anyio.run(_serve, server, web, drain, settings.shutdown_grace_s)
 
 

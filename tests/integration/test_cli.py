@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, clean_env, strongroom_cmd
+from tests.support import LOG_LINE, ROOT, clean_env, strongroom_cmd
 
 
 def run(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -100,21 +101,50 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.model
-def test_sync_summary_lists_skipped_files(tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
+# A PDF whose cross-reference table points nowhere: pypdf logs warnings, then cannot read it.
+CORRUPT_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\nstartxref\n999\n%%EOF\n"
+)
+
+
+def folder_with_a_corrupt_pdf(root: Path) -> Path:
+    docs = root / "docs"
     docs.mkdir()
     shutil.copy(ROOT / "examples/acme/docs/refund-policy.md", docs)
-    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-    (tmp_path / "strongroom.toml").write_text(
+    (docs / "broken.pdf").write_bytes(CORRUPT_PDF)
+    (root / "strongroom.toml").write_text(
         "[[sources]]\nname = 'docs'\nconnector = 'filesystem'\npath = 'docs'\n"
     )
-    out = run("sync", cwd=tmp_path)
+    return root
+
+
+@pytest.mark.model
+def test_sync_summary_lists_skipped_files(tmp_path: Path) -> None:
+    """The counts and the list use one word, and loading the model is a phase of its own."""
+    out = run("sync", cwd=folder_with_a_corrupt_pdf(tmp_path))
     assert out.returncode == 0, out.stderr
-    assert "docs: 1 added, 0 updated, 0 unchanged, 0 deleted, 1 failed" in out.stdout
-    assert "skipped broken.pdf:" in out.stdout
+    assert "docs: 1 added, 0 updated, 0 unchanged, 0 deleted, 1 skipped (" in out.stdout
+    assert "\n  skipped broken.pdf: corrupt PDF" in out.stdout
+    assert "failed" not in out.stdout
+    phase = re.search(
+        r"^loading the embedding model all-MiniLM-L6-v2…\nembedding model loaded in \d+\.\ds$",
+        out.stderr,
+        re.M,
+    )
+    assert phase, out.stderr
     again = run("sync", cwd=tmp_path)
-    assert "docs: 0 added, 0 updated, 1 unchanged, 0 deleted, 1 failed" in again.stdout
+    assert "docs: 0 added, 0 updated, 1 unchanged, 0 deleted, 1 skipped (" in again.stdout
+    assert "embedding model" not in again.stderr  # nothing to embed: the model is not loaded
+
+
+@pytest.mark.model
+def test_library_warnings_use_strongroom_log_format(tmp_path: Path) -> None:
+    """pypdf warns from the parsing worker process; its lines reach stderr in Strongroom's format."""
+    out = run("sync", cwd=folder_with_a_corrupt_pdf(tmp_path))
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if "embedding model" not in line]
+    assert any(re.match(LOG_LINE.pattern + "incorrect startxref pointer", line) for line in lines), out.stderr
+    assert lines and all(LOG_LINE.match(line) for line in lines), out.stderr
 
 
 def test_claude_config_entry(synced_example: Path) -> None:

@@ -64,7 +64,7 @@ def test_hostile_content_is_cleaned_flagged_and_reported(
     kb = KnowledgeBase(load_settings(config), embedder=embedder)
     try:
         report = kb.sync().sources[0]
-        assert report.error is None and report.failed == [] and report.added == 4
+        assert report.error is None and report.skipped == [] and report.added == 4
         assert report.flagged == {"injected.md": 1}
         print_sync_summary(SyncReport([report]))
         out = capsys.readouterr().out

@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 
 from tests.integration.mcp_helpers import error_text, structured
-from tests.support import ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+from tests.support import LOG_LINE, ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
 
 pytestmark = pytest.mark.model
 
@@ -99,6 +99,19 @@ def serve(config: Path, transport: str, workdir: Path) -> Iterator[RunningServer
 def http_server(synced_example: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with serve(synced_example, "http", tmp_path_factory.mktemp("http")) as server:
         yield server
+
+
+def test_uvicorn_lines_use_strongroom_log_format(http_server: RunningServer) -> None:
+    """uvicorn's startup and access lines are in Strongroom's log format, not uvicorn's own."""
+    response = httpx.post(f"{http_server.base}/mcp", json=INITIALIZE, headers=MCP_HEADERS, timeout=60)
+    assert response.status_code == 200
+    lines = http_server.stderr().splitlines()
+    assert any(LOG_LINE.match(line) and "uvicorn.error: Uvicorn running on" in line for line in lines)
+    assert any(
+        LOG_LINE.match(line) and "uvicorn.access: 127.0.0.1:" in line and '"POST /mcp' in line
+        for line in lines
+    )
+    assert not any(line.startswith("INFO:") for line in lines), lines
 
 
 def test_streamable_http_session(http_server: RunningServer) -> None:

@@ -231,7 +231,7 @@ def test_plugin_source_syncs_and_is_searchable(notes_site: Path, tmp_path: Path)
     config = write_config(tmp_path)
     synced = run("sync", "--config", str(config), sites=[notes_site])
     assert synced.returncode == 0, synced.stdout + synced.stderr
-    assert "team-notes: 5 added, 0 updated, 0 unchanged, 0 deleted, 0 failed" in synced.stdout
+    assert "team-notes: 5 added, 0 updated, 0 unchanged, 0 deleted, 0 skipped" in synced.stdout
 
     found = run("search", "which tray takes A3 paper?", "--json", "--config", str(config), sites=[notes_site])
     assert found.returncode == 0, found.stderr
@@ -242,7 +242,7 @@ def test_plugin_source_syncs_and_is_searchable(notes_site: Path, tmp_path: Path)
 
     again = run("sync", "--config", str(config), sites=[notes_site])
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "team-notes: 0 added, 0 updated, 5 unchanged, 0 deleted, 0 failed" in again.stdout
+    assert "team-notes: 0 added, 0 updated, 5 unchanged, 0 deleted, 0 skipped" in again.stdout
     for out in (synced, found, again):
         assert TOKEN not in out.stdout + out.stderr
 
@@ -256,9 +256,9 @@ def test_sync_reports_a_broken_plugin_for_its_source_and_syncs_the_others(
     )
     synced = run("sync", "--config", str(config), sites=[notes_site, broken_site])
     assert synced.returncode == 1, synced.stdout + synced.stderr
-    assert "team-notes: 5 added, 0 updated, 0 unchanged, 0 deleted, 0 failed" in synced.stdout
+    assert "team-notes: 5 added, 0 updated, 0 unchanged, 0 deleted, 0 skipped" in synced.stdout
     assert (
-        "cloud: 0 added, 0 updated, 0 unchanged, 0 deleted, 0 failed (0 chunks written)\n"
+        "cloud: 0 added, 0 updated, 0 unchanged, 0 deleted, 0 skipped (0 chunks written)\n"
         "  source failed: connector 'broken' (package strongroom-broken-plugins 0.3.0) is broken: "
         "ImportError: strongroom-broken needs the cloud SDK, which is not installed"
     ) in synced.stdout

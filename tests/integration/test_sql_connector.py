@@ -508,7 +508,7 @@ def test_records_sync_with_typed_fields_and_are_searchable(
     kb = open_kb(write_config(tmp_path, pg.url(password=""), f'password_env = "{PASSWORD_ENV}"\n'))
     report = kb.sync()
     assert report.ok, report
-    assert [(s.name, s.added, s.failed) for s in report.sources] == [("orders", 4, []), ("pg_orders", 4, [])]
+    assert [(s.name, s.added, s.skipped) for s in report.sources] == [("orders", 4, []), ("pg_orders", 4, [])]
 
     for source in ("orders", "pg_orders"):
         record = kb.catalog.record(source, "4471")

@@ -197,7 +197,7 @@ def test_first_sync_adds_everything_and_second_changes_nothing(
     counter = EmbedCounter(monkeypatch, embedder)
     first = only(kb.sync())
     assert (first.added, first.updated, first.unchanged, first.deleted) == (6, 0, 0, 0)
-    assert first.failed == [] and first.error is None
+    assert first.skipped == [] and first.error is None
     assert first.chunks >= 12  # every file is two paragraphs of ~300 characters
     assert counter.texts == first.chunks
     assert kb.catalog.counts() == (6, first.chunks)
@@ -208,7 +208,7 @@ def test_first_sync_adds_everything_and_second_changes_nothing(
     counter.reset()
     second = only(kb.sync())
     assert (second.added, second.updated, second.unchanged, second.deleted) == (0, 0, 6, 0)
-    assert second.chunks == 0 and second.failed == [] and second.error is None
+    assert second.chunks == 0 and second.skipped == [] and second.error is None
     assert counter.calls == 0 and counter.texts == 0
     assert catalog_chunk_ids(kb) == ids_before
     assert kb.catalog.document_hashes(SOURCE) == hashes_before
@@ -298,8 +298,8 @@ def test_a_corrupt_pdf_fails_alone(kb: KnowledgeBase, config: Path) -> None:
     report = only(kb.sync())
     assert report.error is None
     assert report.added == 6
-    assert [f.id for f in report.failed] == ["x.pdf"]
-    reason = report.failed[0].reason
+    assert [f.id for f in report.skipped] == ["x.pdf"]
+    reason = report.skipped[0].reason
     assert reason and "pdf" in reason.lower()
     assert kb.catalog.document(doc_id("x.pdf")) is None
     assert kb.catalog.counts()[0] == 6
@@ -307,7 +307,7 @@ def test_a_corrupt_pdf_fails_alone(kb: KnowledgeBase, config: Path) -> None:
 
     # Still reported on the next sync, and it neither deletes nor re-embeds the others.
     again = only(kb.sync())
-    assert [f.id for f in again.failed] == ["x.pdf"]
+    assert [f.id for f in again.skipped] == ["x.pdf"]
     assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 6, 0)
 
 
@@ -326,14 +326,14 @@ def test_hostile_files_are_skipped_within_limits_and_the_summary_says_why(
         report = only(knowledge.sync())
         assert time.perf_counter() - started < 30
         assert report.error is None and report.added == 6
-        reasons = {f.id: f.reason for f in report.failed}
+        reasons = {f.id: f.reason for f in report.skipped}
         assert reasons.keys() == {"bomb.docx", "slow.pdf", "huge.txt"}
         assert "(max_unpacked_bytes)" in reasons["bomb.docx"]
         assert reasons["slow.pdf"] == "extraction took longer than the 1 s limit (parse_timeout)"
         assert "(max_text_chars)" in reasons["huge.txt"]
         print_sync_summary(SyncReport([report]))
         out = capsys.readouterr().out
-        assert "3 failed" in out
+        assert "3 skipped" in out
         assert "  skipped slow.pdf: extraction took longer than the 1 s limit (parse_timeout)" in out
     finally:
         knowledge.close()

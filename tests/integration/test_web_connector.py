@@ -543,7 +543,7 @@ def test_sync_adds_keeps_updates_and_deletes_pages(
     try:
         first = kb.sync().sources[0]
         assert (first.added, first.updated, first.unchanged, first.deleted, first.error) == (5, 0, 0, 0, None)
-        assert [(f.id, f.reason) for f in first.failed] == [
+        assert [(f.id, f.reason) for f in first.skipped] == [
             ("http://localhost:9/elsewhere", "outside the allowed hosts and path prefixes")
         ]
         assert embedded and first.chunks == len(embedded)
@@ -578,7 +578,7 @@ def test_sync_adds_keeps_updates_and_deletes_pages(
         fourth = kb.sync().sources[0]
         assert (fourth.added, fourth.updated, fourth.unchanged, fourth.deleted) == (0, 0, 3, 0)
         assert ("http://" + site.base.removeprefix("http://") + "/docs/target") in {
-            f.id for f in fourth.failed
+            f.id for f in fourth.skipped
         }
         assert kb.catalog.document(page("/docs/target")) is not None  # kept while it is failing
     finally:

@@ -6,7 +6,7 @@ import pytest
 
 from strongroom.server.cli_common import printable
 from strongroom.server.cli_output import print_hits, print_status, print_sync_summary
-from strongroom.server.indexing.sync import FailedItem, SourceReport, SyncReport
+from strongroom.server.indexing.sync import SkippedItem, SourceReport, SyncReport
 from strongroom.server.models import SearchHit, SearchResult
 
 HOSTILE = "a.md\n#9 forged line\x1b[2K\u202eevil\u2028x"
@@ -19,7 +19,7 @@ def test_printable_escapes_controls_ansi_and_bidi() -> None:
 
 
 def test_sync_summary_hits_and_status_escape_data(capsys: pytest.CaptureFixture[str]) -> None:
-    report = SourceReport("docs", failed=[FailedItem(HOSTILE, "bad\rreason")], error="down\x07")
+    report = SourceReport("docs", skipped=[SkippedItem(HOSTILE, "bad\rreason")], error="down\x07")
     print_sync_summary(SyncReport([report]))
     hit = SearchHit(
         id="c1",
