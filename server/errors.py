@@ -40,5 +40,9 @@ class StoreCorrupt(StoreError):
     """The catalog file is damaged or is not a Strongroom catalog."""
 
 
+class StoreTooNew(StoreError):
+    """The data folder was written by a newer Strongroom whose schema this version cannot read."""
+
+
 class StoreUnavailable(StoreError):
     """The index cannot be opened, read or written (permissions, I/O errors, a server down)."""

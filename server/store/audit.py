@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, Schema, SqliteFile
 
 GENESIS = "0" * 64
 
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL
 );
 """
+AUDIT_SCHEMA = Schema("audit", [_SCHEMA])
 _ANCHOR = re.compile(r"(\d+):([0-9a-f]{64})")
 MISSING_HEAD = (
     "the audit head is missing, so records may have been cut from the end: check the log against "
@@ -134,7 +135,7 @@ class AuditLog:
     """The log and its head live in the catalog file."""
 
     def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
-        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
+        self._file = SqliteFile(path, AUDIT_SCHEMA, busy_timeout_s)
         self._adopt_legacy_head(path.with_name("audit.head"))
 
     def append(

@@ -26,9 +26,7 @@ from strongroom.server.store.records import (
     SearchFilter,
     SourceState,
 )
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile, add_missing_columns
-
-SCHEMA_VERSION = 1
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, Schema, SqliteFile, add_missing_columns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,6 +81,15 @@ CREATE TABLE IF NOT EXISTS canaries (
 CREATE TABLE IF NOT EXISTS vector_ledger (chunk_id TEXT PRIMARY KEY, document_id TEXT NOT NULL);
 """
 
+
+def _connector_state_and_flags(db: sqlite3.Connection) -> None:
+    # Catalogs made before connector state and chunk flags existed.
+    add_missing_columns(db, "sources", {"connector_state": "TEXT NOT NULL DEFAULT '{}'"})
+    add_missing_columns(db, "chunks", {"flags": "TEXT NOT NULL DEFAULT '[]'"})
+
+
+CATALOG_SCHEMA = Schema("catalog", [_SCHEMA, _connector_state_and_flags])
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -124,18 +131,7 @@ class Catalog:
 
     def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = path
-        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
-        db = self._file.db()
-        # Catalogs made before connector state and chunk flags existed.
-        add_missing_columns(db, "sources", {"connector_state": "TEXT NOT NULL DEFAULT '{}'"})
-        add_missing_columns(db, "chunks", {"flags": "TEXT NOT NULL DEFAULT '[]'"})
-        # Write only when needed: opening a catalog that another process is writing to must not wait.
-        if db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is None:
-            with self._tx() as db:
-                db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+        self._file = SqliteFile(path, CATALOG_SCHEMA, busy_timeout_s)
 
     def _db(self) -> sqlite3.Connection:
         return self._file.db()

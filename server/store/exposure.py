@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from strongroom.server.models import Served
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteFile, add_missing_columns
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, Schema, SqliteFile, add_missing_columns
 
 T = TypeVar("T")
 
@@ -53,6 +53,18 @@ CREATE TABLE IF NOT EXISTS guard_counters (name TEXT PRIMARY KEY, value INTEGER 
 """
 
 
+def _breadth_in_documents(db: sqlite3.Connection) -> None:
+    # Ledgers made before spread was measured in documents.
+    add_missing_columns(
+        db,
+        "guard_novelty",
+        {"documents": "INTEGER NOT NULL DEFAULT 0", "new_documents": "INTEGER NOT NULL DEFAULT 0"},
+    )
+
+
+LEDGER_SCHEMA = Schema("exposure", [_SCHEMA, _breadth_in_documents])
+
+
 @dataclass(frozen=True)
 class Exposure:
     """A principal's totals over the window."""
@@ -89,13 +101,7 @@ class Collective:
 
 class ExposureLedger:
     def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
-        self._file = SqliteFile(path, _SCHEMA, busy_timeout_s)
-        # Ledgers made before breadth was measured in documents.
-        add_missing_columns(
-            self._file.db(),
-            "guard_novelty",
-            {"documents": "INTEGER NOT NULL DEFAULT 0", "new_documents": "INTEGER NOT NULL DEFAULT 0"},
-        )
+        self._file = SqliteFile(path, LEDGER_SCHEMA, busy_timeout_s)
 
     @staticmethod
     def now() -> float:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ from strongroom.server.errors import (
     StoreCorrupt,
     StoreError,
     StoreFull,
+    StoreTooNew,
     StoreUnavailable,
 )
 from strongroom.server.store.records import INT64_MAX, INT64_MIN
@@ -118,6 +120,49 @@ class _Connection(sqlite3.Connection):
         return self.cursor(_Cursor).executescript(sql_script)
 
 
+Migration = str | Callable[[sqlite3.Connection], None]
+"""SQL statements (a script), or a function of the connection, run inside the migrating transaction."""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A component's tables as numbered migrations: ``migrations[i]`` takes a file from version
+    ``i`` to ``i + 1``. Append to change a schema; never edit one that has shipped."""
+
+    component: str
+    migrations: Sequence[Migration]
+
+    @property
+    def version(self) -> int:
+        return len(self.migrations)
+
+
+_VERSIONS = "strongroom_schema"
+
+
+def schema_version(db: sqlite3.Connection, component: str) -> int:
+    """The version of ``component``'s tables in this file (0: none recorded)."""
+    if (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (_VERSIONS,)).fetchone()
+        is None
+    ):
+        return 0
+    row = db.execute(f"SELECT version FROM {_VERSIONS} WHERE component=?", (component,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script``, whole (a trigger's body stays with its CREATE)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
+
+
 def add_missing_columns(db: sqlite3.Connection, table: str, columns: Mapping[str, str]) -> None:
     """Add the ``columns`` (name: declaration) a file made by an older version lacks."""
     present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
@@ -133,7 +178,7 @@ class SqliteFile:
     failing with :class:`StoreBusy` (reads never wait in WAL mode).
     """
 
-    def __init__(self, path: Path, schema: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+    def __init__(self, path: Path, schema: Schema, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
         try:
@@ -141,7 +186,43 @@ class SqliteFile:
         except OSError as exc:
             raise StoreUnavailable(_UNAVAILABLE.format(name=exc.strerror), f"{path.parent}: {exc}") from exc
         self._local = threading.local()
-        self.db().executescript(schema)  # idempotent; executescript manages its own transaction
+        self._migrate(schema)
+
+    def _migrate(self, schema: Schema) -> None:
+        """Bring the file to ``schema.version``, refusing one written by a newer Strongroom.
+
+        Reads first and writes only when a migration is due: opening a file another process is
+        writing to must not wait. Migrations run in one transaction, re-checked under its lock.
+        """
+        db = self.db()
+        if self._checked_version(db, schema) == schema.version:
+            return
+        with self.tx() as db:
+            for number in range(self._checked_version(db, schema), schema.version):
+                migration = schema.migrations[number]
+                if callable(migration):
+                    migration(db)
+                else:
+                    for statement in _statements(migration):
+                        db.execute(statement)
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {_VERSIONS} (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            db.execute(
+                f"INSERT INTO {_VERSIONS}(component, version) VALUES (?, ?)"
+                " ON CONFLICT(component) DO UPDATE SET version=excluded.version",
+                (schema.component, schema.version),
+            )
+
+    def _checked_version(self, db: sqlite3.Connection, schema: Schema) -> int:
+        found = schema_version(db, schema.component)
+        if found > schema.version:
+            raise StoreTooNew(
+                f"the index was written by a newer Strongroom ({schema.component} schema version {found}; "
+                f"this one reads up to {schema.version}): upgrade Strongroom, or use another data folder",
+                str(self.path),
+            )
+        return found
 
     def db(self) -> sqlite3.Connection:
         db: _Connection | None = getattr(self._local, "db", None)

@@ -1,0 +1,95 @@
+"""Numbered schema migrations: a new file gets every one, an old file the missing ones, and a
+file from a newer Strongroom is refused with one clear line."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from strongroom.server.errors import StoreTooNew
+from strongroom.server.store.audit import AUDIT_SCHEMA, AuditLog
+from strongroom.server.store.catalog import CATALOG_SCHEMA, Catalog
+from strongroom.server.store.exposure import LEDGER_SCHEMA, ExposureLedger
+from strongroom.server.store.sqlite import schema_version
+
+
+def versions(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT component, version FROM strongroom_schema").fetchall())
+
+
+def test_a_new_file_records_each_components_version(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    Catalog(path).close()
+    AuditLog(path)
+    ExposureLedger(path)
+    assert versions(path) == {
+        "catalog": CATALOG_SCHEMA.version,
+        "audit": AUDIT_SCHEMA.version,
+        "exposure": LEDGER_SCHEMA.version,
+    }
+
+
+def test_opening_an_up_to_date_file_writes_nothing(tmp_path: Path) -> None:
+    """Another process holding the write lock does not make an open wait."""
+    path = tmp_path / "catalog.sqlite3"
+    Catalog(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        Catalog(path, busy_timeout_s=0.1).close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_an_old_ledger_gets_the_missing_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    with sqlite3.connect(path) as db:  # a ledger as written before versions and document breadth
+        db.execute(
+            "CREATE TABLE guard_novelty (principal TEXT NOT NULL, ts REAL NOT NULL, returned INTEGER NOT NULL, new INTEGER NOT NULL)"
+        )
+        db.execute("INSERT INTO guard_novelty VALUES ('ann', 1.0, 5, 3)")
+    ledger = ExposureLedger(path)
+    exposure = ledger.exposure("ann", 0.0, 10)
+    assert exposure.recent_new == [3] and exposure.recent_new_documents == [0]
+    assert versions(path)["exposure"] == LEDGER_SCHEMA.version
+
+
+def test_a_file_from_a_newer_strongroom_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    Catalog(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE strongroom_schema SET version=99 WHERE component='catalog'")
+    with pytest.raises(StoreTooNew) as refused:
+        Catalog(path)
+    assert str(refused.value) == (
+        f"the index was written by a newer Strongroom (catalog schema version 99; this one reads up to "
+        f"{CATALOG_SCHEMA.version}): upgrade Strongroom, or use another data folder"
+    )
+    with sqlite3.connect(path) as db:
+        assert schema_version(db, "catalog") == 99
+
+
+def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    config = tmp_path / "strongroom.toml"
+    config.write_text('[[sources]]\nname = "docs"\nconnector = "filesystem"\npath = "docs"\n')
+    data = tmp_path / ".strongroom"
+    data.mkdir()
+    Catalog(data / "catalog.sqlite3").close()
+    with sqlite3.connect(data / "catalog.sqlite3") as db:
+        db.execute("UPDATE strongroom_schema SET version=99 WHERE component='catalog'")
+    done = subprocess.run(
+        [sys.executable, "-m", "strongroom.server", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "written by a newer Strongroom" in lines[0], done.stderr
