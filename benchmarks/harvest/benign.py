@@ -251,7 +251,7 @@ async def run_benign(
             reply = await call(client, name, arguments)
             result.calls += 1
             meter.after_call()
-            rig.clock.advance(pace_s)
+            await rig.clock.elapse(pace_s)
             mine = rig.clock.delays[waits:]
             result.delays += bool(mine)
             result.delay_s += sum(mine)

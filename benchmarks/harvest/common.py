@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
@@ -52,6 +53,28 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.delays.append(seconds)
         self.now += seconds
+
+    async def elapse(self, seconds: float) -> None:
+        """Time passing between a principal's calls."""
+        self.now += seconds
+
+
+class RealClock(FakeClock):
+    """Wall-clock time for real-time runs: the guard's waits and the gaps between calls really
+    pass (a principal's parallel waits overlap, as a client's would)."""
+
+    def __call__(self) -> float:
+        return time.time()
+
+    def advance(self, seconds: float) -> None:
+        raise NotImplementedError("a real-time run cannot skip time; use a FakeClock")
+
+    async def sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await anyio.sleep(seconds)
+
+    async def elapse(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
 
 
 @dataclass
@@ -92,14 +115,17 @@ class Rig:
             yield {p: await stack.enter_async_context(self.client(p)) for p in principals}
 
 
-def make_rig(kb: KnowledgeBase, state_dir: Path, settings: GuardSettings | None = None) -> Rig:
-    """A fresh guard (empty ledger and audit log) in ``state_dir`` over ``kb``."""
+def make_rig(
+    kb: KnowledgeBase, state_dir: Path, settings: GuardSettings | None = None, *, real_time: bool = False
+) -> Rig:
+    """A fresh guard (empty ledger and audit log) in ``state_dir`` over ``kb``, on a fake clock
+    or, with ``real_time``, the wall clock."""
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale in state_dir.glob("guard.sqlite3*"):
         stale.unlink()
     (state_dir / "audit.head").unlink(missing_ok=True)
     path = state_dir / "guard.sqlite3"
-    clock = FakeClock()
+    clock = RealClock() if real_time else FakeClock()
     guard = Guard(
         settings or GuardSettings(), AuditLog(path), ExposureLedger(path), kb, clock=clock, sleep=clock.sleep
     )
