@@ -15,7 +15,7 @@ from tests.support import EXAMPLE, free_port, wait_for_port
 
 pytest_plugins = ["tests.integration.postgres"]  # the `postgres` fixture: a throwaway server
 
-# The fast lane (`pytest -m "not slow"`): unit tests and in-process MCP sessions. Every other
+# The fast lane (`pytest -m "not slow" -n 2`): unit tests and in-process MCP sessions. Every other
 # integration module starts processes or services (servers, syncs, PostgreSQL, Chroma, Node
 # clients) and is in the slow lane; a new module is slow until it is listed here.
 FAST_INTEGRATION = {
