@@ -301,7 +301,7 @@ def _add_principal(config: Path, name: str | None, labels: list[str], digest: st
     """Append ``[[guard.principals]]`` to ``config``, after checking it loads and lacks ``name``."""
     from pydantic import ValidationError
 
-    from strongroom.server.guard.settings import Principal
+    from strongroom.server.settings.guard import Principal
     from strongroom.server.settings import format_validation_error
 
     if not name:
