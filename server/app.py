@@ -6,7 +6,7 @@ guard are constructed. The CLI, the MCP server (its lifespan yields the App), te
 benchmarks all build through it.
 
 Each part is built on first use and then kept, so a command pays only for what it touches: the
-operator commands (audit, budget, canary list, rules check, doctor) read ``catalog``, ``audit``
+operator commands (audit, budget, canary list, rules check, guard) read ``catalog``, ``audit``
 or ``ledger`` and never load the model or open Chroma. Even the knowledge base is cheap to
 build: the embedder loads its model, and the vector store opens Chroma, on first use.
 
