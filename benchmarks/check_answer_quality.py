@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from strongroom.server.answers.checker import AnswerChecker
+from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.rules.policies import AnswerPolicies
 from strongroom.server.settings import load_settings
@@ -97,7 +98,7 @@ def main() -> None:
         workdir = args.workdir or Path(tmp) / "acme"
         if not (workdir / "strongroom.toml").exists():
             shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns(".strongroom"))
-        kb = KnowledgeBase(load_settings(workdir / "strongroom.toml"))
+        kb = build_app(load_settings(workdir / "strongroom.toml")).knowledge
         report = kb.sync()
         if not report.ok:
             raise SystemExit(f"sync failed: {report}")

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import build_app
 from strongroom.server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +152,7 @@ def main() -> None:
         config = root / "strongroom.toml"
         base = "[[sources]]\nname = 'tree'\nconnector = 'filesystem'\npath = 'docs'\n"
         config.write_text(base)
-        kb = KnowledgeBase(load_settings(config), embedder=StubEmbedder())  # type: ignore[arg-type]
+        kb = build_app(load_settings(config), embedder=StubEmbedder()).knowledge  # type: ignore[arg-type]
         t = time.monotonic()
         assert kb.sync().ok
         results["first_sync_s_stub_vectors"] = round(time.monotonic() - t, 2)

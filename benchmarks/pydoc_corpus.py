@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import build_app
 from strongroom.server.settings import Settings, load_settings
 
 MANUAL = Path("/usr/share/doc/python3.11/html")
@@ -90,7 +90,7 @@ def build_index(cache: Path, backend: str = "onnx") -> tuple[Settings, dict[str,
     stats_file = cache / "sync.json"
     if not stats_file.exists():  # an interrupted build resumes: the sync is incremental
         settings = load_settings(config)
-        kb = KnowledgeBase(settings)
+        kb = build_app(settings).knowledge
         started = time.perf_counter()
         kb.embedder.model()
         loaded = time.perf_counter()

@@ -26,6 +26,7 @@ from typing import Any
 from pydoc_corpus import build_index, load_questions
 from stdio_peer import StdioPeer
 
+from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import Ranking, best_per_group, reciprocal_rank_fusion
@@ -189,7 +190,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings, sync = build_index(args.cache, args.backend)
-    kb = KnowledgeBase(settings)
+    kb = build_app(settings).knowledge
     indexed = set(kb.catalog.document_hashes("pydoc"))  # source ids: paths in the manual
     written = load_questions()
     questions = [q for q in written if all(p in indexed for p in q["pages"])]  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.retrieval.candidates import dense_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import reciprocal_rank_fusion
@@ -61,7 +62,7 @@ def main() -> None:
         shutil.copytree(
             ROOT / "examples" / "acme", tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom")
         )
-        kb = KnowledgeBase(load_settings(Path(tmp) / "strongroom.toml"))
+        kb = build_app(load_settings(Path(tmp) / "strongroom.toml")).knowledge
         kb.sync()
         results = evaluate(kb, queries)
     if args.json:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.server.answers.checker import AnswerChecker
+from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.models import RuleDecision
 from strongroom.server.rules.engine import CompiledRuleSet
@@ -151,7 +152,7 @@ def main() -> None:
         workdir = Path(tmp) / "acme"
         shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns(".strongroom"))
         settings = load_settings(workdir / "strongroom.toml")
-        kb = KnowledgeBase(settings)
+        kb = build_app(settings).knowledge
         report = kb.sync()
         if not report.ok:
             raise SystemExit(f"sync failed: {report}")

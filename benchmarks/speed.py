@@ -25,7 +25,7 @@ from typing import Any
 
 from stdio_peer import INITIALIZE_PARAMS, StdioPeer
 
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import build_app
 from strongroom.server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ QUERIES = ROOT / "benchmarks" / "data" / "acme_queries.jsonl"
 
 
 def bench_sync_and_search(workdir: Path) -> dict[str, Any]:
-    kb = KnowledgeBase(load_settings(workdir / "strongroom.toml"))
+    kb = build_app(load_settings(workdir / "strongroom.toml")).knowledge
     started = time.perf_counter()
     kb.embedder.model()
     model_load = time.perf_counter() - started

@@ -36,9 +36,9 @@ def main() -> None:
 @config_option
 def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None:
     """Index the configured sources (incremental)."""
+    from strongroom.server.app import build_app
     from strongroom.server.cli_output import SyncProgressBar, print_sync_summary
     from strongroom.server.indexing.sync import SyncBusy
-    from strongroom.server.knowledge import KnowledgeBase
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")
@@ -49,7 +49,7 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
                 "add one (see `strongroom init`)"
             )
         writable_data_folder(settings)
-        kb = KnowledgeBase(settings)
+        kb = build_app(settings).knowledge
         with SyncProgressBar(enabled=sys.stderr.isatty()) as bar:
             try:
                 report = kb.sync(list(sources) or None, full=full, progress=bar)
@@ -68,9 +68,8 @@ def sync(config_path: Path | None, sources: tuple[str, ...], full: bool) -> None
 @config_option
 def serve(config_path: Path | None, transport: str | None, host: str | None, port: int | None) -> None:
     """Run the MCP server (stdio by default)."""
+    from strongroom.server.app import build_app
     from strongroom.server.guard.access import Caller, check_stdio_principal
-    from strongroom.server.guard.factory import build_guard
-    from strongroom.server.knowledge import KnowledgeBase
     from strongroom.server.mcp_app.app import build_server
     from strongroom.server.mcp_app.transports import http_auth, run
 
@@ -87,8 +86,7 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
             auth = http_auth(settings, host, port)
             require_free_port(host, port)
         writable_data_folder(settings)
-        kb = KnowledgeBase(settings)
-        server = build_server(kb, build_guard(settings, kb), Caller(settings.principal, transport), auth)
+        server = build_server(build_app(settings), Caller(settings.principal, transport), auth)
         log.info("serving %s over %s", settings.data_dir, transport)
     with suppress(KeyboardInterrupt):
         run(server, settings.server, transport, host, port)
@@ -104,14 +102,14 @@ def search(
     config_path: Path | None, query: str, k: int | None, sources: tuple[str, ...], as_json: bool
 ) -> None:
     """Search the index from the shell."""
+    from strongroom.server.app import build_app
     from strongroom.server.cli_output import print_hits
-    from strongroom.server.knowledge import KnowledgeBase
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
         require_index(settings)
-        result = KnowledgeBase(settings).search(query, k, list(sources) or None)
+        result = build_app(settings).knowledge.search(query, k, list(sources) or None)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
@@ -123,19 +121,19 @@ def search(
 @config_option
 def status(config_path: Path | None, as_json: bool) -> None:
     """Sources, document and chunk counts, last sync, model and store."""
+    from strongroom.server.app import build_app
     from strongroom.server.cli_guard import guard_alerts
     from strongroom.server.cli_output import print_status
-    from strongroom.server.knowledge import KnowledgeBase
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     with user_errors():
         require_index(settings)
-        kb = KnowledgeBase(settings)
-        sources = kb.list_sources()
-        documents, chunks = kb.catalog.counts()
+        app = build_app(settings)
+        sources = app.knowledge.list_sources()
+        documents, chunks = app.catalog.counts()
         try:
-            alerts = guard_alerts(settings, 24)
+            alerts = guard_alerts(app, 24)
         except StoreError:  # the guard's tables are being written by another process: status still answers
             alerts = ["guard state is being written by another process: run `strongroom guard check` later"]
     info = {

@@ -7,6 +7,7 @@ import math
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,10 +21,17 @@ from strongroom.server.cli_common import (
 )
 from strongroom.server.guard.access import resolve
 from strongroom.server.guard.policy import when
-from strongroom.server.settings import Settings
 from strongroom.server.settings.guard import GuardSettings
-from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, GuardEvent, VerifyResult
-from strongroom.server.store.exposure import ExposureLedger
+
+if TYPE_CHECKING:
+    from strongroom.server.app import Anchor, App, AuditRecord, ExposureLedger, VerifyResult
+
+
+def _app(config_path: Path | None) -> App:
+    """The App of the configuration a command names (its stores open when first used)."""
+    from strongroom.server.app import build_app
+
+    return build_app(cli_settings(config_path))
 
 
 def _print_record(r: AuditRecord) -> None:
@@ -61,8 +69,7 @@ def audit(
     """Show the audit log (most recent first), filtered; `audit verify` checks its chain."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = cli_settings(config_path)
-    records = AuditLog(settings.catalog_path).query(principal, document_id, severity, limit or None)
+    records = _app(config_path).audit.query(principal, document_id, severity, limit or None)
     for record in records:
         if as_jsonl:
             click.echo(json.dumps(record.to_json(), ensure_ascii=False))
@@ -80,6 +87,8 @@ def audit(
 @config_option
 def verify(config_path: Path | None, anchor: str | None) -> None:
     """Check that no audit record was edited, removed or reordered (and that ANCHOR still holds)."""
+    from strongroom.server.app import Anchor
+
     try:
         expected = None if anchor is None else Anchor.parse(anchor)
     except ValueError as exc:
@@ -100,7 +109,9 @@ def head(config_path: Path | None) -> None:
 @config_option
 def reanchor(config_path: Path | None) -> None:
     """Accept the log as it ends now, after a missing head was investigated (audited)."""
-    record = AuditLog(cli_settings(config_path).catalog_path).reanchor()
+    from strongroom.server.app import Anchor
+
+    record = _app(config_path).audit.reanchor()
     click.echo(f"new head {Anchor(record.seq, record.hash)}")
 
 
@@ -126,7 +137,7 @@ def digest(config_path: Path | None, arguments: str) -> None:
 
 
 def _verified(config_path: Path | None, anchor: Anchor | None) -> VerifyResult:
-    result = AuditLog(cli_settings(config_path).catalog_path).verify(anchor)
+    result = _app(config_path).audit.verify(anchor)
     if not result.ok:
         fail(f"audit log is not intact: {result.problem}")
     return result
@@ -142,8 +153,8 @@ def budget() -> None:
 @config_option
 def budget_show(config_path: Path | None, principal: str | None) -> None:
     """Each principal's use of each limit in the current window, and what it means."""
-    settings = cli_settings(config_path)
-    ledger = ExposureLedger(settings.catalog_path)
+    app = _app(config_path)
+    settings, ledger = app.settings, app.ledger
     names = (
         [principal]
         if principal
@@ -206,9 +217,9 @@ def explain_budget(guard: GuardSettings, ledger: ExposureLedger, name: str) -> l
 @config_option
 def budget_reset(config_path: Path | None, principal: str) -> None:
     """Forget what PRINCIPAL has been shown (window, novelty and rate history)."""
-    settings = cli_settings(config_path)
-    ExposureLedger(settings.catalog_path).reset(principal)
-    AuditLog(settings.catalog_path).append("operator", "budget.reset", principal, "ok")
+    app = _app(config_path)
+    app.ledger.reset(principal)
+    app.audit.append("operator", "budget.reset", principal, "ok")
     click.echo(printable(f"reset {principal}"))
 
 
@@ -220,9 +231,11 @@ def budget_reset(config_path: Path | None, principal: str) -> None:
 @config_option
 def budget_lift(config_path: Path | None, principal: str, chunks: int, chars: int, hours: float) -> None:
     """Give PRINCIPAL an extra allowance for a while."""
-    settings = cli_settings(config_path)
-    ExposureLedger(settings.catalog_path).grant(principal, chunks, chars, hours)
-    AuditLog(settings.catalog_path).append(
+    from strongroom.server.app import GuardEvent
+
+    app = _app(config_path)
+    app.ledger.grant(principal, chunks, chars, hours)
+    app.audit.append(
         "operator",
         "budget.lift",
         principal,
@@ -246,28 +259,21 @@ def canary() -> None:
 def canary_plant(config_path: Path | None, source: str, count: int) -> None:
     """Index COUNT plausible, unique decoys into SOURCE; a principal served one raises an alert."""
     from strongroom.server.guard.canary import make_canary
-    from strongroom.server.knowledge import KnowledgeBase
-    from strongroom.server.store.records import document_id
 
-    settings = cli_settings(config_path)
+    app = _app(config_path)
     setup_logging("WARNING")
     with user_errors():
-        kb = KnowledgeBase(settings)
         canaries = [make_canary() for _ in range(count)]
-        kb.indexer.plant(source, [c.document for c in canaries])
-        for c in canaries:
-            kb.catalog.add_canary(document_id(source, c.document.id), source, c.document.id, c.token)
-            click.echo(printable(f"planted {document_id(source, c.document.id)} (trace token {c.token})"))
+        planted = app.knowledge.plant_canaries(source, canaries)
+        for doc_id, c in zip(planted, canaries, strict=True):
+            click.echo(printable(f"planted {doc_id} (trace token {c.token})"))
 
 
 @canary.command("list")
 @config_option
 def canary_list(config_path: Path | None) -> None:
     """The planted canaries."""
-    from strongroom.server.store.catalog import Catalog
-
-    settings = cli_settings(config_path)
-    for row in Catalog(settings.catalog_path).canaries():
+    for row in _app(config_path).catalog.canaries():
         click.echo(printable(f"{row['document_id']}  token {row['token']}  planted {row['created']}"))
 
 
@@ -301,8 +307,8 @@ def _add_principal(config: Path, name: str | None, labels: list[str], digest: st
     """Append ``[[guard.principals]]`` to ``config``, after checking it loads and lacks ``name``."""
     from pydantic import ValidationError
 
-    from strongroom.server.settings.guard import Principal
     from strongroom.server.settings import format_validation_error
+    from strongroom.server.settings.guard import Principal
 
     if not name:
         fail("--add-to needs --principal NAME")
@@ -327,22 +333,19 @@ def guard_group() -> None:
     """Check the guard's alerts; replay recorded traffic against other limits."""
 
 
-def guard_alerts(settings: Settings, hours: float) -> list[str]:
+def guard_alerts(app: App, hours: float) -> list[str]:
     """High-severity guard events of the last ``hours`` and a full collective pool, for monitoring."""
-    from strongroom.server.store.catalog import Catalog
-
     since = datetime.now(UTC) - timedelta(hours=hours)
     alerts = []
-    for r in AuditLog(settings.catalog_path).query(severity="high", limit=1000):
+    for r in app.audit.query(severity="high", limit=1000):
         if datetime.fromisoformat(r.ts) < since:
             break
         for e in r.events:
             if e["severity"] == "high":
                 alerts.append(f"{r.ts} {r.principal} {r.action}: {e['kind']} ({e['detail']})")
-    collective = settings.guard.collective
-    ledger = ExposureLedger(settings.catalog_path)
-    pool = ledger.collective([], ledger.now() - collective.window_hours * 3600)
-    total = sum(s.chunks for s in Catalog(settings.catalog_path).source_states())
+    collective = app.settings.guard.collective
+    pool = app.ledger.collective([], app.ledger.now() - collective.window_hours * 3600)
+    total = sum(s.chunks for s in app.catalog.source_states())
     cap = max(collective.min_chunks, math.ceil(collective.share * total))
     if pool.pooled >= cap:
         alerts.append(
@@ -357,7 +360,7 @@ def guard_alerts(settings: Settings, hours: float) -> list[str]:
 @config_option
 def guard_check(config_path: Path | None, hours: float) -> None:
     """Exit 1 (for monitoring) when the guard raised high-severity alerts in the last HOURS."""
-    alerts = guard_alerts(cli_settings(config_path), hours)
+    alerts = guard_alerts(_app(config_path), hours)
     for line in alerts[:50]:
         click.echo(printable(line))
     if alerts:
@@ -384,21 +387,16 @@ def guard_check(config_path: Path | None, hours: float) -> None:
 def guard_replay(new_config: Path, since: str | None, current_config: Path | None, show_all: bool) -> None:
     """Replay the recorded audit log against NEW limits: which calls would be delayed or refused."""
     from strongroom.server.guard.replay import Summary, replay
-    from strongroom.server.store.catalog import Catalog
 
-    settings = cli_settings(current_config)
+    app = _app(current_config)
     with user_errors():
         new = cli_settings(new_config).guard
     try:
         start = _since(since)
     except ValueError as exc:
         fail(f"--since: {exc}", 2)
-    records = [
-        r
-        for r in AuditLog(settings.catalog_path).all()
-        if start is None or datetime.fromisoformat(r.ts) >= start
-    ]
-    results = replay(records, new, Catalog(settings.catalog_path))
+    records = [r for r in app.audit.all() if start is None or datetime.fromisoformat(r.ts) >= start]
+    results = replay(records, new, app.catalog)
     summary = Summary()
     for r in results:
         summary.add(r)

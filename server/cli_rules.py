@@ -32,12 +32,6 @@ def _rules_file(settings: Settings, file: Path | None) -> Path:
     return settings.resolve(settings.rules.file)
 
 
-def _catalog(settings: Settings) -> Any:
-    from strongroom.server.store.catalog import Catalog
-
-    return Catalog(settings.catalog_path)
-
-
 @click.group()
 def rules() -> None:
     """Business rules: check a rules file, try a rule set."""
@@ -53,13 +47,14 @@ def check(config_path: Path | None, file: Path | None) -> None:
     rules read, and that every citation resolves to an indexed document and heading. FILE
     defaults to the configured `[rules] file`.
     """
+    from strongroom.server.app import build_app
     from strongroom.server.rules import RulesError, load_rulebook
 
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     path = _rules_file(settings, file)
     with user_errors():
-        catalog = _catalog(settings)
+        catalog = build_app(settings).catalog
     sources = [s.name for s in settings.all_sources()]
     try:
         book = load_rulebook(path, catalog, sources)
@@ -102,6 +97,7 @@ def run(
     as_json: bool,
 ) -> None:
     """Decide a case from the shell: `strongroom rules run refund_eligibility order_id=4471 opened=true`."""
+    from strongroom.server.app import build_app
     from strongroom.server.rules import load_rulebook
     from strongroom.server.rules.params import arguments_model
 
@@ -115,7 +111,7 @@ def run(
             fail(f"arguments are NAME=VALUE, got {item!r}")
         raw[name] = value
     with user_errors():
-        catalog = _catalog(settings)
+        catalog = build_app(settings).catalog
         book = load_rulebook(path, catalog, [s.name for s in settings.all_sources()])
         compiled = book.rule_sets.get(rule_set)
         if compiled is None:

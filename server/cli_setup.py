@@ -209,11 +209,11 @@ def _data_folder(settings: Settings) -> Check:
 
 
 def _model(settings: Settings) -> Check:
-    from strongroom.server.embedder import Embedder
+    from strongroom.server.app import build_app
 
     started = time.monotonic()
     try:
-        Embedder(settings.embedding, settings.base_dir).embed_query("doctor")
+        build_app(settings).embedder.embed_query("doctor")
     except StrongroomError as exc:
         return False, f"model: {exc}; check embedding.model (the packaged one is all-MiniLM-L6-v2)"
     return True, f"model: {settings.embedding.model} loads offline ({time.monotonic() - started:.1f}s)"
@@ -245,13 +245,13 @@ def _index(settings: Settings) -> Check:
 
     if not settings.catalog_path.exists():
         return False, "index: nothing indexed yet: run `strongroom sync`"
-    from strongroom.server.store.catalog import Catalog
-    from strongroom.server.store.vectors import VectorStore
+    from strongroom.server.app import build_app
 
+    app = build_app(settings)
     try:
-        catalog = Catalog(settings.catalog_path)
+        catalog = app.catalog
         documents, chunks = catalog.counts()
-        vectors = VectorStore(settings.store, settings.data_dir).count()
+        vectors = app.vectors.count()
         pending = len(catalog.orphaned_vectors())
         note = not_ready_message(catalog, settings.data_dir)
         synced = {s.name for s in catalog.source_states() if s.last_synced}

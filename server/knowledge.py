@@ -15,6 +15,7 @@ from typing import Any
 from strongroom.server.embedder import Embedder
 from strongroom.server.errors import InvalidArgument, NotFound, StrongroomError
 from strongroom.server.guard.access import Access
+from strongroom.server.guard.canary import Canary
 from strongroom.server.indexing.freshness import SourceFreshness, read_published
 from strongroom.server.indexing.sync import Indexer, SyncProgress, SyncReport
 from strongroom.server.models import DocumentWindow, SearchHit, SearchResult, SourceInfo, SourceList
@@ -29,6 +30,9 @@ from strongroom.server.store.records import (
     DocumentRecord,
     MetadataValue,
     SearchFilter,
+)
+from strongroom.server.store.records import (
+    document_id as source_document_id,
 )
 from strongroom.server.store.vectors import VectorStore
 
@@ -52,15 +56,27 @@ EVERYTHING = Access.everything()
 
 
 class KnowledgeBase:
-    """Everything a front end needs, built once from the settings."""
+    """Search, read and list over the index, with the validation every front end shares.
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    Built by the composition root (:func:`strongroom.server.app.build_app`) from its parts.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        catalog: Catalog,
+        vectors: VectorStore,
+        embedder: Embedder,
+        retriever: Retriever,
+        indexer: Indexer,
+    ) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.catalog_path, settings.store.busy_timeout_s)
-        self.vectors = VectorStore(settings.store, settings.data_dir)
-        self.embedder = embedder or Embedder(settings.embedding, settings.base_dir)
-        self.retriever = Retriever(settings.retrieval, self.catalog, self.vectors, self.embedder)
-        self.indexer = Indexer(settings, self.catalog, self.vectors, self.embedder)
+        self.catalog = catalog
+        self.vectors = vectors
+        self.embedder = embedder
+        self.retriever = retriever
+        self.indexer = indexer
         self._sizes: tuple[int, dict[str, int]] | None = None
         #: Each source's freshness: a running server's live view, else what servers published.
         self.freshness: Callable[[], Mapping[str, SourceFreshness]] = lambda: read_published(
@@ -254,6 +270,15 @@ class KnowledgeBase:
 
     def canary_documents(self) -> set[str]:
         return self.catalog.canary_documents()
+
+    def plant_canaries(self, source: str, canaries: Sequence[Canary]) -> list[str]:
+        """Index decoys into ``source`` and register them as canaries; their document ids."""
+        self.indexer.plant(source, [c.document for c in canaries])
+        planted = []
+        for c in canaries:
+            planted.append(source_document_id(source, c.document.id))
+            self.catalog.add_canary(planted[-1], source, c.document.id, c.token)
+        return planted
 
     def _visible_sources(self, access: Access) -> list[SourceSettings]:
         return [s for s in self.settings.all_sources() if access.can_see(s.labels)]

@@ -57,13 +57,13 @@ def embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def synced_template(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
     """The example corpus with a synced index, never served: copy it, don't use it."""
-    from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.app import build_app
     from strongroom.server.settings import load_settings
 
     root = tmp_path_factory.mktemp("acme-template")
     shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom"))
     config = root / "strongroom.toml"
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     report = kb.sync()
     assert report.ok, report
     assert report.sources[0].added >= 10

@@ -10,6 +10,7 @@ so scenarios never see each other's exposure and the cached index stays untouche
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -24,6 +25,7 @@ import anyio
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from strongroom.server.app import App
 from strongroom.server.guard.access import Caller
 from strongroom.server.guard.gate import Guard
 from strongroom.server.guard.policy import source_cap
@@ -79,12 +81,16 @@ class RealClock(FakeClock):
 
 @dataclass
 class Rig:
-    """The knowledge base behind the real guard, reachable over MCP as any principal."""
+    """An App with the real guard (its own state file, a fake clock), reachable over MCP as any principal."""
 
-    kb: KnowledgeBase
+    app: App
     guard: Guard
     clock: FakeClock
     state_file: Path
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.app.knowledge
 
     @property
     def settings(self) -> GuardSettings:
@@ -105,7 +111,7 @@ class Rig:
     @asynccontextmanager
     async def client(self, principal: str) -> AsyncIterator[Client]:
         """An in-memory MCP client session (the official SDK) calling as ``principal``."""
-        server = build_server(self.kb, self.guard, Caller(principal, "stdio"))
+        server = build_server(self.app, Caller(principal, "stdio"))
         async with Client(server, read_timeout_seconds=300) as client:
             yield client
 
@@ -116,20 +122,23 @@ class Rig:
 
 
 def make_rig(
-    kb: KnowledgeBase, state_dir: Path, settings: GuardSettings | None = None, *, real_time: bool = False
+    app: App, state_dir: Path, settings: GuardSettings | None = None, *, real_time: bool = False
 ) -> Rig:
-    """A fresh guard (empty ledger and audit log) in ``state_dir`` over ``kb``, on a fake clock
-    or, with ``real_time``, the wall clock."""
+    """``app`` with a fresh guard (empty ledger and audit log) in ``state_dir``: a copy sharing its
+    knowledge base and what else is built, so each rig's session memory starts empty too. The
+    guard runs on a fake clock or, with ``real_time``, the wall clock."""
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale in state_dir.glob("guard.sqlite3*"):
         stale.unlink()
     (state_dir / "audit.head").unlink(missing_ok=True)
     path = state_dir / "guard.sqlite3"
     clock = RealClock() if real_time else FakeClock()
-    guard = Guard(
+    kb = app.knowledge  # built before the copy, so every rig shares it
+    rig_app = copy.copy(app)
+    rig_app.guard = Guard(
         settings or GuardSettings(), AuditLog(path), ExposureLedger(path), kb, clock=clock, sleep=clock.sleep
     )
-    return Rig(kb, guard, clock, path)
+    return Rig(rig_app, rig_app.guard, clock, path)
 
 
 # -- calls ---------------------------------------------------------------------------------------

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongroom.connectors.api import Document
+from strongroom.server.app import App, build_app
 from strongroom.server.embedder import Embedder
 from strongroom.server.indexing.chunking import chunk_text
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import ServerSettings, Settings, SourceSettings, StoreSettings
 
 CORPUS_VERSION = 1
@@ -1319,8 +1319,8 @@ def open_knowledge_base(
     embedder: Embedder | None = None,
     corpus: Corpus | None = None,
     log: Callable[[str], None] | None = None,
-) -> tuple[KnowledgeBase, Corpus]:
-    """The corpus indexed under ``cache_dir`` (built there on first use, reused afterwards)."""
+) -> tuple[App, Corpus]:
+    """The App over the corpus indexed under ``cache_dir`` (built there on first use, reused afterwards)."""
     say = log or (lambda message: print(message, file=sys.stderr, flush=True))
     corpus = corpus or generate_corpus(n_chunks, seed)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -1334,9 +1334,10 @@ def open_knowledge_base(
     if (state is None or state.get("corpus") != signature) and (cache_dir / "index").exists():
         say(f"the index in {cache_dir} is not of this corpus; rebuilding it")
         shutil.rmtree(cache_dir / "index")
-    kb = KnowledgeBase(harvest_settings(cache_dir), embedder=embedder)
+    app = build_app(harvest_settings(cache_dir), embedder=embedder)
+    kb = app.knowledge
     if state is not None and state.get("corpus") == signature and state.get("complete"):
-        return kb, corpus
+        return app, corpus
     # Resumable: the marker names the corpus being built, and planting skips documents already
     # indexed with the same content.
     marker.write_text(json.dumps({"corpus": signature, "complete": False}, indent=2) + "\n")
@@ -1359,7 +1360,7 @@ def open_knowledge_base(
         json.dumps({"corpus": signature, "complete": True, "build_s": build_s}, indent=2) + "\n"
     )
     say(f"indexed {corpus.n_chunks} passages in {build_s:.0f} s")
-    return kb, corpus
+    return app, corpus
 
 
 def describe(corpus: Corpus) -> dict[str, object]:

@@ -105,7 +105,7 @@ def _benign(r: Any) -> dict[str, Any]:
 
 
 async def scenarios(
-    kb: Any, corpus: Any, state: Path, only: set[str] | None = None, real_time: bool = False
+    app: Any, corpus: Any, state: Path, only: set[str] | None = None, real_time: bool = False
 ) -> dict[str, Any]:
     """Every scenario's numbers; ``real_time`` runs legitimate work on the wall clock."""
     out: dict[str, Any] = {}
@@ -125,16 +125,16 @@ async def scenarios(
         ("benign bursts of 5", 0.2, 5),
     ]:
         if wanted(name):
-            rig = make_rig(kb, state / "benign", real_time=real_time)
+            rig = make_rig(app, state / "benign", real_time=real_time)
             out[name] = _benign(await run_benign(rig, corpus, pace_s=pace_s, parallel=parallel))
             done(name)
     if wanted("benign many"):
-        rig = make_rig(kb, state / "many", real_time=real_time)
+        rig = make_rig(app, state / "many", real_time=real_time)
         names = [f"colleague-{i:02d}" for i in range(20)]
         out["benign many"] = await _many(rig, corpus, names, 23, 1.0, shared_clock=not real_time)
         done("benign many")
     if wanted("agent research"):
-        rig = make_rig(kb, state / "agent", real_time=real_time)
+        rig = make_rig(app, state / "agent", real_time=real_time)
         case = build_cases(corpus, 60, seed=31, count=2)[1]  # a product, 60 questions
         out["agent research"] = _benign(
             await run_benign(rig, corpus, principal="agent", cases=[case], k=10, pace_s=1.5)
@@ -147,7 +147,7 @@ async def scenarios(
         from strongroom.server.settings.guard import Principal
 
         desk = GuardSettings(principals=[Principal(name="helpdesk", labels=["*"], role="service")])
-        rig = make_rig(kb, state / "helpdesk", desk)
+        rig = make_rig(app, state / "helpdesk", desk)
         mixed = [q for c in build_cases(corpus, 10, seed=53, count=30) for q in c.questions]
         random.Random(3).shuffle(mixed)  # many people's unrelated questions, one identity
         out["help desk (service role)"] = _benign(
@@ -157,7 +157,7 @@ async def scenarios(
         )
         done("help desk (service role)")
     if wanted("attacker first"):
-        rig = make_rig(kb, state / "attacker-first")
+        rig = make_rig(app, state / "attacker-first")
         names = [f"colleague-{i:02d}" for i in range(5)]
         for n in names:  # colleagues who first used the server four days ago
             async with rig.client(n) as client:
@@ -182,7 +182,7 @@ async def scenarios(
     ]
     for name, kwargs in crawls:
         if wanted(name):
-            rig = make_rig(kb, state / "crawl")
+            rig = make_rig(app, state / "crawl")
             out[name] = _crawl((await run_crawler(rig, **kwargs)).as_dict())
             done(name)
     return out
@@ -301,14 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     marker = args.cache / "corpus.json"
     reused = marker.exists() and bool(json.loads(marker.read_text()).get("complete"))
-    kb, corpus = open_knowledge_base(args.cache, args.chunks, args.seed)
-    kb.embedder.model()
+    app, corpus = open_knowledge_base(args.cache, args.chunks, args.seed)
+    app.embedder.model()
     index_s = round(time.perf_counter() - started, 1)
     build_s = json.loads(marker.read_text()).get("build_s")
     settings = GuardSettings()
     started = time.perf_counter()
     only = set(args.only) if args.only else None
-    results = asyncio.run(scenarios(kb, corpus, args.cache / "guard-state", only, args.real_time))
+    results = asyncio.run(scenarios(app, corpus, args.cache / "guard-state", only, args.real_time))
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "real_time": args.real_time,
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         + "\n```\n</details>\n"
     )
     print(json.dumps(report, indent=1) if args.json else markdown)
-    kb.close()
+    app.close()
     return 0
 
 

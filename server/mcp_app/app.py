@@ -1,7 +1,8 @@
-"""The MCP adapter: registers tools, resources and prompts over the knowledge base.
+"""The MCP adapter: registers tools, resources and prompts over the App's services.
 
 Thin by design: each handler validates nothing itself, runs the plain method in a worker
-thread, and goes through the guard.
+thread, and goes through the guard. The server's lifespan yields the App; handlers read it
+from their Context (``ctx.request_context.lifespan_context``).
 """
 
 import logging
@@ -19,14 +20,13 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from strongroom.server.app import App
 from strongroom.server.errors import NotFound, StrongroomError
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenVerifier
-from strongroom.server.guard.gate import Guard
 from strongroom.server.indexing.freshness import Freshness
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.argument_errors import clear_argument_errors
-from strongroom.server.mcp_app.rule_tools import RuleTools
+from strongroom.server.mcp_app.rule_tools import AppContext, RuleTools, app_of
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
 
 log = logging.getLogger(__name__)
@@ -49,34 +49,35 @@ DOCUMENT_URI = "strongroom://documents/{+document_id}"
 
 
 def build_server(
-    kb: KnowledgeBase,
-    guard: Guard,
+    app: App,
     caller: Caller,
     auth: tuple[AuthSettings, TokenVerifier] | None = None,
-) -> MCPServer[Any]:
-    """An MCPServer exposing ``kb`` through ``guard``.
+) -> MCPServer[App]:
+    """An MCPServer exposing ``app``'s knowledge base and rules through its guard.
 
     ``caller`` is who calls when no bearer token says otherwise (stdio, unauthenticated
     loopback HTTP). With ``auth``, every HTTP request must carry a valid bearer token.
     """
-    limits = kb.settings.retrieval
-    max_read = kb.settings.server.max_read_chars
-    rule_tools = RuleTools(kb)  # compiles the rules file: a broken one stops the server here
+    limits = app.settings.retrieval
+    max_read = app.settings.server.max_read_chars
+    rule_tools = RuleTools(app)  # compiles the rules file: a broken one stops the server here
+    app.guard  # noqa: B018 - built now: a guard that cannot start (its digest key) stops the server here
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
+        kb = app.knowledge
         kb.embedder.start_loading()  # initialize must not wait for torch
         freshness = Freshness(
-            kb.settings,
+            app.settings,
             lambda names, stop: kb.sync(names, stop=stop),
             kb.last_synced(),
             rule_tools.notifier.resources_changed,
         )
         kb.freshness = freshness.snapshot
         async with rule_tools.watching(), freshness.running():
-            yield
+            yield app
 
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[App] = MCPServer(
         "strongroom",
         instructions=INSTRUCTIONS,
         version=_version(),
@@ -99,23 +100,24 @@ def build_server(
             frozenset(labels) if isinstance(labels, list) else None,
         )
 
-    async def run_guarded(action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
+    async def run_guarded(app: App, action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
         async def call(access: Access) -> T:
             return await anyio.to_thread.run_sync(fn, access)
 
         who = current_caller()
-        result = await guard.run(who, action, arguments, call)
-        rule_tools.memory.observe(who, result)  # what this caller has seen, for check_answer
+        result = await app.guard.run(who, action, arguments, call)
+        app.memory.observe(who, result)  # what this caller has seen, for check_answer
         return result
 
-    async def guarded(action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
+    async def guarded(app: App, action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
         try:
-            return await run_guarded(action, arguments, fn)
+            return await run_guarded(app, action, arguments, fn)
         except StrongroomError as exc:
             raise ToolError(str(exc)) from exc
 
     @server.tool(name="search", title="Search private documents", annotations=READ_ONLY)
     async def search(
+        ctx: AppContext,
         query: Annotated[str, Field(description="What to look for, in natural language or keywords.")],
         k: Annotated[
             int, Field(ge=1, le=limits.max_k, description=f"Number of passages (1-{limits.max_k}).")
@@ -134,10 +136,14 @@ def build_server(
         passage's position in its document.
         """
         args = {"query": query, "k": k, "sources": sources, "filters": filters}
-        return await guarded("search", args, lambda access: kb.search(query, k, sources, filters, access))
+        kb = app_of(ctx).knowledge
+        return await guarded(
+            app_of(ctx), "search", args, lambda access: kb.search(query, k, sources, filters, access)
+        )
 
     @server.tool(name="read_document", title="Read a document", annotations=READ_ONLY)
     async def read_document(
+        ctx: AppContext,
         document_id: Annotated[str, Field(description="A document_id from search results.")],
         offset: Annotated[int, Field(ge=0, description="Character offset to start at.")] = 0,
         max_chars: Annotated[
@@ -146,17 +152,22 @@ def build_server(
     ) -> DocumentWindow:
         """Read a window of a document's text; continue with `next_offset` until it is null."""
         args = {"document_id": document_id, "offset": offset, "max_chars": max_chars}
+        kb = app_of(ctx).knowledge
         return await guarded(
-            "read_document", args, lambda access: kb.read_document(document_id, offset, max_chars, access)
+            app_of(ctx),
+            "read_document",
+            args,
+            lambda access: kb.read_document(document_id, offset, max_chars, access),
         )
 
     @server.tool(name="list_sources", title="List sources", annotations=READ_ONLY)
-    async def list_sources() -> SourceList:
+    async def list_sources(ctx: AppContext) -> SourceList:
         """The indexed sources with their document and passage counts and last sync time."""
-        return await guarded("list_sources", {}, kb.list_sources)
+        app = app_of(ctx)
+        return await guarded(app, "list_sources", {}, app.knowledge.list_sources)
 
-    rule_tools.install(server, guarded, current_caller, guard)
-    server.middleware.insert(0, _audit_every_call(guard, current_caller))
+    rule_tools.install(server, guarded, current_caller)
+    server.middleware.insert(0, _audit_every_call(current_caller))
     server.middleware.append(clear_argument_errors(server))
 
     @server.resource(
@@ -166,15 +177,17 @@ def build_server(
         description="The full text of an indexed document (use a document_id from search).",
         mime_type="text/plain",
     )
-    async def document_resource(document_id: str) -> str:
+    async def document_resource(ctx: AppContext, document_id: str) -> str:
         """The document's text, up to the per-call character cap (read_document pages further)."""
-        cap = guard.settings.max_chars_per_call
+        app = app_of(ctx)
+        cap = app.guard.settings.max_chars_per_call
+        kb = app.knowledge
 
         def read(access: Access) -> DocumentWindow:
             return kb.read_document(document_id, 0, cap, access, cap=cap)
 
         try:
-            window = await run_guarded("resource:document", {"document_id": document_id}, read)
+            window = await run_guarded(app, "resource:document", {"document_id": document_id}, read)
         except NotFound as exc:
             raise ResourceNotFoundError(str(exc)) from exc
         except StrongroomError as exc:
@@ -195,13 +208,14 @@ def build_server(
     return server
 
 
-def _audit_every_call(guard: Guard, caller: Callable[[], Caller]) -> Any:
+def _audit_every_call(caller: Callable[[], Caller]) -> Any:
     """Middleware: every tool call and resource read is audited with its outcome, including
     those that never reach the guard (arguments the schema rejects, an unknown tool)."""
 
-    async def audit(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    async def audit(ctx: ServerRequestContext[App, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method not in ("tools/call", "resources/read"):
             return await call_next(ctx)
+        guard = ctx.lifespan_context.guard
         params = ctx.params if isinstance(ctx.params, dict) else {}
         if ctx.method == "tools/call":
             action, arguments = str(params.get("name")), params.get("arguments")

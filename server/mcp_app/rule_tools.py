@@ -21,6 +21,7 @@ import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.session import ServerSession
@@ -29,15 +30,12 @@ from mcp.shared.subscriptions import ResourcesListChanged, ToolsListChanged
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field
 
-from strongroom.server.answers.checker import AnswerCheck, AnswerChecker
-from strongroom.server.answers.session import SessionMemory
+from strongroom.server.answers.checker import AnswerCheck
+from strongroom.server.app import App
 from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Access, Caller
-from strongroom.server.guard.gate import Guard
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.models import RuleDecision
-from strongroom.server.rules.engine import Clock, CompiledRuleSet
-from strongroom.server.rules.service import Rules
+from strongroom.server.rules.engine import CompiledRuleSet
 
 log = logging.getLogger("strongroom.rules")
 
@@ -48,11 +46,20 @@ READ_ONLY = ToolAnnotations(
 )
 
 
+#: What a handler is given: the App, which the server's lifespan yields, is its lifespan context.
+AppContext = Context[App, Any]
+
+
+def app_of(ctx: AppContext) -> App:
+    """The App serving this request."""
+    return ctx.request_context.lifespan_context
+
+
 class Guarded(Protocol):
     """The app's single call path: run ``fn(access)`` in a worker thread through the guard."""
 
     def __call__(
-        self, action: str, arguments: dict[str, Any], fn: Callable[[Access], T], /
+        self, app: App, action: str, arguments: dict[str, Any], fn: Callable[[Access], T], /
     ) -> Awaitable[T]: ...
 
 
@@ -114,45 +121,41 @@ class RawArguments(ArgModelBase):
 class RuleTools:
     """Business-rule tools, check_answer and the answer prompt for one server.
 
-    Build it before the server (it compiles the rules file and raises RulesError if the file
-    is broken), pass ``bus`` to the MCPServer, run :meth:`watching` in the server lifespan,
-    feed every tool result to ``memory.observe``, then :meth:`install` the tools.
+    Build it before the server (it compiles the App's rules file and raises RulesError if the
+    file is broken), pass ``bus`` to the MCPServer, run :meth:`watching` in the server lifespan,
+    feed every tool result to the App's ``memory.observe``, then :meth:`install` the tools.
+
+    The handlers read the App from their Context; this object keeps the App's rules, because
+    the tool list is made from them when the server is built and follows them as they reload.
     """
 
-    def __init__(self, kb: KnowledgeBase, clock: Clock | None = None) -> None:
-        self.kb = kb
-        self.rules = Rules(kb.settings, kb.catalog, clock)
-        self.rules.load()
-        self.memory = SessionMemory()
-        self.checker = AnswerChecker(kb.settings.answers, kb.embedder, kb.catalog)
+    def __init__(self, app: App) -> None:
+        self.settings = app.settings
+        self.rules = app.rules
         self.bus = InMemorySubscriptionBus()
         self.notifier = ListChangedNotifier(self.bus)
         self._server: MCPServer[Any] | None = None
         self._guarded: Guarded | None = None
         self._caller: Callable[[], Caller] = lambda: Caller("local", "stdio")
-        self._guard: Guard | None = None
         self._registered: dict[str, tuple[Any, ...]] = {}
         self._watching = False
         self._reload_lock = anyio.Lock()
 
     # -- registration -------------------------------------------------------------------------
 
-    def install(
-        self, server: MCPServer[Any], guarded: Guarded, caller: Callable[[], Caller], guard: Guard
-    ) -> None:
+    def install(self, server: MCPServer[Any], guarded: Guarded, caller: Callable[[], Caller]) -> None:
         """Register the rule tools, check_answer and the answer_with_policy prompt."""
         self._server = server
         self._guarded = guarded
         self._caller = caller
-        self._guard = guard
         server.middleware.append(self.notifier)
         server.middleware.append(self._hide_unreadable)
         self._sync_tools()
-        settings = self.kb.settings.answers
-        checker, memory, rules, kb = self.checker, self.memory, self.rules, self.kb
+        settings = self.settings.answers
 
         @server.tool(name="check_answer", title="Check a draft answer", annotations=READ_ONLY)
         async def check_answer(
+            ctx: AppContext,
             draft: Annotated[
                 str, Field(description="The answer you intend to send, as plain text or Markdown.")
             ],
@@ -170,25 +173,26 @@ class RuleTools:
             in this session, and the organisation's answer policies (forbidden statements, required
             statements, no personal data) must hold. Returns `passed` and a `fix` list; revise the
             draft and call again until it passes."""
-            who = caller()
-            decisions = memory.decisions(who)
+            app, who = app_of(ctx), caller()
+            decisions = app.memory.decisions(who)
             return await guarded(
+                app,
                 "check_answer",
                 {"draft": draft, "citations": citations},
-                lambda access: checker.check(
+                lambda access: app.checker.check(
                     draft,
                     citations,
-                    policies=rules.book.policies,
-                    shown=lambda ids: guard.shown(who, ids),
+                    policies=app.rules.book.policies,
+                    shown=lambda ids: app.guard.shown(who, ids),
                     decisions=decisions,
-                    visible=kb.visible_sources(access).__contains__,
+                    visible=app.knowledge.visible_sources(access).__contains__,
                 ),
             )
 
         @server.prompt(name="answer_with_policy", title="Answer by the organisation's policies and rules")
-        def answer_with_policy(question: str) -> str:
+        def answer_with_policy(ctx: AppContext, question: str) -> str:
             """Walks a model through search → rule tool → draft → check_answer → revise."""
-            return answer_prompt(question, list(rules.book.rule_sets.values()))
+            return answer_prompt(question, list(app_of(ctx).rules.book.rule_sets.values()))
 
     def _sync_tools(self) -> None:
         """Make the server's rule tools match the current rule book."""
@@ -219,21 +223,22 @@ class RuleTools:
 
     def _tool_function(self, rule_set: CompiledRuleSet) -> Callable[..., Awaitable[RuleDecision]]:
         name = rule_set.name
-        rules = self.rules
 
-        kb = self.kb
-
-        async def decide(arguments: dict[str, Any]) -> RuleDecision:
+        async def decide(ctx: AppContext, arguments: dict[str, Any]) -> RuleDecision:
             guarded = self._guarded
             assert guarded is not None
             try:
                 valid = rule_set.check_arguments(arguments)  # strictly, before any lookup
             except InvalidArgument as exc:
                 raise ToolError(str(exc)) from None
+            app = app_of(ctx)
             return await guarded(
+                app,
                 name,
                 valid,
-                lambda access: rules.decide(name, valid, kb.visible_sources(access).__contains__),
+                lambda access: app.rules.decide(
+                    name, valid, app.knowledge.visible_sources(access).__contains__
+                ),
             )
 
         decide.__name__ = name
@@ -246,12 +251,10 @@ class RuleTools:
 
     # -- access -------------------------------------------------------------------------------
 
-    def hidden_tools(self, caller: Caller) -> set[str]:
+    def hidden_tools(self, app: App, caller: Caller) -> set[str]:
         """Rule-set tools that read a record source ``caller`` may not see: to that caller they
         do not exist, so their parameters, reasons, errors and not-found answers say nothing."""
-        if self._guard is None:
-            return set()
-        visible = self.kb.visible_sources(self._guard.principal(caller).access)
+        visible = app.knowledge.visible_sources(app.guard.principal(caller).access)
         return {
             name
             for name, rule_set in self.rules.book.rule_sets.items()
@@ -259,11 +262,11 @@ class RuleTools:
         }
 
     async def _hide_unreadable(
-        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+        self, ctx: ServerRequestContext[App, Any], call_next: CallNext
     ) -> HandlerResult:
         if ctx.method not in ("tools/list", "tools/call"):
             return await call_next(ctx)
-        hidden = self.hidden_tools(self._caller())
+        hidden = self.hidden_tools(ctx.lifespan_context, self._caller())
         if ctx.method == "tools/call":
             params = dict(ctx.params or {})
             name = params.get("name")
@@ -284,7 +287,7 @@ class RuleTools:
     @asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:
         """Poll the rules file (and the index) while the server runs, if reloading is on."""
-        settings = self.kb.settings.rules
+        settings = self.settings.rules
         if not settings.reload or self.rules.path is None or self._watching:
             yield
             return

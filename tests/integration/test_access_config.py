@@ -15,7 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import build_app
 from strongroom.server.settings import load_settings
 from tests.integration.guard_fixtures import FINANCE_DOCS
 from tests.integration.mcp_helpers import error_text, structured
@@ -63,7 +63,7 @@ def corpus(root: Path) -> Path:
 
 
 def sync(config: Path, embedder: Any) -> None:
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     assert kb.sync().ok
     kb.close()
 

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongroom.connectors.api import Document
+from strongroom.server.app import build_app
 from strongroom.server.errors import InvalidArgument, NotFound
 from strongroom.server.guard.access import Access
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 
 pytestmark = pytest.mark.model
@@ -46,7 +46,7 @@ def test_no_result_escapes(tmp_path_factory, embedder, source_labels, principal_
         for name, labels in zip(SOURCES, source_labels, strict=True)
     )
     (root / "strongroom.toml").write_text(toml)
-    kb = KnowledgeBase(load_settings(root / "strongroom.toml"), embedder=embedder)
+    kb = build_app(load_settings(root / "strongroom.toml"), embedder=embedder).knowledge
     for name in SOURCES:
         kb.indexer.plant(name, corpus(name))
     labels_of = dict(zip(SOURCES, source_labels, strict=True))

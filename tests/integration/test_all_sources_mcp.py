@@ -11,9 +11,8 @@ import psycopg
 import pytest
 from mcp import Client
 
+from strongroom.server.app import build_app
 from strongroom.server.guard.access import Caller
-from strongroom.server.guard.factory import build_guard
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
 from tests.integration.mcp_helpers import structured
@@ -78,13 +77,13 @@ name = "guides"
 connector = "web"
 urls = ["{website.url("/guides/avalanche")}"]
 """)
-        kb = KnowledgeBase(load_settings(tmp_path / "strongroom.toml"), embedder=embedder)
-        report = kb.sync()
+        app = build_app(load_settings(tmp_path / "strongroom.toml"), embedder=embedder)
+        report = app.knowledge.sync()
     assert report.ok, [(s.name, s.error) for s in report.sources]
     assert {s.name: s.added for s in report.sources} == {"crm": 1, "invoices": 1, "suppliers": 1, "guides": 1}
     assert postgres.password not in repr(report)
 
-    server = build_server(kb, build_guard(kb.settings, kb), Caller("local", "stdio"))
+    server = build_server(app, Caller("local", "stdio"))
     expected = {
         "when is the boat club's insurance up for renewal?": "crm/7",
         "which vendor sold us climbing ropes?": "invoices/9001",
@@ -99,6 +98,6 @@ urls = ["{website.url("/guides/avalanche")}"]
                 assert hits[0]["document_id"] == document_id, (question, hits)
 
     anyio.run(session)
-    invoice = kb.record("invoices", "9001")
+    invoice = app.knowledge.record("invoices", "9001")
     assert invoice is not None and invoice.fields is not None
     assert str(invoice.fields["amount"]) == "1840.50" and invoice.fields["vendor"] == "Glacier Rope Works"

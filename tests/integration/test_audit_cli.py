@@ -20,8 +20,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from strongroom.server.app import build_app
 from strongroom.server.guard.access import Access, Caller
-from strongroom.server.guard.factory import build_guard
 from strongroom.server.settings import load_settings
 from strongroom.server.store.audit import AuditLog
 from tests.support import ROOT, clean_env, strongroom_cmd
@@ -166,16 +166,6 @@ def test_sigkill_during_appends_never_raises_a_false_alarm(tmp_path: Path) -> No
     assert result is not None and result.records > 12
 
 
-class NoIndex:
-    """An empty index, for guarding calls that return no passages."""
-
-    def source_sizes(self) -> dict[str, int]:
-        return {}
-
-    def canary_documents(self) -> set[str]:
-        return set()
-
-
 def guarded_call(config: Path, arguments: Mapping[str, object]) -> str:
     """Run one call through the guard built as `serve` builds it; the recorded argument digest."""
     settings = load_settings(config)
@@ -183,7 +173,7 @@ def guarded_call(config: Path, arguments: Mapping[str, object]) -> str:
     async def call(access: Access) -> str:
         return "done"
 
-    anyio.run(build_guard(settings, NoIndex()).run, Caller("local", "stdio"), "search", arguments, call)
+    anyio.run(build_app(settings).guard.run, Caller("local", "stdio"), "search", arguments, call)
     return AuditLog(settings.catalog_path).query(limit=1)[0].args_hash
 
 

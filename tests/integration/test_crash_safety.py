@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
@@ -281,7 +282,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> d
     root = tmp_path_factory.mktemp("reference")
     write_files(root / "docs", NEW)
     settings = load_settings(make_config(root))
-    kb = KnowledgeBase(settings, embedder=embedder)
+    kb = build_app(settings, embedder=embedder).knowledge
     try:
         report = kb.sync()
         assert report.ok and report.sources[0].added == len(NEW)
@@ -312,7 +313,7 @@ class Corpus:
         write_files(self.docs, {n: t for n, t in NEW.items() if OLD.get(n) != t})
 
     def open(self) -> KnowledgeBase:
-        return KnowledgeBase(self.settings, embedder=self._embedder)
+        return build_app(self.settings, embedder=self._embedder).knowledge
 
     def close(self, kb: KnowledgeBase) -> None:
         """Close and forget the embedded Chroma, so a child process can own the directory."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import build_app
 from strongroom.server.retrieval.candidates import dense_candidates
 from strongroom.server.settings import load_settings
 from strongroom.server.store.records import SearchFilter
@@ -24,7 +24,7 @@ def test_server_process_follows_a_sync_from_another_process(tmp_path: Path, embe
     (tmp_path / "strongroom.toml").write_text(
         "[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n"
     )
-    kb = KnowledgeBase(load_settings(tmp_path / "strongroom.toml"), embedder=embedder)  # the "server"
+    kb = build_app(load_settings(tmp_path / "strongroom.toml"), embedder=embedder).knowledge  # the "server"
     assert kb.sync().ok
     assert kb.search("where do boats go when not in use?", k=1).results[0].document_id == "n/kayaks.md"
 

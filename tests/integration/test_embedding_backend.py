@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder, EmbeddingError, resolve_backend
-from strongroom.server.knowledge import IndexMismatch, KnowledgeBase
+from strongroom.server.knowledge import IndexMismatch
 from strongroom.server.settings import EmbeddingSettings, load_settings
 from tests.integration.test_sync_incremental import write_corpus
 
@@ -50,13 +51,13 @@ def test_a_backend_change_is_refused_until_a_sync_re_embeds(
     tmp_path: Path, embedder: Embedder, torch_embedder: Embedder
 ) -> None:
     settings = load_settings(write_corpus(tmp_path))
-    kb = KnowledgeBase(settings, embedder=embedder)
+    kb = build_app(settings, embedder=embedder).knowledge
     first = kb.sync().sources[0]
     assert kb.catalog.embedding() == ({"model": "all-MiniLM-L6-v2", "backend": "onnx"}, None)
     assert kb.search("refund", 3).results
     kb.close()
 
-    kb = KnowledgeBase(settings, embedder=torch_embedder)
+    kb = build_app(settings, embedder=torch_embedder).knowledge
     with pytest.raises(
         IndexMismatch, match=r"embedded with all-MiniLM-L6-v2 \(onnx backend\).*strongroom sync"
     ):
@@ -70,7 +71,7 @@ def test_a_backend_change_is_refused_until_a_sync_re_embeds(
 
 def test_an_unfinished_re_embedding_is_refused_as_mixed(tmp_path: Path, embedder: Embedder) -> None:
     settings = load_settings(write_corpus(tmp_path))
-    kb = KnowledgeBase(settings, embedder=embedder)
+    kb = build_app(settings, embedder=embedder).knowledge
     kb.sync()
     kb.catalog.set_embedding(
         {"model": "all-MiniLM-L6-v2", "backend": "onnx"}, {"model": "x", "backend": "torch"}

@@ -119,10 +119,10 @@ def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
 def test_search_on_an_empty_index_says_to_sync(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     (tmp_path / ".strongroom").mkdir()
-    from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.app import build_app
     from strongroom.server.settings import load_settings
 
-    KnowledgeBase(load_settings(config)).close()  # an empty catalog, as after a sync that found nothing
+    build_app(load_settings(config)).knowledge.close()  # an empty catalog, as after a sync that found nothing
     out = run("search", "tents", cwd=tmp_path)
     one_line_error(out, "nothing indexed yet: run `strongroom sync`")
 
@@ -131,14 +131,13 @@ def test_search_on_an_empty_index_says_to_sync(tmp_path: Path) -> None:
 
 
 def _server(config: Path):  # type: ignore[no-untyped-def]
+    from strongroom.server.app import build_app
     from strongroom.server.guard.access import Caller
-    from strongroom.server.guard.factory import build_guard
-    from strongroom.server.knowledge import KnowledgeBase
     from strongroom.server.mcp_app.app import build_server
     from strongroom.server.settings import load_settings
 
-    kb = KnowledgeBase(load_settings(config))
-    return kb, build_server(kb, build_guard(kb.settings, kb), Caller("local", "stdio"))
+    app = build_app(load_settings(config))
+    return app.knowledge, build_server(app, Caller("local", "stdio"))
 
 
 def test_mcp_search_says_when_nothing_is_indexed_or_the_first_sync_runs(tmp_path: Path) -> None:

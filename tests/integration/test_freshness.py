@@ -18,7 +18,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import ResourceListChangedNotification
 
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import build_app
 from strongroom.server.settings import load_settings
 from tests.integration.mcp_helpers import structured
 from tests.integration.test_crash_safety import (
@@ -266,7 +266,7 @@ def test_a_sigkill_during_a_background_sync_leaves_the_index_consistent(tmp_path
     killed_at = _committed_documents(data)
     assert 0 < killed_at < total, killed_at
 
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     check_invariants(kb)  # consistent as it was left
     kb.close()
 
@@ -284,7 +284,7 @@ def test_a_sigkill_during_a_background_sync_leaves_the_index_consistent(tmp_path
         server.wait(60)
 
     release_embedded_chroma(data / "chroma")
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     check_invariants(kb)
     assert chroma_ids(kb) == committed_chunk_ids(kb) and not ledger(kb)
     kb.close()

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from strongroom.server.app import build_app
 from strongroom.server.guard.auth import token_digest
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 from strongroom.server.store.audit import AuditLog
 from strongroom.server.store.catalog import Catalog
@@ -113,7 +113,7 @@ token_sha256 = ["{token_digest(CARL_TOKEN)}"]
 limits = {{ hard_chars = {CARL_CHARS}, calls_per_minute = 1000 }}
 """,
     )
-    kb = KnowledgeBase(load_settings(deployment.config), embedder=embedder)
+    kb = build_app(load_settings(deployment.config), embedder=embedder).knowledge
     assert kb.sync().ok
     kb.close()
     log = root / "serve.log"

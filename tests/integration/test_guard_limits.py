@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import anyio
 import pytest
 from mcp import Client
 
+from strongroom.server.app import App, build_app
 from strongroom.server.guard.access import Caller
 from strongroom.server.guard.canary import make_canary
 from strongroom.server.guard.gate import Guard
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
 from strongroom.server.settings.guard import Limits
@@ -35,20 +36,28 @@ class Clock:
 
 
 @pytest.fixture
-def kb(fresh_example: Path, embedder) -> KnowledgeBase:  # type: ignore[no-untyped-def]
-    return KnowledgeBase(load_settings(fresh_example), embedder=embedder)
+def app(fresh_example: Path, embedder) -> App:  # type: ignore[no-untyped-def]
+    return build_app(load_settings(fresh_example), embedder=embedder)
 
 
-def make_guard(kb: KnowledgeBase, clock: Clock, **limits: float) -> Guard:
-    settings = kb.settings.guard.model_copy(update={"limits": Limits(**limits)})  # type: ignore[arg-type]
-    path = kb.settings.data_dir / "catalog.sqlite3"
-    return Guard(settings, AuditLog(path), ExposureLedger(path), kb, clock=clock)
+def make_guard(
+    app: App,
+    clock: Callable[[], float] = time.time,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    busy_timeout_s: float = 5.0,
+    **limits: float,
+) -> Guard:
+    """The test seam: give ``app`` a guard with ``clock`` (and ``sleep``), ``limits`` and a busy timeout."""
+    settings = app.settings.guard.model_copy(update={"limits": Limits(**limits)})  # type: ignore[arg-type]
+    path = app.settings.catalog_path
+    audit, ledger = AuditLog(path, busy_timeout_s), ExposureLedger(path, busy_timeout_s)
+    app.guard = Guard(settings, audit, ledger, app.knowledge, clock=clock, sleep=sleep)
+    return app.guard
 
 
-def session(
-    kb: KnowledgeBase, guard: Guard, body: Callable[[Client], Awaitable[None]], who: str = "local"
-) -> None:
-    server = build_server(kb, guard, Caller(who, "stdio"))
+def session(app: App, body: Callable[[Client], Awaitable[None]], who: str = "local") -> None:
+    server = build_server(app, Caller(who, "stdio"))
 
     async def run() -> None:
         async with Client(server) as client:
@@ -58,7 +67,7 @@ def session(
 
 
 def test_rate_limit_refuses_only_past_the_longest_wait_with_retry_after_then_recovers(
-    kb: KnowledgeBase,
+    app: App,
 ) -> None:
     clock = Clock()
     waited: list[float] = []
@@ -66,11 +75,7 @@ def test_rate_limit_refuses_only_past_the_longest_wait_with_retry_after_then_rec
     async def sleep(seconds: float) -> None:
         waited.append(seconds)
 
-    settings = kb.settings.guard.model_copy(
-        update={"limits": Limits(calls_per_minute=6, burst=2, max_wait_s=10, soft_delay_s=0)}
-    )
-    path = kb.settings.data_dir / "catalog.sqlite3"
-    guard = Guard(settings, AuditLog(path), ExposureLedger(path), kb, clock=clock, sleep=sleep)
+    guard = make_guard(app, clock, sleep=sleep, calls_per_minute=6, burst=2, max_wait_s=10, soft_delay_s=0)
 
     async def body(client: Client) -> None:
         for _ in range(3):  # a burst of 2, then one waits for its 10 s slot, up to the 10 s bound
@@ -81,20 +86,15 @@ def test_rate_limit_refuses_only_past_the_longest_wait_with_retry_after_then_rec
         clock.now += 10
         structured(await client.call_tool("list_sources", {}))
 
-    session(kb, guard, body)
+    session(app, body)
     assert waited == [10.0, 10.0]
     outcomes = [r.outcome for r in guard.audit.query(limit=None)][::-1]
     assert outcomes == ["ok"] * 3 + ["refused", "ok"]
     assert [e["kind"] for e in guard.audit.query(limit=1)[0].events] == ["paced"]
 
 
-def test_parallel_calls_are_paced_in_real_time_not_refused(kb: KnowledgeBase) -> None:
-    settings = kb.settings.guard.model_copy(
-        update={"limits": Limits(calls_per_minute=240, burst=2, max_wait_s=5, soft_delay_s=0)}
-    )
-    path = kb.settings.data_dir / "catalog.sqlite3"
-    guard = Guard(settings, AuditLog(path), ExposureLedger(path), kb)
-    import time
+def test_parallel_calls_are_paced_in_real_time_not_refused(app: App) -> None:
+    guard = make_guard(app, calls_per_minute=240, burst=2, max_wait_s=5, soft_delay_s=0)
 
     async def body(client: Client) -> None:
         started = time.perf_counter()
@@ -110,15 +110,15 @@ def test_parallel_calls_are_paced_in_real_time_not_refused(kb: KnowledgeBase) ->
         assert results == [False] * 5
         assert 0.7 <= elapsed < 5  # 2 at once, then one every 0.25 s
 
-    session(kb, guard, body)
+    session(app, body)
     paced = [r for r in guard.audit.query(limit=None) if any(e["kind"] == "paced" for e in r.events)]
     assert len(paced) == 3
 
 
-def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> None:
+def test_exposure_budget_caps_and_an_operator_can_lift_it(app: App) -> None:
     clock = Clock()
     guard = make_guard(
-        kb, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000, new_share=1.0
+        app, clock, hard_chunks=12, soft_chunks=8, soft_delay_s=0, novelty_min_chunks=10_000, new_share=1.0
     )
     queries = [
         "refund",
@@ -155,19 +155,19 @@ def test_exposure_budget_caps_and_an_operator_can_lift_it(kb: KnowledgeBase) -> 
         clock.now += 5
         assert not (await client.call_tool("search", {"query": queries[-1], "k": 4})).is_error
 
-    session(kb, guard, body)
+    session(app, body)
     kinds = [e["kind"] for r in guard.audit.query(limit=None) for e in r.events]
     assert "soft_limit_crossed" in kinds and "budget_exceeded" in kinds
     assert guard.audit.verify().ok
 
 
-def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
+def test_canary_served_raises_a_high_severity_event(app: App) -> None:
     canary = make_canary()
-    kb.indexer.plant("handbook", [canary.document])
+    app.indexer.plant("handbook", [canary.document])
     doc_id = document_id("handbook", canary.document.id)
-    kb.catalog.add_canary(doc_id, "handbook", canary.document.id, canary.token)
+    app.catalog.add_canary(doc_id, "handbook", canary.document.id, canary.token)
     clock = Clock()
-    guard = make_guard(kb, clock)
+    guard = make_guard(app, clock)
 
     async def body(client: Client) -> None:
         normal = structured(await client.call_tool("search", {"query": "how do I return a tent?", "k": 5}))
@@ -176,12 +176,12 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
         hit = structured(await client.call_tool("search", {"query": canary.token, "k": 3}))
         assert hit["results"][0]["document_id"] == doc_id  # an identifier: the keyword index finds it
 
-    session(kb, guard, body, who="mallory")
+    session(app, body, who="mallory")
     alerts = guard.audit.query(severity="high")
     assert [r.principal for r in alerts] == ["mallory"]
     assert alerts[0].events[0]["kind"] == "canary_served"
     checked = subprocess.run(
-        strongroom_cmd("guard", "check", "--config", str(kb.settings.config_file)),
+        strongroom_cmd("guard", "check", "--config", str(app.settings.config_file)),
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -189,7 +189,7 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
     )
     assert checked.returncode == 1 and "mallory search: canary_served" in checked.stdout
     status = subprocess.run(
-        strongroom_cmd("status", "--config", str(kb.settings.config_file)),
+        strongroom_cmd("status", "--config", str(app.settings.config_file)),
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -198,18 +198,18 @@ def test_canary_served_raises_a_high_severity_event(kb: KnowledgeBase) -> None:
     assert "guard:     1 alert(s) in the last 24 h (strongroom guard check)" in status.stdout, status.stderr
     assert [r.principal for r in guard.audit.query(document_id=doc_id)] == ["mallory"]
     # A resync keeps the planted canary.
-    assert kb.sync().ok and kb.catalog.document(doc_id) is not None
+    assert app.knowledge.sync().ok and app.catalog.document(doc_id) is not None
 
 
-def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None:
-    guard = make_guard(kb, Clock())
+def test_audit_cli_shows_filters_exports_and_verifies(app: App) -> None:
+    make_guard(app, Clock())
 
     async def body(client: Client) -> None:
         await client.call_tool("search", {"query": "restocking fee", "k": 2})
         await client.call_tool("read_document", {"document_id": "handbook/nope.md"})
 
-    session(kb, guard, body, who="alice")
-    config = str(kb.settings.config_file)
+    session(app, body, who="alice")
+    config = str(app.settings.config_file)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -232,7 +232,7 @@ def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None
     assert cli("audit", "verify").stdout.startswith("ok: 2 records")
     import sqlite3
 
-    with sqlite3.connect(kb.settings.data_dir / "catalog.sqlite3") as db:
+    with sqlite3.connect(app.settings.data_dir / "catalog.sqlite3") as db:
         db.execute("UPDATE audit SET outcome='ok' WHERE seq=2")
     broken = cli("audit", "verify")
     assert broken.returncode != 0 and "record 2 was altered" in broken.stderr
@@ -241,37 +241,37 @@ def test_audit_cli_shows_filters_exports_and_verifies(kb: KnowledgeBase) -> None
 
 
 def test_replay_tells_which_recorded_calls_other_limits_would_delay_or_refuse(
-    kb: KnowledgeBase, tmp_path: Path
+    app: App, tmp_path: Path
 ) -> None:
     from strongroom.server.guard.replay import replay
     from strongroom.server.settings.guard import GuardSettings
 
     clock = Clock()
-    guard = make_guard(kb, clock)
+    guard = make_guard(app, clock)
 
     async def body(client: Client) -> None:
         for q in ["refund", "warranty backpack", "shipping costs", "travel per diem", "parental leave"]:
             structured(await client.call_tool("search", {"query": q, "k": 4}))
 
-    session(kb, guard, body, who="alice")
+    session(app, body, who="alice")
     records = guard.audit.all()
     assert len(records) == 5 and all(r.chunk_ids for r in records)
     # The recorded calls came within a second or so: a bucket of 1 call a minute, bursts of 2 and
     # at most 30 s of wait serves two, delays none (30 s is too long) and refuses the rest.
     tight = GuardSettings(limits=Limits(calls_per_minute=1, burst=2, max_wait_s=30))
-    verdicts = [r.verdict for r in replay(records, tight, kb.catalog)]
+    verdicts = [r.verdict for r in replay(records, tight, app.catalog)]
     assert verdicts == ["served", "served", "refused", "refused", "refused"]
     # A passage budget of 6 (new principal: 60% of 10) refuses the call that would pass it.
     small = GuardSettings(limits=Limits(hard_chunks=10))
-    replayed = replay(records, small, kb.catalog)
+    replayed = replay(records, small, app.catalog)
     first_refused = next(i for i, r in enumerate(replayed) if r.verdict == "refused")
     assert sum(len(set(r.chunk_ids)) for r in records[:first_refused]) <= 6
     assert "distinct passages" in replayed[first_refused].reason
-    assert [r.verdict for r in replay(records, GuardSettings(), kb.catalog)] == ["served"] * 5
+    assert [r.verdict for r in replay(records, GuardSettings(), app.catalog)] == ["served"] * 5
 
     new = tmp_path / "new.toml"
     new.write_text("[guard.limits]\ncalls_per_minute = 1\nburst = 2\nmax_wait_s = 30\n")
-    config = str(kb.settings.config_file)
+    config = str(app.settings.config_file)
     shown = subprocess.run(
         strongroom_cmd("guard", "replay", "--config", str(new), "--current", config, "--since", "1d"),
         capture_output=True,
@@ -293,31 +293,31 @@ def test_replay_tells_which_recorded_calls_other_limits_would_delay_or_refuse(
 
 
 def test_a_call_that_fails_unexpectedly_is_audited_without_its_internals(
-    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+    app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug inside a tool (no real one to trigger: the knowledge base is made to raise) is
     audited as an error, and the client learns nothing of it but that it failed."""
-    guard = make_guard(kb, Clock())
+    guard = make_guard(app, Clock())
 
     def broken(*_: object) -> None:
         raise RuntimeError("internal detail /srv/secret/path")
 
-    monkeypatch.setattr(kb, "list_sources", broken)
+    monkeypatch.setattr(app.knowledge, "list_sources", broken)
 
     async def body(client: Client) -> None:
         failed = await client.call_tool("list_sources", {})
         assert failed.is_error and "secret" not in error_text(failed)
 
-    session(kb, guard, body)
+    session(app, body)
     (record,) = guard.audit.query(limit=1)
     assert (record.action, record.outcome) == ("list_sources", "error")
 
 
-def test_a_call_failing_on_a_locked_catalog_is_audited_once_the_catalog_frees(kb: KnowledgeBase) -> None:
+def test_a_call_failing_on_a_locked_catalog_is_audited_once_the_catalog_frees(app: App) -> None:
     import sqlite3
 
-    path = kb.settings.data_dir / "catalog.sqlite3"
-    guard = Guard(kb.settings.guard, AuditLog(path, 0.3), ExposureLedger(path, 0.3), kb, clock=Clock())
+    path = app.settings.catalog_path
+    guard = make_guard(app, Clock(), busy_timeout_s=0.3)
     holder = sqlite3.connect(path, isolation_level=None)
 
     async def body(client: Client) -> None:
@@ -327,7 +327,7 @@ def test_a_call_failing_on_a_locked_catalog_is_audited_once_the_catalog_frees(kb
         holder.execute("COMMIT")
         structured(await client.call_tool("list_sources", {}))
 
-    session(kb, guard, body)
+    session(app, body)
     holder.close()
     assert [(r.action, r.outcome) for r in guard.audit.query(limit=2)] == [
         ("list_sources", "ok"),

@@ -26,7 +26,7 @@ from benchmarks.harvest.benign import run_benign
 from benchmarks.harvest.common import Rig, make_rig
 from benchmarks.harvest.corpus import Corpus, open_knowledge_base
 from benchmarks.harvest.crawler import CrawlResult, run_crawler
-from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.app import App
 from strongroom.server.settings.guard import CollectiveLimits, GuardSettings, Limits
 
 pytestmark = pytest.mark.model
@@ -47,15 +47,15 @@ SCALED = GuardSettings(
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[tuple[KnowledgeBase, Corpus]]:  # type: ignore[no-untyped-def]
-    kb, corpus = open_knowledge_base(tmp_path_factory.mktemp("harvest"), PASSAGES, embedder=embedder)
-    assert sum(kb.source_sizes().values()) == PASSAGES
-    yield kb, corpus
-    kb.close()
+def indexed(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[tuple[App, Corpus]]:  # type: ignore[no-untyped-def]
+    app, corpus = open_knowledge_base(tmp_path_factory.mktemp("harvest"), PASSAGES, embedder=embedder)
+    assert sum(app.knowledge.source_sizes().values()) == PASSAGES
+    yield app, corpus
+    app.close()
 
 
 @pytest.fixture
-def rig(indexed: tuple[KnowledgeBase, Corpus], tmp_path: Path) -> Rig:
+def rig(indexed: tuple[App, Corpus], tmp_path: Path) -> Rig:
     """A fresh guard with the scaled limits (the crawlers')."""
     return make_rig(indexed[0], tmp_path / "guard", SCALED)
 
@@ -73,10 +73,10 @@ def assert_refusals_audited(rig: Rig, result: CrawlResult) -> None:
 
 
 def test_benign_replay_is_never_refused_under_the_defaults(
-    indexed: tuple[KnowledgeBase, Corpus], tmp_path: Path
+    indexed: tuple[App, Corpus], tmp_path: Path
 ) -> None:
-    kb, corpus = indexed
-    rig = make_rig(kb, tmp_path / "guard", GuardSettings())
+    app, corpus = indexed
+    rig = make_rig(app, tmp_path / "guard", GuardSettings())
     result = anyio.run(lambda: run_benign(rig, corpus))
     assert result.refused == 0, result.refusals
     assert result.questions == 200 and result.calls >= 400
@@ -125,13 +125,13 @@ def test_many_identities_are_stopped_together_by_the_collective_pool(rig: Rig) -
 
 
 def test_colleagues_side_by_side_and_after_an_attack_are_never_refused(
-    indexed: tuple[KnowledgeBase, Corpus], tmp_path: Path
+    indexed: tuple[App, Corpus], tmp_path: Path
 ) -> None:
     from benchmarks.harvest.benign import build_cases
 
-    kb, corpus = indexed
+    app, corpus = indexed
     rig = make_rig(
-        kb, tmp_path / "guard", GuardSettings(collective=CollectiveLimits(share=0.1, min_chunks=0))
+        app, tmp_path / "guard", GuardSettings(collective=CollectiveLimits(share=0.1, min_chunks=0))
     )
     colleagues = [f"colleague-{i}" for i in range(4)]
 

@@ -10,10 +10,10 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from strongroom.server.app import build_app
 from strongroom.server.cli_output import print_sync_summary
 from strongroom.server.embedder import Embedder
 from strongroom.server.indexing.sync import SyncReport
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 from strongroom.server.store.catalog import Catalog
 from tests.integration.mcp_helpers import structured
@@ -61,7 +61,7 @@ def test_hostile_content_is_cleaned_flagged_and_reported(
     tmp_path: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _corpus(tmp_path)
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         report = kb.sync().sources[0]
         assert report.error is None and report.skipped == [] and report.added == 4

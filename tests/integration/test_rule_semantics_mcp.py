@@ -19,10 +19,9 @@ import pytest
 from mcp import Client
 from mcp.server import MCPServer
 
+from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder
 from strongroom.server.guard.access import Caller
-from strongroom.server.guard.factory import build_guard
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
 from tests.integration.mcp_helpers import error_text, structured
@@ -133,9 +132,7 @@ def harbor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def make_server(config: Path, embedder: Embedder) -> MCPServer[Any]:
-    settings = load_settings(config)
-    kb = KnowledgeBase(settings, embedder=embedder)
-    return build_server(kb, build_guard(settings, kb), Caller("local", "stdio"))
+    return build_server(build_app(load_settings(config), embedder=embedder), Caller("local", "stdio"))
 
 
 def call_all(config: Path, embedder: Embedder, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:

@@ -13,10 +13,9 @@ from mcp import Client
 from mcp.server import MCPServer
 from mcp.types import ToolListChangedNotification
 
+from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder
 from strongroom.server.guard.access import Caller
-from strongroom.server.guard.factory import build_guard
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
 from tests.integration.mcp_helpers import error_text, structured
@@ -47,9 +46,7 @@ def acme(fresh_example: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def make_server(config: Path, embedder: Embedder) -> MCPServer[Any]:
-    settings = load_settings(config)
-    kb = KnowledgeBase(settings, embedder=embedder)
-    return build_server(kb, build_guard(settings, kb), Caller("local", "stdio"))
+    return build_server(build_app(load_settings(config), embedder=embedder), Caller("local", "stdio"))
 
 
 async def tool_names(client: Client) -> set[str]:

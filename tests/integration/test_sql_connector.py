@@ -22,6 +22,7 @@ from strongroom.connectors.registry import build_connector
 from strongroom.connectors.sql import Redactor, SqlConnector, redact_url
 from strongroom.connectors.sql.databases import sqlite_converter
 from strongroom.connectors.testing import collect
+from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 from tests.integration.postgres import PostgresServer, postgres
@@ -490,7 +491,7 @@ def open_kb(embedder) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     opened: list[KnowledgeBase] = []
 
     def open_(config: Path) -> KnowledgeBase:
-        kb = KnowledgeBase(load_settings(config), embedder=embedder)
+        kb = build_app(load_settings(config), embedder=embedder).knowledge
         opened.append(kb)
         return kb
 

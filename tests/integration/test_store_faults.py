@@ -21,9 +21,8 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from strongroom.server.app import build_app
 from strongroom.server.guard.access import Caller
-from strongroom.server.guard.factory import build_guard
-from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
 from tests.integration.mcp_helpers import error_text, structured
@@ -168,8 +167,9 @@ def _checkpoint(config: Path) -> None:
 
 def test_mcp_client_on_a_damaged_catalog_gets_a_clear_error(acme: Path) -> None:
     """The catalog is damaged under a running server: tool errors, no path, still serving."""
-    kb = KnowledgeBase(load_settings(acme))
-    server = build_server(kb, build_guard(kb.settings, kb), Caller("local", "stdio"))
+    app = build_app(load_settings(acme))
+    kb = app.knowledge
+    server = build_server(app, Caller("local", "stdio"))
     _checkpoint(acme)
     kb.catalog.close()  # this thread's connection saw the good file
     garbage(catalog_of(acme))
@@ -197,8 +197,7 @@ OUT_OF_RANGE = [
 
 
 def test_out_of_range_numbers_and_non_ascii_keys_are_clear_tool_errors(acme: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    kb = KnowledgeBase(load_settings(acme), embedder=embedder)
-    server = build_server(kb, build_guard(kb.settings, kb), Caller("local", "stdio"))
+    server = build_server(build_app(load_settings(acme), embedder=embedder), Caller("local", "stdio"))
 
     async def session() -> None:
         async with Client(server) as client:

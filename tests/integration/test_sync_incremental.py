@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from strongroom.server.app import build_app
 from strongroom.server.cli_output import print_sync_summary
 from strongroom.server.embedder import Embedder
 from strongroom.server.indexing.sync import SourceReport, SyncReport
@@ -130,7 +131,7 @@ def config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kb(config: Path, embedder: Embedder) -> Iterator[KnowledgeBase]:
-    knowledge = KnowledgeBase(load_settings(config), embedder=embedder)
+    knowledge = build_app(load_settings(config), embedder=embedder).knowledge
     yield knowledge
     knowledge.close()
 
@@ -320,7 +321,7 @@ def test_hostile_files_are_skipped_within_limits_and_the_summary_says_why(
     (docs / "huge.txt").write_text("many words " * 2000, encoding="utf-8")
     with config.open("a", encoding="utf-8") as toml:
         toml.write("parse_timeout = 1\nmax_unpacked_bytes = 1048576\nmax_text_chars = 10000\n")
-    knowledge = KnowledgeBase(load_settings(config), embedder=embedder)
+    knowledge = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         started = time.perf_counter()
         report = only(knowledge.sync())
@@ -371,7 +372,7 @@ def test_incremental_sync_against_a_chroma_server(
     embedder: Embedder,
 ) -> None:
     config = write_corpus(tmp_path / "corpus", chroma_url=chroma_server)
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         assert kb.vectors.location == chroma_server
         first = only(kb.sync())
@@ -428,7 +429,7 @@ def test_a_vector_store_failure_fails_only_its_source(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_second_source(config)
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         with monkeypatch.context() as patch:
             failing_for(kb, patch, "upsert", SOURCE)
@@ -454,7 +455,7 @@ def test_a_failed_deletion_is_finished_by_the_next_sync(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_second_source(config)
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         assert kb.sync().ok
         chess_ids = kb.catalog.chunk_ids(doc_id("chess.md"))

@@ -511,7 +511,7 @@ def test_sync_adds_keeps_updates_and_deletes_pages(
     embedder: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from strongroom.server.knowledge import KnowledgeBase
+    from strongroom.server.app import build_app
     from strongroom.server.settings import load_settings
 
     for key in list(os.environ):
@@ -539,7 +539,7 @@ def test_sync_adds_keeps_updates_and_deletes_pages(
     def page(path: str) -> str:
         return f"site/{site.url(path)}"
 
-    kb = KnowledgeBase(load_settings(config), embedder=embedder)
+    kb = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         first = kb.sync().sources[0]
         assert (first.added, first.updated, first.unchanged, first.deleted, first.error) == (5, 0, 0, 0, None)
