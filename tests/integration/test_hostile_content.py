@@ -108,7 +108,8 @@ def test_hostile_content_is_cleaned_flagged_and_reported(
 def test_a_catalog_made_before_flags_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "catalog.sqlite3"
     Catalog(path).close()
-    with sqlite3.connect(path) as db:  # the chunks table as older versions made it
+    with sqlite3.connect(path) as db:  # the chunks table as older versions made it, versions unrecorded
+        db.execute("DROP TABLE strongroom_schema")
         db.execute("DROP TABLE chunks")
         db.execute(
             "CREATE TABLE chunks (id TEXT PRIMARY KEY, document_id TEXT NOT NULL, chunk_index INTEGER NOT NULL,"
