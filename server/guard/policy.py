@@ -140,7 +140,7 @@ def judge_result(
     served: Sequence[Served],
     never_seen: set[str],
     new_in_window: set[str],
-    new_documents: set[str] | None = None,
+    new_documents: set[str],
     shown_before: Mapping[str, int] | None = None,
     source_sizes: Mapping[str, int],
     pool: Collective,
@@ -182,7 +182,7 @@ def judge_result(
             return decision.refuse(budget.refusal(f"distinct passages of source {source!r}", used, cap))
     new = len(never_seen & set(distinct))
     documents = {s.document_id for s in served}
-    new_docs = len((new_documents or set()) & documents)
+    new_docs = len(new_documents & documents)
     wide, mean_yield, mean_novelty = spreading(
         [new_docs, *exposure.recent_new_documents],
         [new_docs / len(documents) if documents else 0.0, *exposure.recent_document_novelty],
