@@ -19,10 +19,13 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from strongroom.server.errors import StoreUnavailable
 from strongroom.server.settings import Settings
 from strongroom.server.store.audit import Anchor, AuditLog, AuditRecord, GuardEvent, VerifyResult
 from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.database import Database
 from strongroom.server.store.exposure import ExposureLedger
+from strongroom.server.store.sqlite import SqliteDatabase
 
 # The services are imported where they are built: importing them all (numpy, CEL, the
 # connectors) would double the start-up of the operator commands, which need only the stores.
@@ -64,9 +67,37 @@ class App:
     # -- stores ----------------------------------------------------------------------------------
 
     @cached_property
+    def database(self) -> Database:
+        """Where the catalog, ledger and audit log live: the SQLite file in the data directory, or
+        the PostgreSQL server of ``store.catalog_url`` (shared by replicas)."""
+        store = self.settings.store
+        if store.catalog_url is None:
+            return SqliteDatabase(self.settings.catalog_path, store.busy_timeout_s)
+        from strongroom.server.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(
+            store.catalog_url, self._catalog_password(), store.busy_timeout_s, store.catalog_pool_size
+        )
+
+    def _catalog_password(self) -> str | None:
+        store = self.settings.store
+        if store.catalog_password is not None:
+            return store.catalog_password.get_secret_value()
+        if store.catalog_password_file is None:
+            return None  # libpq's own PGPASSWORD / ~/.pgpass, or no password
+        path = self.settings.resolve(store.catalog_password_file)
+        try:
+            return path.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            raise StoreUnavailable(
+                f"store.catalog_password_file {path} cannot be read ({type(exc).__name__}): "
+                "check that it exists and holds the password on its first line"
+            ) from exc
+
+    @cached_property
     def catalog(self) -> Catalog:
-        """The catalog file: documents, chunks, keyword index, sync state, canaries."""
-        return Catalog(self.settings.catalog_path, self.settings.store.busy_timeout_s)
+        """Documents, chunks, keyword index, sync state, canaries."""
+        return Catalog(self.database)
 
     @cached_property
     def vectors(self) -> VectorStore:
@@ -77,13 +108,13 @@ class App:
 
     @cached_property
     def audit(self) -> AuditLog:
-        """The hash-chained audit log (in the catalog file)."""
-        return AuditLog(self.settings.catalog_path, self.settings.store.busy_timeout_s)
+        """The hash-chained audit log (beside the catalog)."""
+        return AuditLog(self.database)
 
     @cached_property
     def ledger(self) -> ExposureLedger:
-        """What each principal has been shown: budgets, novelty, rate slots (in the catalog file)."""
-        return ExposureLedger(self.settings.catalog_path, self.settings.store.busy_timeout_s)
+        """What each principal has been shown: budgets, novelty, rate slots (beside the catalog)."""
+        return ExposureLedger(self.database)
 
     # -- services --------------------------------------------------------------------------------
 
@@ -162,6 +193,6 @@ class App:
         )
 
     def close(self) -> None:
-        """Close the catalog if it was opened."""
-        if "catalog" in self.__dict__:
-            self.catalog.close()
+        """Close the database if it was opened."""
+        if "database" in self.__dict__:
+            self.database.close()

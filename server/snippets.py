@@ -19,7 +19,8 @@ from markdown_it.token import Token
 
 from strongroom.connectors.filesystem.formats.base import atx_heading
 from strongroom.server.indexing.chunking import SENTENCE_END
-from strongroom.server.store.catalog import fts_query
+from strongroom.server.store.catalog import query_words
+from strongroom.server.store.sqlite import fts5_match
 
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 _FIELD = re.compile(r"[^\s:][^:\n]{0,63}: \S")
@@ -143,7 +144,7 @@ def _best(sentences: Sequence[str], query: str) -> tuple[int, int]:
     """The sentence that best matches ``query``, ranked as the keyword index ranks passages
     (SQLite FTS5, Porter stems, BM25), and where in it the first matching word starts; the
     first sentence when none matches."""
-    match = fts_query(query)
+    match = fts5_match(query_words(query))
     if match is None:
         return 0, 0
     with closing(sqlite3.connect(":memory:")) as db:

@@ -29,7 +29,7 @@ from strongroom.server.guard.policy import Decision, Pacing, Refusal, judge_resu
 from strongroom.server.models import Served
 from strongroom.server.settings.guard import GuardSettings
 from strongroom.server.store.audit import AuditLog, GuardEvent
-from strongroom.server.store.exposure import ExposureLedger
+from strongroom.server.store.exposure import ExposureLedger, LedgerView
 
 log = logging.getLogger("strongroom.guard")
 
@@ -192,43 +192,49 @@ class Guard:
         pacing: Pacing,
     ) -> _Outcome:
         """Judge a result and write what follows from it in one worker-thread hop: the ledger
-        (what was shown, or the flag a crawler refusal sets) and the call's audit record."""
-        outcome = self._judge(principal, served, now)
-        decision = outcome.decision
-        if pacing.delay_s:
-            outcome.events.append(GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
-        outcome.events.extend(decision.events)
+        (what was shown, or the flag a crawler refusal sets), in the same transaction as the
+        judgement so no other replica's call comes between them, then the call's audit record."""
+        with self.ledger.settling() as ledger:
+            outcome = self._judge(ledger, principal, served, now)
+            decision = outcome.decision
+            if pacing.delay_s:
+                outcome.events.append(GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
+            outcome.events.extend(decision.events)
+            if decision.refusal is not None:
+                outcome.events.append(decision.refusal.event)
+                if decision.refusal.event.kind in _FLAGGING:
+                    ledger.flag(principal.name, now)
+            else:
+                outcome.events.extend(
+                    GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
+                    for document_id in sorted(outcome.canaries)
+                )
+                ledger.record_served(
+                    principal.name,
+                    served,
+                    now,
+                    outcome.never_seen,
+                    decision.shown,
+                    pooled=decision.pooled,
+                    collective_since=now - self.settings.collective.window_hours * 3600,
+                    new_documents=outcome.new_documents,
+                )
         if decision.refusal is not None:
-            outcome.events.append(decision.refusal.event)
-            if decision.refusal.event.kind in _FLAGGING:
-                self.ledger.flag(principal.name, now)
             self._queue_audit(principal.name, action, digest, "refused", [], outcome.events)
-            return outcome
-        outcome.events.extend(
-            GuardEvent("canary_served", "high", f"canary document {document_id} was returned")
-            for document_id in sorted(outcome.canaries)
-        )
-        self.ledger.record_served(
-            principal.name,
-            served,
-            now,
-            outcome.never_seen,
-            decision.shown,
-            pooled=decision.pooled,
-            collective_since=now - self.settings.collective.window_hours * 3600,
-            new_documents=outcome.new_documents,
-        )
-        self._queue_audit(principal.name, action, digest, "ok", served, outcome.events)
+        else:
+            self._queue_audit(principal.name, action, digest, "ok", served, outcome.events)
         return outcome
 
-    def _judge(self, principal: ResolvedPrincipal, served: list[Served], now: float) -> _Outcome:
+    def _judge(
+        self, ledger: LedgerView, principal: ResolvedPrincipal, served: list[Served], now: float
+    ) -> _Outcome:
         limits = principal.limits
         since = now - limits.window_hours * 3600
         ids = list(dict.fromkeys(s.chunk_id for s in served))
         history = max(limits.novelty_calls, limits.spread_calls) - 1
-        exposure = self.ledger.exposure(principal.name, since, history)
-        never, shown = self.ledger.seen(principal.name, ids, since)
-        new_documents = self.ledger.new_documents(
+        exposure = ledger.exposure(principal.name, since, history)
+        never, shown = ledger.seen(principal.name, ids, since)
+        new_documents = ledger.new_documents(
             principal.name, list(dict.fromkeys(s.document_id for s in served))
         )
         sizes = self._inventory.source_sizes()
@@ -240,7 +246,7 @@ class Guard:
             new_documents=new_documents,
             shown_before=shown,
             source_sizes=sizes,
-            pool=self.ledger.collective(ids, now - self.settings.collective.window_hours * 3600),
+            pool=ledger.collective(ids, now - self.settings.collective.window_hours * 3600),
             total_chunks=sum(sizes.values()),
             limits=limits,
             collective=self.settings.collective,

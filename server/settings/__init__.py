@@ -13,7 +13,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from strongroom.server.settings.guard import GuardSettings
@@ -43,6 +51,47 @@ class StoreSettings(_Section):
         description="How long a write waits for another process's lock on the catalog before "
         "failing with 'the index is busy'.",
     )
+    catalog_url: str | None = Field(
+        default=None,
+        description="postgresql://USER@HOST:PORT/DATABASE: keep the catalog, keyword index, budgets "
+        "and audit log on a PostgreSQL server shared by several `serve` replicas (needs chroma_url). "
+        "Unset: an SQLite file in the data directory.",
+    )
+    catalog_password: SecretStr | None = Field(
+        default=None,
+        description="The PostgreSQL password; set it as STRONGROOM_STORE__CATALOG_PASSWORD, never in a file.",
+    )
+    catalog_password_file: Path | None = Field(
+        default=None,
+        description="A file whose first line is the PostgreSQL password (e.g. a mounted secret).",
+    )
+    catalog_pool_size: int = Field(
+        default=8, ge=1, le=100, description="PostgreSQL connections each process may open."
+    )
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        # The message never repeats the URL: it may hold a password.
+        if url is None:
+            return None
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("catalog_url must be a postgresql:// URL")
+        if "@" in url and ":" in url.split("://", 1)[1].split("@", 1)[0]:
+            raise ValueError(
+                "catalog_url must not hold the password: set STRONGROOM_STORE__CATALOG_PASSWORD "
+                "or catalog_password_file instead"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _shared_vectors(self) -> StoreSettings:
+        if self.catalog_url is not None and self.chroma_url is None:
+            raise ValueError(
+                "catalog_url needs chroma_url: replicas sharing a PostgreSQL catalog must share one "
+                "Chroma server too (an embedded Chroma is private to one host)"
+            )
+        return self
 
 
 class EmbeddingSettings(_Section):

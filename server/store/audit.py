@@ -1,4 +1,4 @@
-"""The audit log: append-only, hash-chained records of every call, kept in the catalog file.
+"""The audit log: append-only, hash-chained records of every call, kept in the catalog database.
 
 Each record's hash covers its content and the previous record's hash, so an edited, removed
 or reordered record breaks the chain from that point on (``verify``). The head (last seq and
@@ -13,15 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, Schema, SqliteFile
+from strongroom.server.store.database import Connection, Database, Schema
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteDatabase
 
 GENESIS = "0" * 64
 
@@ -47,7 +46,8 @@ CREATE TABLE IF NOT EXISTS audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL
 );
 """
-AUDIT_SCHEMA = Schema("audit", [_SCHEMA])
+_POSTGRES_SCHEMA = _SCHEMA.replace("IF NOT EXISTS ", "").replace("seq INTEGER", "seq BIGINT")
+AUDIT_SCHEMA = Schema("audit", {"sqlite": [_SCHEMA], "postgresql": [_POSTGRES_SCHEMA]})
 _ANCHOR = re.compile(r"(\d+):([0-9a-f]{64})")
 MISSING_HEAD = (
     "the audit head is missing, so records may have been cut from the end: check the log against "
@@ -132,11 +132,16 @@ def _body(r: AuditRecord) -> dict[str, Any]:
 
 
 class AuditLog:
-    """The log and its head live in the catalog file."""
+    """The log and its head, in a :class:`Database` (a path: an SQLite file). Appends hold the
+    log's lock, so replicas sharing a database extend one chain and never fork it."""
 
-    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
-        self._file = SqliteFile(path, AUDIT_SCHEMA, busy_timeout_s)
-        self._adopt_legacy_head(path.with_name("audit.head"))
+    def __init__(self, database: Database | Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self.database = SqliteDatabase(database, busy_timeout_s) if isinstance(database, Path) else database
+        self.database.migrate(AUDIT_SCHEMA)
+        if isinstance(database, Path):
+            self._adopt_legacy_head(database.with_name("audit.head"))
+        elif isinstance(self.database, SqliteDatabase):
+            self._adopt_legacy_head(self.database.path.with_name("audit.head"))
 
     def append(
         self,
@@ -148,7 +153,7 @@ class AuditLog:
         document_ids: Sequence[str] = (),
         events: Sequence[GuardEvent] = (),
     ) -> AuditRecord:
-        with self._file.tx() as db:
+        with self.database.tx("audit") as db:
             head, last = _head(db), _last(db)
             # The chain goes on from its head, so records cut from the end leave a gap. Without a
             # head (deleted) it goes on from the last record and the head stays missing for verify.
@@ -187,7 +192,7 @@ class AuditLog:
                 ),
             )
             db.executemany(
-                "INSERT OR IGNORE INTO audit_documents(document_id, seq) VALUES (?, ?)",
+                "INSERT INTO audit_documents(document_id, seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(d, seq) for d in record.document_ids],
             )
             if head is not None or last is None:
@@ -196,7 +201,7 @@ class AuditLog:
 
     def reanchor(self) -> AuditRecord:
         """Accept the log as it ends now (after a missing head was investigated); audited."""
-        with self._file.tx() as db:
+        with self.database.tx("audit") as db:
             previous, last = _head(db), _last(db)
             _set_head(db, last or GENESIS_ANCHOR)
         return self.append("operator", "audit.reanchor", str(previous or "missing"), "ok")
@@ -209,7 +214,7 @@ class AuditLog:
             head = Anchor(int(seq), digest)
         except (OSError, ValueError):
             return
-        with self._file.tx() as db:
+        with self.database.tx("audit") as db:
             adopt = _head(db) is None and _last(db) == head
             if adopt:
                 _set_head(db, head)
@@ -235,9 +240,7 @@ class AuditLog:
             where.append("a.principal = ?")
             params.append(principal)
         if severity is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM json_each(a.events) e WHERE json_extract(e.value, '$.severity') = ?)"
-            )
+            where.append(self.database.json_array_has("a.events", "severity"))
             params.append(severity)
         if where:
             sql.append("WHERE " + " AND ".join(where))
@@ -245,10 +248,12 @@ class AuditLog:
         if limit is not None:
             sql.append("LIMIT ?")
             params.append(limit)
-        return [_record(r) for r in self._file.db().execute(" ".join(sql), params)]
+        with self.database.read() as db:
+            return [_record(r) for r in db.execute(" ".join(sql), params)]
 
     def all(self) -> list[AuditRecord]:
-        return [_record(r) for r in self._file.db().execute("SELECT * FROM audit ORDER BY seq")]
+        with self.database.read() as db:
+            return [_record(r) for r in db.execute("SELECT * FROM audit ORDER BY seq")]
 
     def verify(self, anchor: Anchor | None = None) -> VerifyResult:
         """Walk the chain: any edited, removed, reordered or cut record is reported, and so is a
@@ -256,7 +261,7 @@ class AuditLog:
         prev = GENESIS
         count = 0
         anchored = GENESIS if anchor is not None and anchor.seq == 0 else None
-        with self._snapshot() as db:
+        with self.database.snapshot() as db:
             for row in db.execute("SELECT * FROM audit ORDER BY seq"):
                 record = _record(row)
                 count += 1
@@ -287,28 +292,18 @@ class AuditLog:
             problem = f"record {anchor.seq} is not the anchored one: the log was rewritten"
         return VerifyResult(problem is None, count, prev, problem)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction, so the records and the head are seen as of the same moment."""
-        db = self._file.db()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
 
-
-def _head(db: sqlite3.Connection) -> Anchor | None:
+def _head(db: Connection) -> Anchor | None:
     row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     return None if row is None else Anchor(row["seq"], row["hash"])
 
 
-def _last(db: sqlite3.Connection) -> Anchor | None:
+def _last(db: Connection) -> Anchor | None:
     row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     return None if row is None else Anchor(row["seq"], row["hash"])
 
 
-def _set_head(db: sqlite3.Connection, head: Anchor) -> None:
+def _set_head(db: Connection, head: Anchor) -> None:
     db.execute(
         "INSERT INTO audit_head(id, seq, hash) VALUES (1, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",

@@ -1,15 +1,14 @@
-"""The catalog: one SQLite file holding what must be transactional.
+"""The catalog: what must be transactional, in the deployment's database.
 
-Documents and their hashes, chunk texts and positions, the keyword (FTS5/BM25) index,
-sync state, and the ledger of vector writes not yet confirmed. Callers see one narrow
-interface so a shared deployment can put the same interface on PostgreSQL.
+Documents and their hashes, chunk texts and positions, the keyword index, sync state, and the
+ledger of vector writes not yet confirmed. Plain SQL over the :class:`Database` port: the same
+code runs on the embedded SQLite file and on a shared PostgreSQL server.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.server.stopwords import STOPWORDS
+from strongroom.server.store.database import Connection, Database, Schema
 from strongroom.server.store.fieldcodec import decode_fields, encode_fields
 from strongroom.server.store.records import (
     METADATA_KEY,
@@ -26,7 +26,7 @@ from strongroom.server.store.records import (
     SearchFilter,
     SourceState,
 )
-from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, Schema, SqliteFile, add_missing_columns
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteDatabase, add_missing_columns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     chunk_index INTEGER NOT NULL,
     start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
     page INTEGER,
     headings TEXT NOT NULL,
     text TEXT NOT NULL,
@@ -82,13 +82,64 @@ CREATE TABLE IF NOT EXISTS vector_ledger (chunk_id TEXT PRIMARY KEY, document_id
 """
 
 
-def _connector_state_and_flags(db: sqlite3.Connection) -> None:
+def _connector_state_and_flags(db: Any) -> None:
     # Catalogs made before connector state and chunk flags existed.
     add_missing_columns(db, "sources", {"connector_state": "TEXT NOT NULL DEFAULT '{}'"})
     add_missing_columns(db, "chunks", {"flags": "TEXT NOT NULL DEFAULT '[]'"})
 
 
-CATALOG_SCHEMA = Schema("catalog", [_SCHEMA, _connector_state_and_flags])
+_POSTGRES_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sources (
+    name TEXT PRIMARY KEY,
+    connector TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    last_synced TEXT,
+    last_error TEXT,
+    connector_state TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    updated_at TEXT,
+    indexed_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    fields TEXT,
+    labels TEXT NOT NULL,
+    UNIQUE (source, source_id)
+);
+CREATE TABLE chunks (
+    id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    chunk_index INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    page INTEGER,
+    headings TEXT NOT NULL,
+    text TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX chunks_by_document ON chunks(document_id, chunk_index);
+CREATE TABLE chunks_fts (chunk_id TEXT PRIMARY KEY, tsv tsvector NOT NULL);
+CREATE INDEX chunks_fts_tsv ON chunks_fts USING GIN (tsv);
+CREATE TABLE canaries (
+    document_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE vector_ledger (chunk_id TEXT PRIMARY KEY, document_id TEXT NOT NULL);
+"""
+
+CATALOG_SCHEMA = Schema(
+    "catalog", {"sqlite": [_SCHEMA, _connector_state_and_flags], "postgresql": [_POSTGRES_SCHEMA]}
+)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -97,17 +148,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def fts_query(text: str) -> str | None:
-    """Turn free text into an FTS5 OR-query of quoted terms (no operators from the user)."""
+def query_words(text: str) -> list[str]:
+    """The words of free text a keyword query looks for: lower-cased, once each, stopwords
+    dropped (unless that leaves none); the user's text never becomes query syntax."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    terms = [w for w in words if w not in STOPWORDS] or words
-    return " OR ".join(f'"{t}"' for t in terms[:64]) or None
+    return ([w for w in words if w not in STOPWORDS] or words)[:64]
 
 
-def fts_phrases(phrases: Sequence[str]) -> str | None:
-    """An FTS5 OR-query of exact word sequences (``"os path join"``)."""
-    quoted = [" ".join(_WORD.findall(p)) for p in phrases]
-    return " OR ".join(f'"{q}"' for q in quoted[:16] if q) or None
+def query_phrases(phrases: Sequence[str]) -> list[str]:
+    """Exact word sequences (``"os path join"``) for a keyword query."""
+    return [q for q in (" ".join(_WORD.findall(p)) for p in phrases[:16]) if q]
 
 
 @dataclass(frozen=True)
@@ -127,20 +177,25 @@ class KeywordMatch:
 
 
 class Catalog:
-    """Thread-safe access to the catalog database (one connection per thread)."""
+    """Thread-safe access to the catalog tables of a :class:`Database` (a path: an SQLite file)."""
 
-    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
-        self.path = path
-        self._file = SqliteFile(path, CATALOG_SCHEMA, busy_timeout_s)
+    def __init__(self, database: Database | Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self.database = SqliteDatabase(database, busy_timeout_s) if isinstance(database, Path) else database
+        self.database.migrate(CATALOG_SCHEMA)
 
-    def _db(self) -> sqlite3.Connection:
-        return self._file.db()
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.database.tx("catalog")
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._file.tx()
+    def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        with self.database.read() as db:
+            return db.execute(sql, parameters).fetchall()
+
+    def _row(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        with self.database.read() as db:
+            return db.execute(sql, parameters).fetchone()
 
     def close(self) -> None:
-        self._file.close()
+        self.database.close()
 
     # -- sources --------------------------------------------------------------------------
 
@@ -161,7 +216,7 @@ class Catalog:
                 db.execute("UPDATE sources SET last_error=? WHERE name=?", (error, name))
 
     def connector_state(self, name: str) -> dict[str, Any]:
-        row = self._db().execute("SELECT connector_state FROM sources WHERE name=?", (name,)).fetchone()
+        row = self._row("SELECT connector_state FROM sources WHERE name=?", (name,))
         return {} if row is None else dict(json.loads(row[0]))
 
     def save_connector_state(self, name: str, state: dict[str, Any]) -> None:
@@ -170,36 +225,31 @@ class Catalog:
 
     def record(self, source: str, key: str) -> DocumentRecord | None:
         """The record whose key is ``key`` in ``source`` (records are documents with fields)."""
-        row = (
-            self._db()
-            .execute(
-                "SELECT * FROM documents WHERE source=? AND source_id=? AND fields IS NOT NULL", (source, key)
-            )
-            .fetchone()
+        row = self._row(
+            "SELECT * FROM documents WHERE source=? AND source_id=? AND fields IS NOT NULL", (source, key)
         )
         return None if row is None else _document(row)
 
     def add_canary(self, document_id: str, source: str, source_id: str, token: str) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO canaries(document_id, source, source_id, token, created)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO canaries(document_id, source, source_id, token, created) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(document_id) DO UPDATE SET source=excluded.source,"
+                " source_id=excluded.source_id, token=excluded.token, created=excluded.created",
                 (document_id, source, source_id, token, _now()),
             )
 
     def canaries(self) -> list[dict[str, str]]:
-        rows = self._db().execute("SELECT * FROM canaries ORDER BY created, document_id")
-        return [dict(r) for r in rows]
+        return [dict(r) for r in self._rows("SELECT * FROM canaries ORDER BY created, document_id")]
 
     def canary_documents(self) -> set[str]:
-        return {r[0] for r in self._db().execute("SELECT document_id FROM canaries")}
+        return {r[0] for r in self._rows("SELECT document_id FROM canaries")}
 
     def canary_source_ids(self, source: str) -> set[str]:
-        rows = self._db().execute("SELECT source_id FROM canaries WHERE source=?", (source,))
-        return {r[0] for r in rows}
+        return {r[0] for r in self._rows("SELECT source_id FROM canaries WHERE source=?", (source,))}
 
     def source_states(self) -> list[SourceState]:
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT s.name, s.connector, s.description, s.last_synced, s.last_error, "
             "(SELECT COUNT(*) FROM documents d WHERE d.source = s.name) AS documents, "
             "(SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
@@ -210,8 +260,8 @@ class Catalog:
                 name=r["name"],
                 connector=r["connector"],
                 description=r["description"],
-                documents=r["documents"],
-                chunks=r["chunks"],
+                documents=int(r["documents"]),
+                chunks=int(r["chunks"]),
                 last_synced=datetime.fromisoformat(r["last_synced"]) if r["last_synced"] else None,
                 last_error=r["last_error"],
             )
@@ -222,26 +272,26 @@ class Catalog:
 
     def index_version(self) -> int:
         """Grows with every committed change to the searchable index (from any process)."""
-        row = self._db().execute("SELECT value FROM meta WHERE key='index_version'").fetchone()
+        row = self._row("SELECT value FROM meta WHERE key='index_version'")
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _bump_index_version(db: sqlite3.Connection) -> None:
+    def _bump_index_version(db: Connection) -> None:
         db.execute(
             "INSERT INTO meta(key, value) VALUES ('index_version', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)"
         )
 
     def document_hashes(self, source: str) -> dict[str, str]:
         """``source_id -> content_hash`` of every committed document of a source."""
-        rows = self._db().execute("SELECT source_id, content_hash FROM documents WHERE source=?", (source,))
+        rows = self._rows("SELECT source_id, content_hash FROM documents WHERE source=?", (source,))
         return {r["source_id"]: r["content_hash"] for r in rows}
 
     def embedding(self) -> tuple[dict[str, str] | None, dict[str, str] | None]:
         """``(made_with, re_embedding_from)``: the model and backend of the index's vectors, and,
         while a re-embedding with another one is unfinished, what the older vectors were made
         with. ``made_with`` is None for an empty index made before this was recorded."""
-        rows = dict(self._db().execute("SELECT key, value FROM meta WHERE key LIKE 'embedding%'").fetchall())
+        rows = {r[0]: r[1] for r in self._rows("SELECT key, value FROM meta WHERE key LIKE 'embedding%'")}
         made = json.loads(rows["embedding"]) if "embedding" in rows else None
         if made is None and self.counts()[1]:
             made = {"model": "all-MiniLM-L6-v2", "backend": "torch"}  # the only one before records
@@ -251,79 +301,60 @@ class Catalog:
     def set_embedding(self, made_with: dict[str, str], re_embedding_from: dict[str, str] | None) -> None:
         """Record what the vectors are made with (and whether older ones remain)."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedding', ?)",
-                (json.dumps(made_with, sort_keys=True),),
-            )
+            _set_meta(db, "embedding", json.dumps(made_with, sort_keys=True))
             if re_embedding_from is None:
                 db.execute("DELETE FROM meta WHERE key='embedding_from'")
             else:
-                db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedding_from', ?)",
-                    (json.dumps(re_embedding_from, sort_keys=True),),
-                )
+                _set_meta(db, "embedding_from", json.dumps(re_embedding_from, sort_keys=True))
 
     def document_heads(self, ids: Sequence[str]) -> dict[str, DocumentHead]:
         """Source, title and uri of committed documents, without their text (for citations)."""
-        found: dict[str, DocumentHead] = {}
-        db = self._db()
-        for start in range(0, len(ids), 500):
-            batch = list(ids[start : start + 500])
-            marks = ",".join("?" * len(batch))
-            for r in db.execute(f"SELECT id, source, title, uri FROM documents WHERE id IN ({marks})", batch):
-                found[r["id"]] = DocumentHead(r["id"], r["source"], r["title"], r["uri"])
-        return found
+        rows = self._in("SELECT id, source, title, uri FROM documents WHERE id IN ({})", ids)
+        return {r["id"]: DocumentHead(r["id"], r["source"], r["title"], r["uri"]) for r in rows}
 
     def document(self, document_id: str) -> DocumentRecord | None:
-        row = self._db().execute("SELECT * FROM documents WHERE id=?", (document_id,)).fetchone()
+        row = self._row("SELECT * FROM documents WHERE id=?", (document_id,))
         return None if row is None else _document(row)
 
     def documents(self, source: str | None = None) -> list[DocumentRecord]:
         if source is None:
-            rows = self._db().execute("SELECT * FROM documents ORDER BY id")
+            rows = self._rows("SELECT * FROM documents ORDER BY id")
         else:
-            rows = self._db().execute("SELECT * FROM documents WHERE source=? ORDER BY id", (source,))
+            rows = self._rows("SELECT * FROM documents WHERE source=? ORDER BY id", (source,))
         return [_document(r) for r in rows]
 
     def chunk_ids(self, document_id: str) -> list[str]:
-        rows = self._db().execute(
-            "SELECT id FROM chunks WHERE document_id=? ORDER BY chunk_index", (document_id,)
-        )
+        rows = self._rows("SELECT id FROM chunks WHERE document_id=? ORDER BY chunk_index", (document_id,))
         return [r["id"] for r in rows]
 
     def document_chunks(self, document_id: str) -> list[ChunkRecord]:
         """A committed document's chunks, in order."""
-        rows = self._db().execute(
-            "SELECT * FROM chunks WHERE document_id=? ORDER BY chunk_index", (document_id,)
-        )
+        rows = self._rows("SELECT * FROM chunks WHERE document_id=? ORDER BY chunk_index", (document_id,))
         return [_chunk(r) for r in rows]
 
     def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]:
         """Committed chunks by id; ids that are not committed are simply absent."""
-        found: dict[str, ChunkRecord] = {}
-        db = self._db()
-        for start in range(0, len(ids), 500):
-            batch = list(ids[start : start + 500])
-            marks = ",".join("?" * len(batch))
-            for r in db.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", batch):
-                found[r["id"]] = _chunk(r)
+        return {r["id"]: _chunk(r) for r in self._in("SELECT * FROM chunks WHERE id IN ({})", ids)}
+
+    def _in(self, sql: str, ids: Sequence[str]) -> list[Any]:
+        """``sql`` with ``IN ({})`` run for ``ids`` in batches."""
+        found: list[Any] = []
+        with self.database.read() as db:
+            for start in range(0, len(ids), 500):
+                batch = list(ids[start : start + 500])
+                found.extend(db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall())
         return found
 
     def counts(self) -> tuple[int, int]:
-        db = self._db()
-        documents = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        return int(documents), int(chunks)
+        row = self._row("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)")
+        return int(row[0]), int(row[1])
 
     # -- the write protocol (see indexing.sync for the order of steps) --------------------
 
     def note_pending_vectors(self, document_id: str, chunk_ids: Iterable[str]) -> None:
         """Step 1: remember ids about to be written to the vector store, before writing them."""
         with self._tx() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",
-                [(cid, document_id) for cid in chunk_ids],
-            )
+            _ledger_vectors(db, document_id, list(chunk_ids))
 
     def commit_document(self, document: DocumentRecord, chunks: Sequence[ChunkRecord]) -> list[str]:
         """Step 3: make a document (new or changed) searchable in one transaction.
@@ -353,7 +384,7 @@ class Catalog:
                 ),
             )
             db.executemany(
-                "INSERT INTO chunks(id, document_id, chunk_index, start, end, page, headings, text, flags)"
+                'INSERT INTO chunks(id, document_id, chunk_index, start, "end", page, headings, text, flags)'
                 " VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (
@@ -370,17 +401,13 @@ class Catalog:
                     for c in chunks
                 ],
             )
-            db.executemany(
-                "INSERT INTO chunks_fts(chunk_id, title, headings, body) VALUES (?,?,?,?)",
-                [(c.id, document.title, " ".join(c.headings), c.text) for c in chunks],
+            self.database.keywords.add(
+                db, [(c.id, document.title, " ".join(c.headings), c.text) for c in chunks]
             )
             new_ids = {c.id for c in chunks}
             db.executemany("DELETE FROM vector_ledger WHERE chunk_id=?", [(i,) for i in new_ids])
             replaced = [i for i in old if i not in new_ids]
-            db.executemany(
-                "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",
-                [(i, document.id) for i in replaced],
-            )
+            _ledger_vectors(db, document.id, replaced)
         return replaced
 
     def delete_document(self, document_id: str) -> list[str]:
@@ -388,17 +415,13 @@ class Catalog:
         with self._tx() as db:
             self._bump_index_version(db)
             old = self._delete_document_rows(db, document_id)
-            db.executemany(
-                "INSERT OR IGNORE INTO vector_ledger(chunk_id, document_id) VALUES (?, ?)",
-                [(i, document_id) for i in old],
-            )
+            _ledger_vectors(db, document_id, old)
         return old
 
     def orphaned_vectors(self) -> list[str]:
         """Ledgered ids that no committed chunk uses: their vectors must be deleted."""
-        rows = self._db().execute(
-            "SELECT l.chunk_id FROM vector_ledger l"
-            " LEFT JOIN chunks c ON c.id = l.chunk_id WHERE c.id IS NULL"
+        rows = self._rows(
+            "SELECT l.chunk_id FROM vector_ledger l LEFT JOIN chunks c ON c.id = l.chunk_id WHERE c.id IS NULL"
         )
         return [r["chunk_id"] for r in rows]
 
@@ -409,10 +432,9 @@ class Catalog:
             # Committed ids left in the ledger by a crash between steps are settled too.
             db.execute("DELETE FROM vector_ledger WHERE chunk_id IN (SELECT id FROM chunks)")
 
-    @staticmethod
-    def _delete_document_rows(db: sqlite3.Connection, document_id: str) -> list[str]:
+    def _delete_document_rows(self, db: Connection, document_id: str) -> list[str]:
         old = [r[0] for r in db.execute("SELECT id FROM chunks WHERE document_id=?", (document_id,))]
-        db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in old])
+        self.database.keywords.remove(db, old)
         db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
         db.execute("DELETE FROM documents WHERE id=?", (document_id,))
         return old
@@ -422,44 +444,45 @@ class Catalog:
     def keyword_search(
         self, query: str, n: int, where: SearchFilter, *, phrases: Sequence[str] = ()
     ) -> list[KeywordMatch]:
-        """BM25-ranked chunks matching any word of ``query``, or with ``phrases``, any of those
-        word sequences; the filter is part of the SQL query, not applied afterwards."""
-        match = fts_phrases(phrases) if phrases else fts_query(query)
-        if match is None:
+        """Chunks matching any word of ``query``, or with ``phrases``, any of those word
+        sequences, best first; the filter is part of the SQL query, not applied afterwards."""
+        words, sequences = query_words(query), query_phrases(phrases)
+        if not (sequences if phrases else words):
             return []
-        sql = [
-            "SELECT f.chunk_id AS id, bm25(chunks_fts, 0.0, 2.0, 1.5, 1.0) AS score",
-            "FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id",
-            "WHERE chunks_fts MATCH ?",
-        ]
-        params: list[Any] = [match]
-        clause, clause_params = _filter_sql(where)
-        if clause:
-            sql.append("AND " + clause)
-            params.extend(clause_params)
-        sql.append("ORDER BY score LIMIT ?")
-        params.append(n)
-        rows = self._db().execute(" ".join(sql), params)
-        return [KeywordMatch(r["id"], -float(r["score"])) for r in rows]
+        with self.database.read() as db:
+            found = self.database.keywords.search(db, words, sequences, n, self._filter_sql(where))
+        return [KeywordMatch(i, score) for i, score in found]
+
+    def _filter_sql(self, where: SearchFilter) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        if where.sources is not None:
+            parts.append(f"d.source IN ({','.join('?' * len(where.sources))})" if where.sources else "1=0")
+            params.extend(where.sources)
+        for key, value in where.metadata.items():
+            if not METADATA_KEY.match(key):
+                raise ValueError(f"invalid metadata key {key!r}")
+            values = value if isinstance(value, list) else [value]
+            parts.append(self.database.json_in("d.metadata", key, len(values)))
+            params.extend(self.database.json_value(v) for v in values)
+        return " AND ".join(parts), params
 
 
-def _filter_sql(where: SearchFilter) -> tuple[str, list[Any]]:
-    parts: list[str] = []
-    params: list[Any] = []
-    if where.sources is not None:
-        parts.append(f"d.source IN ({','.join('?' * len(where.sources))})" if where.sources else "0")
-        params.extend(where.sources)
-    for key, value in where.metadata.items():
-        if not METADATA_KEY.match(key):
-            raise ValueError(f"invalid metadata key {key!r}")
-        values = value if isinstance(value, list) else [value]
-        marks = ",".join("?" * len(values))
-        parts.append(f"json_extract(d.metadata, '$.{key}') IN ({marks})")
-        params.extend(int(v) if isinstance(v, bool) else v for v in values)
-    return " AND ".join(parts), params
+def _set_meta(db: Connection, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+        (key, value),
+    )
 
 
-def _document(row: sqlite3.Row) -> DocumentRecord:
+def _ledger_vectors(db: Connection, document_id: str, chunk_ids: Sequence[str]) -> None:
+    db.executemany(
+        "INSERT INTO vector_ledger(chunk_id, document_id) VALUES (?, ?) ON CONFLICT(chunk_id) DO NOTHING",
+        [(cid, document_id) for cid in chunk_ids],
+    )
+
+
+def _document(row: Any) -> DocumentRecord:
     return DocumentRecord(
         id=row["id"],
         source=row["source"],
@@ -475,7 +498,7 @@ def _document(row: sqlite3.Row) -> DocumentRecord:
     )
 
 
-def _chunk(row: sqlite3.Row) -> ChunkRecord:
+def _chunk(row: Any) -> ChunkRecord:
     return ChunkRecord(
         id=row["id"],
         document_id=row["document_id"],

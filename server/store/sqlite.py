@@ -1,4 +1,4 @@
-"""SQLite plumbing shared by the catalog's stores: one connection per thread, short transactions.
+"""The embedded backend: one SQLite file, one connection per thread, short transactions.
 
 Every fault of the database (locked, full, damaged, unreadable) leaves this module as a
 :class:`~strongroom.server.errors.StoreError` subclass, so every front end reports it the same
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +23,7 @@ from strongroom.server.errors import (
     StoreTooNew,
     StoreUnavailable,
 )
+from strongroom.server.store.database import Connection, Dialect, KeywordIndex, Schema
 from strongroom.server.store.records import INT64_MAX, INT64_MIN
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -120,23 +120,6 @@ class _Connection(sqlite3.Connection):
         return self.cursor(_Cursor).executescript(sql_script)
 
 
-Migration = str | Callable[[sqlite3.Connection], None]
-"""SQL statements (a script), or a function of the connection, run inside the migrating transaction."""
-
-
-@dataclass(frozen=True)
-class Schema:
-    """A component's tables as numbered migrations: ``migrations[i]`` takes a file from version
-    ``i`` to ``i + 1``. Append to change a schema; never edit one that has shipped."""
-
-    component: str
-    migrations: Sequence[Migration]
-
-    @property
-    def version(self) -> int:
-        return len(self.migrations)
-
-
 _VERSIONS = "strongroom_schema"
 
 
@@ -171,35 +154,84 @@ def add_missing_columns(db: sqlite3.Connection, table: str, columns: Mapping[str
             db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
-class SqliteFile:
+def too_new(schema: Schema, found: int, dialect: Dialect, where: str) -> StoreTooNew:
+    return StoreTooNew(
+        f"the index was written by a newer Strongroom ({schema.component} schema version {found}; "
+        f"this one reads up to {schema.version(dialect)}): upgrade Strongroom, or use another data folder",
+        where,
+    )
+
+
+def fts5_match(terms: Sequence[str]) -> str | None:
+    """An FTS5 OR-query of quoted words or word sequences (no operators from the user)."""
+    return " OR ".join(f'"{t}"' for t in terms) or None
+
+
+class Fts5Index:
+    """Chunks in an FTS5 table ranked by BM25 (title, headings and body weighted 2 : 1.5 : 1)."""
+
+    def add(self, db: Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        db.executemany("INSERT INTO chunks_fts(chunk_id, title, headings, body) VALUES (?,?,?,?)", rows)
+
+    def remove(self, db: Connection, chunk_ids: Sequence[str]) -> None:
+        db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in chunk_ids])
+
+    def search(
+        self,
+        db: Connection,
+        words: Sequence[str],
+        phrases: Sequence[str],
+        n: int,
+        where: tuple[str, list[Any]],
+    ) -> list[tuple[str, float]]:
+        match = fts5_match(phrases or words)
+        if match is None:
+            return []
+        clause, params = where
+        rows = db.execute(
+            "SELECT f.chunk_id AS id, bm25(chunks_fts, 0.0, 2.0, 1.5, 1.0) AS score"
+            " FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id"
+            f" WHERE chunks_fts MATCH ? {'AND ' + clause if clause else ''} ORDER BY score LIMIT ?",
+            [match, *params, n],
+        )
+        return [(r["id"], -float(r["score"])) for r in rows]
+
+
+class SqliteDatabase:
     """A database file opened once per thread in WAL mode.
 
     ``busy_timeout_s`` bounds how long a write waits for another process's write lock before
-    failing with :class:`StoreBusy` (reads never wait in WAL mode).
+    failing with :class:`StoreBusy` (reads never wait in WAL mode). Writers of this process take
+    turns on a lock of their own first, so they never poll SQLite's lock against each other.
     """
 
-    def __init__(self, path: Path, schema: Schema, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
+        self.keywords: KeywordIndex = Fts5Index()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(_UNAVAILABLE.format(name=exc.strerror), f"{path.parent}: {exc}") from exc
         self._local = threading.local()
-        self._migrate(schema)
+        self._writer = threading.RLock()
 
-    def _migrate(self, schema: Schema) -> None:
-        """Bring the file to ``schema.version``, refusing one written by a newer Strongroom.
+    def describe(self) -> str:
+        return str(self.path)
+
+    def migrate(self, schema: Schema) -> None:
+        """Bring the file to the schema's version, refusing one written by a newer Strongroom.
 
         Reads first and writes only when a migration is due: opening a file another process is
         writing to must not wait. Migrations run in one transaction, re-checked under its lock.
         """
-        db = self.db()
-        if self._checked_version(db, schema) == schema.version:
+        target = schema.version(self.dialect)
+        if self._checked_version(self.db(), schema) == target:
             return
-        with self.tx() as db:
-            for number in range(self._checked_version(db, schema), schema.version):
-                migration = schema.migrations[number]
+        with self.tx("migrate") as db:
+            for migration in schema.migrations[self.dialect][self._checked_version(db, schema) :]:
                 if callable(migration):
                     migration(db)
                 else:
@@ -211,20 +243,17 @@ class SqliteFile:
             db.execute(
                 f"INSERT INTO {_VERSIONS}(component, version) VALUES (?, ?)"
                 " ON CONFLICT(component) DO UPDATE SET version=excluded.version",
-                (schema.component, schema.version),
+                (schema.component, target),
             )
 
     def _checked_version(self, db: sqlite3.Connection, schema: Schema) -> int:
         found = schema_version(db, schema.component)
-        if found > schema.version:
-            raise StoreTooNew(
-                f"the index was written by a newer Strongroom ({schema.component} schema version {found}; "
-                f"this one reads up to {schema.version}): upgrade Strongroom, or use another data folder",
-                str(self.path),
-            )
+        if found > schema.version(self.dialect):
+            raise too_new(schema, found, self.dialect, str(self.path))
         return found
 
     def db(self) -> sqlite3.Connection:
+        """This thread's connection."""
         db: _Connection | None = getattr(self._local, "db", None)
         if db is None:
             with translated(self.path):
@@ -244,18 +273,45 @@ class SqliteFile:
         return db
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back if anything (the commit included) fails."""
+    def read(self) -> Iterator[sqlite3.Connection]:
+        yield self.db()
+
+    @contextmanager
+    def tx(self, lock: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (the file's write lock stands for every ``lock``); rolled back
+        if anything, the commit included, fails."""
+        with self._writer:
+            db = self.db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with suppress(StoreError):  # the original error is the one to report
+                        db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
         db = self.db()
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN")
         try:
             yield db
+        finally:
             db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with suppress(StoreError):  # the original error is the one to report
-                    db.execute("ROLLBACK")
-            raise
+
+    @staticmethod
+    def json_in(column: str, key: str, count: int) -> str:
+        return f"json_extract({column}, '$.{key}') IN ({','.join('?' * count)})"
+
+    @staticmethod
+    def json_value(value: Any) -> Any:
+        return int(value) if isinstance(value, bool) else value
+
+    @staticmethod
+    def json_array_has(column: str, field: str) -> str:
+        return f"EXISTS (SELECT 1 FROM json_each({column}) e WHERE json_extract(e.value, '$.{field}') = ?)"
 
     def close(self) -> None:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

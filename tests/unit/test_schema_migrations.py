@@ -28,9 +28,9 @@ def test_a_new_file_records_each_components_version(tmp_path: Path) -> None:
     AuditLog(path)
     ExposureLedger(path)
     assert versions(path) == {
-        "catalog": CATALOG_SCHEMA.version,
-        "audit": AUDIT_SCHEMA.version,
-        "exposure": LEDGER_SCHEMA.version,
+        "catalog": CATALOG_SCHEMA.version("sqlite"),
+        "audit": AUDIT_SCHEMA.version("sqlite"),
+        "exposure": LEDGER_SCHEMA.version("sqlite"),
     }
 
 
@@ -57,7 +57,7 @@ def test_an_old_ledger_gets_the_missing_columns_and_keeps_its_rows(tmp_path: Pat
     ledger = ExposureLedger(path)
     exposure = ledger.exposure("ann", 0.0, 10)
     assert exposure.recent_new == [3] and exposure.recent_new_documents == [0]
-    assert versions(path)["exposure"] == LEDGER_SCHEMA.version
+    assert versions(path)["exposure"] == LEDGER_SCHEMA.version("sqlite")
 
 
 def test_a_file_from_a_newer_strongroom_is_refused_and_left_untouched(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_a_file_from_a_newer_strongroom_is_refused_and_left_untouched(tmp_path: 
         Catalog(path)
     assert str(refused.value) == (
         f"the index was written by a newer Strongroom (catalog schema version 99; this one reads up to "
-        f"{CATALOG_SCHEMA.version}): upgrade Strongroom, or use another data folder"
+        f"{CATALOG_SCHEMA.version('sqlite')}): upgrade Strongroom, or use another data folder"
     )
     with sqlite3.connect(path) as db:
         assert schema_version(db, "catalog") == 99
@@ -93,3 +93,18 @@ def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "written by a newer Strongroom" in lines[0], done.stderr
+
+
+def test_the_head_file_of_earlier_versions_is_adopted_when_it_matches(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    log = AuditLog(path)
+    log.append("alice", "search", "h1", "ok")
+    head = log.verify().anchor
+    with sqlite3.connect(path) as db:  # as written before the head moved into the catalog
+        db.execute("DELETE FROM audit_head")
+    (tmp_path / "audit.head").write_text(f"{head.seq} {'0' * 64}\n")  # does not match: not adopted
+    assert AuditLog(path).verify().problem is not None
+    assert (tmp_path / "audit.head").exists()  # kept for the operator to look at
+    (tmp_path / "audit.head").write_text(f"{head.seq} {head.hash}\n")
+    assert AuditLog(path).verify().ok
+    assert not (tmp_path / "audit.head").exists()

@@ -1,0 +1,303 @@
+"""The shared backend: the catalog, ledger and audit log on a PostgreSQL server.
+
+Several ``serve`` replicas on several hosts use one database. Each component's write
+transaction first takes a transaction-scoped advisory lock named after it, so read-modify-writes
+(a budget judged and recorded, an audit record chained to the head) are serialised across every
+replica exactly as SQLite's single writer serialises them on one host. Keyword search is
+PostgreSQL's own text search (``english`` configuration, GIN index); Debian packages no BM25
+extension, so ranking is ``ts_rank`` with the same field weights as the SQLite path.
+
+The password comes from ``store.catalog_password`` (an environment variable) or a file, never
+from a log line: :meth:`PostgresDatabase.describe` and every error name the server without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from strongroom.server.errors import (
+    InvalidArgument,
+    StoreBusy,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+)
+from strongroom.server.store.database import Connection, Dialect, KeywordIndex, Schema
+from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, too_new
+
+_BUSY = "the index is busy (another replica is writing to it); try again in a moment"
+_FULL = "the catalog database's disk is full; free some space on its server, then try again"
+_UNREACHABLE = "the catalog database cannot be reached ({name}); check that the server is up and reachable"
+_UNAVAILABLE = "the catalog database refused the request ({name}); check its server's log"
+_RANGE = "a number is out of range: integers must fit in 64 bits"
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_VERSIONS = "strongroom_schema"
+
+
+@lru_cache(maxsize=512)
+def _placeholders(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a lock name."""
+    return int.from_bytes(hashlib.sha256(f"strongroom:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+class Row(tuple[Any, ...]):
+    """A row that reads by position and by column name, like :class:`sqlite3.Row`."""
+
+    _names: dict[str, int]
+
+    def __new__(cls, values: Sequence[Any], names: dict[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._names = names
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._names[key] if isinstance(key, str) else key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _rows(cursor: Any) -> Any:
+    names = {d.name: i for i, d in enumerate(cursor.description or ())}
+    return lambda values: Row(values, names)
+
+
+class _Connection:
+    """A psycopg connection that takes ``?`` placeholders and raises StoreErrors."""
+
+    def __init__(self, conn: psycopg.Connection[Any], where: str) -> None:
+        self._conn = conn
+        self._where = where
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        with translated(self._where):
+            cursor = self._conn.cursor(row_factory=_rows)
+            if parameters:
+                cursor.execute(_placeholders(sql), list(parameters))
+            else:  # no placeholders to convert; several statements may run at once
+                cursor.execute(sql)
+            return _Rows(cursor, self._where)
+
+    def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> None:
+        if not parameters:
+            return
+        with translated(self._where), self._conn.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), [list(p) for p in parameters])
+
+
+class _Rows:
+    def __init__(self, cursor: psycopg.Cursor[Any], where: str) -> None:
+        self._cursor = cursor
+        self._where = where
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        with translated(self._where):
+            return self._cursor.fetchone() if self._cursor.description else None
+
+    def fetchall(self) -> list[Any]:
+        with translated(self._where):
+            return self._cursor.fetchall() if self._cursor.description else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+@contextmanager
+def translated(where: str) -> Iterator[None]:
+    """Raise database faults as StoreErrors; programming errors stay what they are."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (pg_errors.DiskFull, pg_errors.OutOfMemory) as exc:
+        raise StoreFull(_FULL, f"{where}: {type(exc).__name__}") from exc
+    except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled, pg_errors.DeadlockDetected) as exc:
+        raise StoreBusy(_BUSY, f"{where}: {type(exc).__name__}") from exc
+    except (pg_errors.NumericValueOutOfRange, OverflowError) as exc:
+        raise InvalidArgument(_RANGE) from exc
+    except PoolTimeout as exc:
+        raise StoreUnavailable(_UNREACHABLE.format(name="no connection within the timeout"), where) from exc
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(_UNREACHABLE.format(name=type(exc).__name__), f"{where}: {exc}") from exc
+    except (psycopg.ProgrammingError, psycopg.InterfaceError):
+        raise
+    except psycopg.Error as exc:
+        raise StoreUnavailable(_UNAVAILABLE.format(name=type(exc).__name__), f"{where}: {exc}") from exc
+
+
+class TextSearchIndex:
+    """Chunks in a ``tsvector`` column (title A, headings B, body C) ranked by ``ts_rank``.
+
+    Text is split into words the way the query is (``os.path.join`` is three words, as in the
+    SQLite path) before PostgreSQL's parser sees it, so both backends match the same chunks.
+    """
+
+    config = "english"
+    weights = "{0.1, 0.5, 0.75, 1.0}"  # D, C (body), B (headings), A (title): 2 : 1.5 : 1 as BM25's
+
+    def add(self, db: Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        vector = " || ".join(f"setweight(to_tsvector('{self.config}', ?), '{w}')" for w in ("A", "B", "C"))
+        db.executemany(
+            f"INSERT INTO chunks_fts(chunk_id, tsv) VALUES (?, {vector})",
+            [(cid, _words(title), _words(headings), _words(body)) for cid, title, headings, body in rows],
+        )
+
+    def remove(self, db: Connection, chunk_ids: Sequence[str]) -> None:
+        db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in chunk_ids])
+
+    def search(
+        self,
+        db: Connection,
+        words: Sequence[str],
+        phrases: Sequence[str],
+        n: int,
+        where: tuple[str, list[Any]],
+    ) -> list[tuple[str, float]]:
+        terms = [_words(t) for t in (phrases or words)]
+        query = " OR ".join(f'"{t}"' if " " in t else t for t in terms if t)
+        if not query:
+            return []
+        clause, params = where
+        rows = db.execute(
+            f"SELECT f.chunk_id AS id, ts_rank('{self.weights}', f.tsv, q, 1) AS score"
+            f" FROM websearch_to_tsquery('{self.config}', ?) q, chunks_fts f"
+            " JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id"
+            f" WHERE f.tsv @@ q {'AND ' + clause if clause else ''} ORDER BY score DESC, f.chunk_id LIMIT ?",
+            [query, *params, n],
+        )
+        return [(r["id"], float(r["score"])) for r in rows]
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORDS.findall(text))
+
+
+class PostgresDatabase:
+    """A PostgreSQL database reached through a small connection pool."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        password: str | None = None,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        pool_size: int = 8,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        params = conninfo_to_dict(url)
+        secret = params.pop("password", None)
+        if password is not None:
+            secret = password
+        self._where = "postgresql://{user}@{host}:{port}/{dbname}".format(
+            user=params.get("user", ""),
+            host=params.get("host", "localhost"),
+            port=params.get("port", 5432),
+            dbname=params.get("dbname", ""),
+        )
+        self.busy_timeout_s = busy_timeout_s
+        self.keywords: KeywordIndex = TextSearchIndex()
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))}
+        if secret is not None:
+            kwargs["password"] = secret
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            make_conninfo("", **{k: v for k, v in params.items() if v is not None}),
+            kwargs=kwargs,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            configure=self._configure,
+            timeout=connect_timeout_s,
+            name="strongroom-catalog",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout_s)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise StoreUnavailable(
+                _UNREACHABLE.format(name=f"{self._where} did not answer within {connect_timeout_s:g} s"),
+                self._where,
+            ) from exc
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        # A write waits this long for another replica's lock, then fails as "busy".
+        conn.execute(f"SET lock_timeout = '{int(self.busy_timeout_s * 1000)}ms'")
+
+    def describe(self) -> str:
+        return self._where
+
+    def migrate(self, schema: Schema) -> None:
+        with self.tx("migrate") as db:
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {_VERSIONS} (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            row = db.execute(
+                f"SELECT version FROM {_VERSIONS} WHERE component=?", (schema.component,)
+            ).fetchone()
+            found, target = (0 if row is None else int(row[0])), schema.version(self.dialect)
+            if found > target:
+                raise too_new(schema, found, self.dialect, self._where)
+            for migration in schema.migrations[self.dialect][found:]:
+                if callable(migration):
+                    migration(db)
+                else:
+                    db.execute(migration)
+            if found != target:
+                db.execute(
+                    f"INSERT INTO {_VERSIONS}(component, version) VALUES (?, ?)"
+                    " ON CONFLICT(component) DO UPDATE SET version=excluded.version",
+                    (schema.component, target),
+                )
+
+    @contextmanager
+    def read(self) -> Iterator[_Connection]:
+        with translated(self._where), self._pool.connection() as conn:
+            yield _Connection(conn, self._where)
+
+    @contextmanager
+    def tx(self, lock: str) -> Iterator[_Connection]:
+        with translated(self._where), self._pool.connection() as conn, conn.transaction():
+            db = _Connection(conn, self._where)
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(lock),))
+            yield db
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_Connection]:
+        with translated(self._where), self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield _Connection(conn, self._where)
+
+    @staticmethod
+    def json_in(column: str, key: str, count: int) -> str:
+        return f"({column})::jsonb -> '{key}' IN ({','.join(['?::jsonb'] * count)})"
+
+    @staticmethod
+    def json_value(value: Any) -> Any:
+        return json.dumps(value)
+
+    @staticmethod
+    def json_array_has(column: str, field: str) -> str:
+        return f"EXISTS (SELECT 1 FROM jsonb_array_elements(({column})::jsonb) e WHERE e ->> '{field}' = ?)"
+
+    def close(self) -> None:
+        self._pool.close()
