@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strongroom.server.errors import StrongroomError
-from strongroom.server.indexing.lock import exclusive_lock
 from strongroom.server.indexing.sync import SourceReport, SyncProgress
+from strongroom.server.store.locks import exclusive_lock
 
 if TYPE_CHECKING:
     from strongroom.server.store.catalog import Catalog

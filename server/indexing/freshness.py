@@ -32,10 +32,10 @@ from strongroom.connectors.api import ConnectorError
 from strongroom.connectors.filesystem.connector import FilesystemConfig
 from strongroom.connectors.filesystem.globs import GlobSet
 from strongroom.connectors.registry import build_connector
-from strongroom.server.indexing.lock import exclusive_lock
 from strongroom.server.indexing.sync import SyncBusy, SyncReport, SyncStopped
 from strongroom.server.settings import ServerSettings, Settings, SourceSettings
 from strongroom.server.settings.schedule import Schedule
+from strongroom.server.store.locks import exclusive_lock
 
 log = logging.getLogger(__name__)
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected" on every save

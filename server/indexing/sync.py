@@ -34,7 +34,6 @@ from strongroom.server.embedder import Embedder
 from strongroom.server.errors import StrongroomError
 from strongroom.server.indexing.chunking import CHUNKER_VERSION, Chunk, chunk_text
 from strongroom.server.indexing.injection import injection_flags
-from strongroom.server.indexing.lock import exclusive_lock
 from strongroom.server.indexing.sanitize import clean_line, clean_text
 from strongroom.server.settings import Settings, SourceSettings
 from strongroom.server.store.catalog import Catalog
@@ -250,9 +249,9 @@ class Indexer:
 
     @contextmanager
     def _lock(self, wait_s: float = 0.0) -> Iterator[None]:
-        with exclusive_lock(self._settings.data_dir / "sync.lock", wait_s) as held:
+        with self._catalog.database.exclusive("sync", wait_s) as held:
             if not held:
-                raise SyncBusy(f"another sync is running on {self._settings.data_dir}")
+                raise SyncBusy(f"another sync is running on {self._catalog.database.describe()}")
             self._catch_up()
             self._vectors.writing = True
             try:

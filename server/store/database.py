@@ -100,6 +100,10 @@ class Database(Protocol):
 
     def snapshot(self) -> AbstractContextManager[Connection]: ...
 
+    def exclusive(self, name: str, wait_s: float = 0.0) -> AbstractContextManager[bool]:
+        """A lock held for as long as the block runs (e.g. one sync at a time for everyone
+        sharing the database): True when held, False when another holder kept it ``wait_s``."""
+
     def json_in(self, column: str, key: str, count: int) -> str:
         """A condition: the JSON object in ``column`` has ``key`` equal to one of ``count``
         parameters (pass them through :meth:`json_value`)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -286,6 +287,22 @@ class PostgresDatabase:
         with translated(self._where), self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield _Connection(conn, self._where)
+
+    @contextmanager
+    def exclusive(self, name: str, wait_s: float = 0.0) -> Iterator[bool]:
+        """A session advisory lock on a connection kept for the block (released if it drops)."""
+        key = _lock_key(name)
+        deadline = time.monotonic() + wait_s
+        with translated(self._where), self._pool.connection() as conn:
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.2)
+            try:
+                yield True
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     @staticmethod
     def json_in(column: str, key: str, count: int) -> str:

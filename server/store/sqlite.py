@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from strongroom.server.errors import (
     StoreUnavailable,
 )
 from strongroom.server.store.database import Connection, Dialect, KeywordIndex, Schema
+from strongroom.server.store.locks import exclusive_lock
 from strongroom.server.store.records import INT64_MAX, INT64_MIN
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -300,6 +301,10 @@ class SqliteDatabase:
             yield db
         finally:
             db.execute("COMMIT")
+
+    def exclusive(self, name: str, wait_s: float = 0.0) -> AbstractContextManager[bool]:
+        """A lock file beside the database (``sync.lock`` in the data directory)."""
+        return exclusive_lock(self.path.parent / f"{name}.lock", wait_s)
 
     @staticmethod
     def json_in(column: str, key: str, count: int) -> str:

@@ -209,3 +209,15 @@ def test_a_catalog_from_a_newer_strongroom_is_refused(backend: Backend) -> None:
     backend.sql("UPDATE strongroom_schema SET version = 99 WHERE component = 'catalog'")
     with pytest.raises(StoreTooNew, match="catalog schema version 99"):
         Catalog(backend.open())
+
+
+def test_one_sync_at_a_time_for_everyone_sharing_the_storage(backend: Backend) -> None:
+    first, second = backend.open(), backend.open()
+    with first.exclusive("sync") as held:
+        assert held
+        with second.exclusive("sync", wait_s=0.3) as also:
+            assert not also
+        with second.exclusive("other") as unrelated:
+            assert unrelated
+    with second.exclusive("sync") as held:
+        assert held

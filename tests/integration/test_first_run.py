@@ -141,8 +141,8 @@ def _server(config: Path):  # type: ignore[no-untyped-def]
 
 
 def test_mcp_search_says_when_nothing_is_indexed_or_the_first_sync_runs(tmp_path: Path) -> None:
-    from strongroom.server.indexing.lock import exclusive_lock
     from strongroom.server.readiness import PROGRESS_FILE
+    from strongroom.server.store.locks import exclusive_lock
 
     config = write_config(tmp_path)
     # No watcher: its catch-up sync at start would itself be "the first sync" this test stages.
