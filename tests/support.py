@@ -49,19 +49,21 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving_http(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`strongroom serve --transport http` on ``port`` for the block, its output in ``log``."""
+def serving_http(config: Path, port: int, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`strongroom serve --transport http` on ``port`` for the block, its output in ``log``;
+    ``env`` adds environment variables (``STRONGROOM_*`` overrides)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             strongroom_cmd("serve", "--config", str(config), "--transport", "http", "--port", str(port)),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
-            env=clean_env(PYTHONPATH=str(ROOT)),
+            env=clean_env(PYTHONPATH=str(ROOT), **env),
         )
     try:
         wait_for_port(port, 60, proc)
         yield proc
     finally:
-        proc.terminate()
-        proc.wait(15)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(15)
