@@ -51,7 +51,10 @@ def require_configuration(settings: Settings) -> None:
 
 
 def require_index(settings: Settings) -> None:
-    """A read-only command on a data folder that does not exist: say so, and create nothing."""
+    """A read-only command on a data folder that does not exist: say so, and create nothing.
+    (A PostgreSQL catalog is checked when it opens.)"""
+    if settings.store.catalog_url is not None:
+        return
     if not settings.catalog_path.exists():
         raise DataFolderError(f"nothing indexed yet: run `strongroom sync` (no index in {settings.data_dir})")
     if not os.access(settings.data_dir, os.R_OK | os.X_OK):

@@ -243,7 +243,7 @@ def _source(settings: Settings, source: SourceSettings) -> Check:
 def _index(settings: Settings) -> Check:
     from strongroom.server.readiness import not_ready_message
 
-    if not settings.catalog_path.exists():
+    if settings.store.catalog_url is None and not settings.catalog_path.exists():
         return False, "index: nothing indexed yet: run `strongroom sync`"
     from strongroom.server.app import build_app
 

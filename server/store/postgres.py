@@ -39,7 +39,10 @@ from strongroom.server.store.sqlite import DEFAULT_BUSY_TIMEOUT_S, too_new
 
 _BUSY = "the index is busy (another replica is writing to it); try again in a moment"
 _FULL = "the catalog database's disk is full; free some space on its server, then try again"
-_UNREACHABLE = "the catalog database cannot be reached ({name}); check that the server is up and reachable"
+_UNREACHABLE = (
+    "the catalog database cannot be used ({name}); check store.catalog_url, the password and that the "
+    "server is up and reachable"
+)
 _UNAVAILABLE = "the catalog database refused the request ({name}); check its server's log"
 _RANGE = "a number is out of range: integers must fit in 64 bits"
 _WORDS = re.compile(r"\w+", re.UNICODE)
@@ -221,8 +224,10 @@ class PostgresDatabase:
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))}
         if secret is not None:
             kwargs["password"] = secret
+        conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+        self._first_connection(conninfo, kwargs)
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            make_conninfo("", **{k: v for k, v in params.items() if v is not None}),
+            conninfo,
             kwargs=kwargs,
             min_size=1,
             max_size=pool_size,
@@ -236,9 +241,17 @@ class PostgresDatabase:
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreUnavailable(
-                _UNREACHABLE.format(name=f"{self._where} did not answer within {connect_timeout_s:g} s"),
-                self._where,
+                _UNREACHABLE.format(name=f"no connection within {connect_timeout_s:g} s"), self._where
             ) from exc
+
+    def _first_connection(self, conninfo: str, kwargs: dict[str, Any]) -> None:
+        """Connect once before the pool does, so a wrong address or password fails at once with
+        libpq's own reason (which never holds the password), not after the pool's retries."""
+        try:
+            psycopg.connect(conninfo, **kwargs).close()
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailable(_UNREACHABLE.format(name=reason), self._where) from exc
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         # A write waits this long for another replica's lock, then fails as "busy".

@@ -4,9 +4,13 @@ folders, as on two hosts behind a load balancer."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +28,7 @@ from strongroom.server.store.postgres import PostgresDatabase
 from tests.integration.guard_fixtures import write_deployment
 from tests.integration.mcp_helpers import error_text, structured
 from tests.integration.postgres import PostgresServer
-from tests.support import ROOT, clean_env, free_port, serving_http, strongroom_cmd
+from tests.support import EXAMPLE, ROOT, clean_env, free_port, serving_http, strongroom_cmd, wait_for_port
 
 pytestmark = pytest.mark.model
 
@@ -162,3 +166,62 @@ def test_two_replicas_share_budgets_the_audit_chain_and_the_index(
         text = log.read_text()
         assert shared["STRONGROOM_STORE__CATALOG_PASSWORD"] not in text
         assert "Traceback" not in text
+
+
+def shared_block() -> str:
+    guide = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    section = guide.split("## Shared: PostgreSQL, a Chroma server, N replicas", 1)[1]
+    return section.split("```bash", 1)[1].split("```", 1)[0]
+
+
+def test_the_shared_deployment_commands_run_as_written(shared: dict[str, str], tmp_path: Path) -> None:
+    """docs/deployment.md's commands on a copy of the example: only the database's and the
+    Chroma server's addresses, the secrets' folder and the ports are replaced."""
+    block = shared_block()
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "strongroom-db-password").write_text(shared["STRONGROOM_STORE__CATALOG_PASSWORD"] + "\n")
+    (secrets / "strongroom-digest-key").write_text("a-digest-key-for-the-docs-test\n")
+    ports = [free_port(), free_port()]
+    script = (
+        block.replace(
+            "postgresql://strongroom@db.internal:5432/strongroom", shared["STRONGROOM_STORE__CATALOG_URL"]
+        )
+        .replace("http://vectors.internal:8001", shared["STRONGROOM_STORE__CHROMA_URL"])
+        .replace("/run/secrets/", f"{secrets}/")
+        .replace("--port 8000", f"--port {ports[0]}")
+        .replace("--port 8002", f"--port {ports[1]}")
+    )
+    assert script.count(str(secrets)) == 2 and str(ports[1]) in script
+    site = tmp_path / "acme"
+    shutil.copytree(EXAMPLE, site, ignore=shutil.ignore_patterns(".strongroom"))
+    env = clean_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    with (tmp_path / "out.log").open("w") as out:
+        shell = subprocess.Popen(
+            ["bash", "-c", "set -euo pipefail\n" + script + "\nwait"],
+            cwd=site,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        for port in ports:
+            wait_for_port(port, 300, None)
+
+        async def ask(port: int) -> list[str]:
+            async with Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp")) as client:
+                result = await client.call_tool("search", {"query": "return a tent I pitched", "k": 3})
+            return [h["document_id"] for h in structured(result)["results"]]
+
+        answers = [anyio.run(ask, port) for port in ports]
+        assert answers[0] == answers[1] and answers[0], answers
+        verify = run(site / "strongroom.toml", shared, "audit", "verify")
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait(10)
+    log = (tmp_path / "out.log").read_text()
+    assert shared["STRONGROOM_STORE__CATALOG_PASSWORD"] not in log and "Traceback" not in log, log[-3000:]
+    assert not (site / ".strongroom" / "catalog.sqlite3").exists()
