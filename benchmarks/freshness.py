@@ -50,8 +50,16 @@ class StubEmbedder:
             out.append([x / norm for x in v])
         return out
 
+    # What the Indexer reads of an embedder: the index records these (a change re-embeds).
+    name = "all-MiniLM-L6-v2"
+    identity = {"model": "all-MiniLM-L6-v2", "backend": "onnx"}
+    is_loaded = True
+
     def start_loading(self) -> None:
         pass
+
+    def model(self) -> None:  # never loads
+        return None
 
 
 def write_tree(docs: Path, n: int) -> None:

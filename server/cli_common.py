@@ -52,11 +52,21 @@ def user_errors() -> Iterator[None]:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class EscapingFormatter(logging.Formatter):
+    """Log lines whose message is :func:`printable`: a file name, URL or JWT subject holding a
+    newline or an escape sequence cannot forge a log line. A traceback, added after the
+    message, keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
 def setup_logging(level: str) -> None:
     """One handler and format on stderr for every logger: ours, the libraries' (pypdf, uvicorn,
     httpx) and Python warnings. stdout belongs to the protocol in stdio mode."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(EscapingFormatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

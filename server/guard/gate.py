@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 
-from strongroom.server.errors import StoreError, StrongroomError
+from strongroom.server.errors import StrongroomError
 from strongroom.server.guard.access import Access, Caller, ResolvedPrincipal, resolve
 from strongroom.server.guard.policy import Decision, Pacing, Refusal, judge_result, pace
 from strongroom.server.models import Served
@@ -175,10 +175,11 @@ class Guard:
 
     async def _ledger(self, audit: tuple[str, str, str], fn: Callable[..., R], *args: Any) -> R:
         """``fn(*args)`` on the ledger in a worker thread; a store fault (a locked or full disk)
-        fails the call, and the call is audited as an error."""
+        or any unexpected failure fails the call, and the call is audited as an error (``fn``
+        appends its own record only as its last step, so none is written twice)."""
         try:
             return await anyio.to_thread.run_sync(fn, *args)
-        except StoreError:
+        except Exception:
             await self._record(*audit, "error", [], [])
             raise
 

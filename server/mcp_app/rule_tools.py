@@ -192,7 +192,10 @@ class RuleTools:
         @server.prompt(name="answer_with_policy", title="Answer by the organisation's policies and rules")
         def answer_with_policy(ctx: AppContext, question: str) -> str:
             """Walks a model through search → rule tool → draft → check_answer → revise."""
-            return answer_prompt(question, list(app_of(ctx).rules.book.rule_sets.values()))
+            app = app_of(ctx)
+            hidden = self.hidden_tools(app, self._caller())  # tools this caller cannot see, unnamed
+            rule_sets = [rs for name, rs in app.rules.book.rule_sets.items() if name not in hidden]
+            return answer_prompt(question, rule_sets)
 
     def _sync_tools(self) -> None:
         """Make the server's rule tools match the current rule book."""

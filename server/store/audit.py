@@ -47,7 +47,15 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 """
 _POSTGRES_SCHEMA = _SCHEMA.replace("IF NOT EXISTS ", "").replace("seq INTEGER", "seq BIGINT")
-AUDIT_SCHEMA = Schema("audit", {"sqlite": [_SCHEMA], "postgresql": [_POSTGRES_SCHEMA]})
+# A new log starts with its head at the genesis, so a log emptied later (records and head
+# deleted) is told apart from one never written. A log with records but no head keeps no head.
+_GENESIS_HEAD = (
+    f"INSERT INTO audit_head(id, seq, hash) SELECT 1, 0, '{GENESIS}'"
+    " WHERE NOT EXISTS (SELECT 1 FROM audit_head) AND NOT EXISTS (SELECT 1 FROM audit)"
+)
+AUDIT_SCHEMA = Schema(
+    "audit", {"sqlite": [_SCHEMA, _GENESIS_HEAD], "postgresql": [_POSTGRES_SCHEMA, _GENESIS_HEAD]}
+)
 _ANCHOR = re.compile(r"(\d+):([0-9a-f]{64})")
 MISSING_HEAD = (
     "the audit head is missing, so records may have been cut from the end: check the log against "
@@ -156,7 +164,8 @@ class AuditLog:
         with self.database.tx("audit") as db:
             head, last = _head(db), _last(db)
             # The chain goes on from its head, so records cut from the end leave a gap. Without a
-            # head (deleted) it goes on from the last record and the head stays missing for verify.
+            # head (deleted) it goes on from the last record and the head stays missing for verify
+            # (every log has one from its creation; only `reanchor` puts back a deleted one).
             base = max(
                 (a for a in (head, last) if a is not None), key=lambda a: a.seq, default=GENESIS_ANCHOR
             )
@@ -195,7 +204,7 @@ class AuditLog:
                 "INSERT INTO audit_documents(document_id, seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(d, seq) for d in record.document_ids],
             )
-            if head is not None or last is None:
+            if head is not None:
                 _set_head(db, Anchor(record.seq, record.hash))
         return record
 
@@ -280,7 +289,7 @@ class AuditLog:
                     anchored = record.hash
             head = _head(db)
         problem = None
-        if head is None and count:
+        if head is None:
             problem = MISSING_HEAD
         elif head is not None and head.seq != count:
             problem = f"the log ends at record {count} but its head says {head.seq}"

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from strongroom.server.store.audit import Anchor, AuditLog, GuardEvent
+from strongroom.server.store.audit import MISSING_HEAD, Anchor, AuditLog, GuardEvent
 from tests.contract.conftest import Backend
 
 
@@ -89,6 +89,17 @@ def test_missing_head_is_detected_and_stays_detected(log: AuditLog, backend: Bac
     assert not AuditLog(backend.open()).verify().ok
 
 
+def test_an_emptied_log_is_not_a_new_one(log: AuditLog, backend: Backend) -> None:
+    backend.sql("DELETE FROM audit")
+    backend.sql("DELETE FROM audit_documents")
+    delete_head(backend)
+    assert log.verify().problem == MISSING_HEAD
+    log.append("alice", "search", "h5", "ok")  # the server goes on; the alarm stays until reanchored
+    assert log.verify().problem == MISSING_HEAD
+    log.reanchor()
+    assert log.verify().ok
+
+
 def test_truncation_followed_by_an_append_is_detected(log: AuditLog, backend: Backend) -> None:
     backend.sql("DELETE FROM audit")
     backend.sql("DELETE FROM audit_documents")
@@ -106,7 +117,7 @@ def test_anchor_accepts_an_extended_log_and_refuses_a_rewritten_one(log: AuditLo
     assert log.verify(forged).problem == "record 4 is not the anchored one: the log was rewritten"
     # Someone with write access rewrites the whole log consistently: only the anchor notices.
     backend.sql("DELETE FROM audit")
-    delete_head(backend)
+    backend.sql("UPDATE audit_head SET seq = 0, hash = '" + "0" * 64 + "'")
     for n in range(2):
         log.append("alice", "search", f"x{n}", "ok")
     assert log.verify().ok

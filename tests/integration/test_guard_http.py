@@ -284,8 +284,13 @@ def test_rule_tools_do_not_exist_for_a_caller_who_may_not_see_their_records(serv
             missing = await client.call_tool("no_such_rules", {"order_id": "4471"})
             assert hidden.is_error and error_text(hidden) == "Unknown tool: refund_eligibility"
             assert error_text(missing) == "Unknown tool: no_such_rules"
+            prompt = await client.get_prompt("answer_with_policy", {"question": "may I return it?"})
+            text = " ".join(getattr(m.content, "text", "") for m in prompt.messages)
+            assert "refund_eligibility" not in text and "No rule tools are configured" in text
         async with session(server, ALICE_TOKEN) as client:
             assert "refund_eligibility" in {t.name for t in (await client.list_tools()).tools}
+            prompt = await client.get_prompt("answer_with_policy", {"question": "may I return it?"})
+            assert "refund_eligibility" in " ".join(getattr(m.content, "text", "") for m in prompt.messages)
             decision = structured(await client.call_tool("refund_eligibility", {"order_id": "4471"}))
             assert decision["facts"]["order"]["product"]
 

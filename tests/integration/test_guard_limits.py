@@ -313,6 +313,26 @@ def test_a_call_that_fails_unexpectedly_is_audited_without_its_internals(
     assert (record.action, record.outcome) == ("list_sources", "error")
 
 
+def test_a_call_whose_settling_fails_unexpectedly_is_still_audited(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tool ran, then judging its result failed (a bug, not a store fault): audited as an error."""
+    guard = make_guard(app, Clock())
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(guard, "_judge", broken)
+
+    async def body(client: Client) -> None:
+        failed = await client.call_tool("list_sources", {})
+        assert failed.is_error and "internal detail" not in error_text(failed)
+
+    session(app, body)
+    (record,) = guard.audit.query(limit=1)
+    assert (record.action, record.outcome) == ("list_sources", "error")
+
+
 def test_a_call_failing_on_a_locked_catalog_is_audited_once_the_catalog_frees(app: App) -> None:
     import sqlite3
 

@@ -57,3 +57,21 @@ def test_sync_summary_hits_and_status_escape_data(capsys: pytest.CaptureFixture[
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out and "\u202e" not in out
     assert "forged line" in out and not any(line.startswith("#9") for line in out.splitlines())
     assert out.count("a.md\\n#9 forged line\\x1b[2K\\u202eevil\\u2028x") == 3
+
+
+def test_log_lines_escape_what_could_forge_a_line() -> None:
+    import logging
+
+    from strongroom.server.cli_common import LOG_FORMAT, EscapingFormatter
+
+    record = logging.LogRecord(
+        "strongroom.sync",
+        logging.WARNING,
+        __file__,
+        1,
+        "skipped %s",
+        ("a.md\n2026 ERROR forged\x1b[2J",),
+        None,
+    )
+    line = EscapingFormatter(LOG_FORMAT).format(record)
+    assert "\n" not in line and "\x1b" not in line and "a.md\\n2026 ERROR forged\\x1b[2J" in line
