@@ -103,7 +103,6 @@ class Evidence:
     contexts: tuple[str, ...]  # what is embedded: the unit with its heading
     words: frozenset[str]
     unit_numbers: tuple[frozenset[str], ...]
-    quotable: bool = True  # the caller was shown all of it, so a reason may quote it
     vocabulary: frozenset[str] = frozenset()  # the roots of every content word it states
     unit_terms: tuple[frozenset[str], ...] = ()  # the roots of each unit (with its heading)
     unit_negated: tuple[bool, ...] = ()
@@ -120,7 +119,7 @@ class Evidence:
         return set().union(*self.unit_numbers) if self.unit_numbers else set()
 
 
-def passage_evidence(chunk: ChunkRecord, title: str, quotable: bool = True) -> Evidence:
+def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
     heading = chunk.headings[-1] if chunk.headings else title
     units = [s.text for s in split_sentences(chunk.text)] or [chunk.text]
     contexts = [u if u.lstrip("#").strip() == heading else f"{heading}: {u}" for u in units]
@@ -132,7 +131,6 @@ def passage_evidence(chunk: ChunkRecord, title: str, quotable: bool = True) -> E
         contexts=tuple(contexts),
         words=words,
         unit_numbers=tuple(frozenset(numbers(u)) for u in units),
-        quotable=quotable,
         **_claims(" ".join([title, *chunk.headings, chunk.text]), contexts),
     )
 
@@ -190,9 +188,9 @@ class AnswerChecker:
     ) -> AnswerCheck:
         """Check ``draft``.
 
-        With ``shown``, a cited passage counts only if the caller was shown it in the guard's
-        window (the check never reads out anything else), and a reason quotes a passage only
-        if the caller was shown all of it. None (no guard: the CLI, benchmarks) trusts all.
+        With ``shown``, a cited passage counts only if the caller was shown all of it in the
+        guard's window (the check never reads or judges anything else). None (no guard: the
+        CLI, benchmarks) trusts all.
         """
         s = self.settings
         if not draft.strip():
@@ -224,7 +222,7 @@ class AnswerChecker:
             violations=violations,
             fix=_fixes(findings, unknown, not_retrieved, violations, bool(cited)),
         )
-        # Reasons quote only passages the caller was shown whole, so reading costs no new characters.
+        # Only passages the caller was shown whole are read, so reading costs no new characters.
         check._read = [Served(c.id, c.document_id, source, 0, len(c.text)) for c, source in read]
         return check
 
@@ -260,11 +258,12 @@ class AnswerChecker:
             if doc is None or (visible is not None and not visible(doc.source)):
                 unknown.append(cid)  # the same answer as for an id that does not exist
                 continue
-            if shown is not None and cid not in shown:
-                not_shown.append(cid)  # never read out: the check must not serve what search would not
+            if shown is not None and shown.get(cid, 0) < len(chunk.text):
+                # Never read out, and never judged: a verdict on a passage shown only in part
+                # would tell what the rest of it says. The check must not serve what search would not.
+                not_shown.append(cid)
                 continue
-            quotable = shown is None or shown[cid] >= len(chunk.text)
-            evidence[cid] = passage_evidence(chunk, doc.title, quotable)
+            evidence[cid] = passage_evidence(chunk, doc.title)
             read.append((chunk, doc.source))
         return evidence, unknown, not_shown, read
 
@@ -488,11 +487,8 @@ def _reason(
     s: AnswersSettings,
 ) -> str:
     shown = opposite if opposite is not None else order[0]
-    if ev.quotable:
-        closest = ev.units[shown]
-        closest = "“" + (closest if len(closest) <= 160 else closest[:157] + "...") + "”"
-    else:  # part of this passage was never shown to the caller: point at it, do not quote it
-        closest = f"its sentence {shown + 1}"
+    closest = ev.units[shown]
+    closest = "“" + (closest if len(closest) <= 160 else closest[:157] + "...") + "”"
     if supported:
         return f"supported by {ev.label}: {closest}"
     if opposite is not None:
@@ -500,7 +496,7 @@ def _reason(
     if missing:
         stated = ", ".join(missing)
         there = sorted(ev.numbers_near(order), key=_num_key)
-        says = f" (it says {', '.join(there)})" if there and ev.quotable else ""
+        says = f" (it says {', '.join(there)})" if there else ""
         return f"states {stated}, which {ev.label} does not state about this{says}: {closest}"
     if missing_terms:
         said = ", ".join(f"“{w}”" for w in missing_terms)
@@ -576,7 +572,9 @@ def _fixes(
             f"Citation {cid!r} does not exist: use chunk ids from search results or decision ids from rule tools."
         )
     for cid in not_retrieved:
-        fixes.append(f"Citation {cid!r} was not shown to you recently: search or read it first, or drop it.")
+        fixes.append(
+            f"Citation {cid!r} was not shown to you whole recently: search or read all of it first, or drop it."
+        )
     for v in violations:
         found = f" (found: {v.excerpt})" if v.excerpt else ""
         where = f"sentence {v.sentence + 1}: " if v.sentence is not None else ""

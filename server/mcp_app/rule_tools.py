@@ -345,7 +345,8 @@ def answer_prompt(question: str, rule_sets: list[CompiledRuleSet]) -> str:
         decide = (
             "2. If the question asks for a decision about a specific case (an order, a claim, a "
             "charge), call the matching rule tool and use its `decision`, reasons and citations as "
-            f"given; do not decide it yourself:\n{tools}\n"
+            "given; do not decide it yourself (read the passages it cites with `read_document` "
+            f"before citing them):\n{tools}\n"
         )
     else:
         decide = "2. (No rule tools are configured: answer from the documents alone.)\n"

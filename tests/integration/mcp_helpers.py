@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 
@@ -25,3 +26,13 @@ def is_jsonrpc(line: str) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(message, dict) and message.get("jsonrpc") == "2.0"
+
+
+async def read_whole(client: Client, chunk_ids: list[str]) -> None:
+    """Read every document of ``chunk_ids`` to the end, so each of those passages was shown
+    whole (check_answer judges only such passages)."""
+    for document_id in sorted({c.split("#")[0] for c in chunk_ids}):
+        offset: int | None = 0
+        while offset is not None:
+            arguments = {"document_id": document_id, "offset": offset, "max_chars": 4000}
+            offset = structured(await client.call_tool("read_document", arguments))["next_offset"]

@@ -328,6 +328,33 @@ def test_check_answer_never_reads_out_a_passage_the_caller_was_not_shown(server:
     anyio.run(run)
 
 
+def test_check_answer_judges_no_passage_the_caller_saw_only_in_part(server: Server) -> None:
+    """A 40-character window of the refund policy: no verdict on the passage it cuts into, so a
+    true and a false figure get the same answer and nothing of the unseen rest is learnt."""
+
+    async def run() -> None:
+        frank = server.issuer.token(server.url, sub="frank", groups=["staff"])
+        async with session(server, frank) as client:
+            window = structured(
+                await client.call_tool(
+                    "read_document", {"document_id": "handbook/refund-policy.md", "max_chars": 40}
+                )
+            )
+            cut = window["chunk_ids"][0]
+            answers = []
+            for days in (30, 45):
+                draft = f"Unused items can be returned within {days} days of delivery."
+                result = structured(
+                    await client.call_tool("check_answer", {"draft": draft, "citations": [cut]})
+                )
+                assert result["not_retrieved"] == [cut] and not result["passed"]
+                assert [f["status"] for f in result["sentences"]] != ["supported"]
+                answers.append(json.dumps(result).replace(str(days), "N"))
+            assert answers[0] == answers[1]
+
+    anyio.run(run)
+
+
 def test_the_character_budget_counts_what_is_returned(server: Server) -> None:
     """Tiny reads first, full reads later: what is returned counts, not each passage's first sighting."""
 

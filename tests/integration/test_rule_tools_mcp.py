@@ -18,7 +18,7 @@ from strongroom.server.embedder import Embedder
 from strongroom.server.guard.access import Caller
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
-from tests.integration.mcp_helpers import error_text, structured
+from tests.integration.mcp_helpers import error_text, read_whole, structured
 from tests.rules_support import EXAMPLE_TODAY
 
 pytestmark = pytest.mark.model
@@ -136,10 +136,14 @@ def test_check_answer_knows_what_this_session_retrieved(acme: Path, embedder: Em
             decision = structured(
                 await client.call_tool("refund_eligibility", {"order_id": "4471", "opened": True})
             )
-            # Passages a rule decision cited count as retrieved, and the decision itself is evidence.
+            # A decision cites its passages by id only: they are evidence once read whole (a
+            # verdict on an unread passage would tell what it says), and the decision itself is.
             cited = sorted(
                 {c["citation"]["chunk_id"] for c in decision["rules"] + decision["values"] if c["citation"]}
             )
+            unread = structured(await client.call_tool("check_answer", {"draft": draft, "citations": cited}))
+            assert set(unread["not_retrieved"]) <= set(cited) and not unread["passed"]
+            await read_whole(client, cited)
             money = structured(
                 await client.call_tool("search", {"query": "how card refunds come back", "k": 2})
             )

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.integration.mcp_helpers import structured
+from tests.integration.mcp_helpers import read_whole, structured
 from tests.rules_support import EXAMPLE_TODAY
 from tests.support import ROOT, clean_env
 
@@ -57,6 +57,7 @@ def test_a_client_decides_drafts_checks_and_revises(synced_example: Path) -> Non
                 {c["citation"]["chunk_id"] for c in decision["rules"] + decision["values"] if c["citation"]}
             )
             citations = [*cited_by_rules, money_id, decision["decision_id"]]
+            await read_whole(client, cited_by_rules)  # as the fix list would say: read them first
 
             # 3. A careless first draft fails, with reasons.
             first = structured(
