@@ -104,6 +104,8 @@ def print_sync_summary(report: SyncReport) -> None:
         for item_id, passages in sorted(s.flagged.items()):
             noun = "passage reads" if passages == 1 else "passages read"
             click.echo(printable(f"  flagged {item_id}: {passages} {noun} like instructions to a model"))
+    for name, documents in sorted(report.purged.items()):
+        click.echo(printable(f"{name}: no longer configured, {documents} documents removed from the index"))
 
 
 def print_hits(result: SearchResult, snippet_chars: int) -> None:

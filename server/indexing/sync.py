@@ -79,6 +79,8 @@ class SourceReport:
 @dataclass
 class SyncReport:
     sources: list[SourceReport]
+    purged: dict[str, int] = field(default_factory=dict)
+    """Sources no longer configured whose documents this sync removed: how many of each."""
 
     @property
     def ok(self) -> bool:
@@ -198,9 +200,34 @@ class Indexer:
             everything = {s.name for s in self._settings.all_sources()} <= {r.name for r in reports}
             if previous is not None and everything and all(r.error is None for r in reports):
                 self._catalog.set_embedding(self._embedder.identity, None)  # nothing older is left
+            purged = self._purge_removed() if everything and not source_names else {}
         if stop is not None and stop.is_set():
             raise SyncStopped("sync stopped before it finished")
-        return SyncReport(reports)
+        return SyncReport(reports, purged)
+
+    def _purge_removed(self) -> dict[str, int]:
+        """Remove from the index every source the configuration no longer names (until now
+        only hidden: access follows the configuration at once); how many documents of each.
+        A failure leaves the rest for the next sync (deleted vectors are ledgered first)."""
+        configured = {s.name for s in self._settings.all_sources()}
+        purged: dict[str, int] = {}
+        for name in sorted({s.name for s in self._catalog.source_states()} - configured):
+            if self._stop is not None and self._stop.is_set():
+                break
+            purged[name] = 0
+            try:
+                for source_id in sorted(self._catalog.document_hashes(name)):
+                    replaced = self._catalog.delete_document(document_id(name, source_id))
+                    self._vectors.delete(replaced)
+                    self._catalog.forget_vectors(replaced)
+                    purged[name] += 1
+                self._catalog.forget_source(name)
+                log.info("source %s is no longer configured: removed its %d documents", name, purged[name])
+            except Exception as exc:
+                log.warning("could not remove source %s from the index: %s", name, _describe_failure(exc))
+            finally:
+                self._mark_current()
+        return purged
 
     def _start_embedding(self) -> dict[str, str] | None:
         """Record the model and backend this sync embeds with; returns what older vectors were

@@ -215,6 +215,12 @@ class Catalog:
             else:
                 db.execute("UPDATE sources SET last_error=? WHERE name=?", (error, name))
 
+    def forget_source(self, name: str) -> None:
+        """Drop a source's sync state and canaries (its documents are deleted first)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM canaries WHERE source=?", (name,))
+            db.execute("DELETE FROM sources WHERE name=?", (name,))
+
     def connector_state(self, name: str) -> dict[str, Any]:
         row = self._row("SELECT connector_state FROM sources WHERE name=?", (name,))
         return {} if row is None else dict(json.loads(row[0]))

@@ -195,6 +195,8 @@ def test_sources_canaries_and_the_embedding_record(catalog: Catalog) -> None:
     assert catalog.embedding() == ({"model": "m", "backend": "onnx"}, {"model": "m", "backend": "torch"})
     catalog.set_embedding({"model": "m", "backend": "onnx"}, None)
     assert catalog.embedding() == ({"model": "m", "backend": "onnx"}, None)
+    catalog.forget_source("docs")
+    assert catalog.source_states() == [] and catalog.canaries() == []
 
 
 def test_another_process_sees_each_commit_whole(backend: Backend) -> None:

@@ -149,3 +149,11 @@ def test_a_relabelled_or_removed_source_follows_the_config_without_a_sync(tmp_pa
             ).is_error
 
     anyio.run(run)
+    # The next sync removes the finance source from the index, vectors included.
+    app = build_app(load_settings(config), embedder=embedder)
+    report = app.knowledge.sync()
+    assert report.ok and report.purged == {"finance": len(FINANCE_DOCS)}
+    assert [s.name for s in app.catalog.source_states()] == ["handbook"]
+    assert app.catalog.documents("finance") == [] and app.catalog.orphaned_vectors() == []
+    assert app.vectors.count() == app.catalog.counts()[1]
+    app.close()
