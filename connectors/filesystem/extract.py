@@ -41,8 +41,9 @@ class ExtractionBug(ParseError):
     """A parser failed in an unexpected way (not a file problem it reports itself)."""
 
 
-def extract(path: str, data: bytes, limits: Limits) -> Parsed:
-    """Parse ``data`` by the format of ``path``, within ``limits`` (in the calling process).
+def extract(path: str, data: bytes, limits: Limits, encoding: str | None = None) -> Parsed:
+    """Parse ``data`` by the format of ``path``, within ``limits`` (in the calling process);
+    ``encoding`` is a known character set of an HTML page (an HTTP ``charset``).
 
     Containers are measured before they are parsed. Raises :class:`ParseError` with a
     reason for users (:class:`ExtractionBug` for a parser's own failure).
@@ -56,7 +57,12 @@ def extract(path: str, data: bytes, limits: Limits) -> Parsed:
                     f"unpacks to {format_size(unpacked)}, over the "
                     f"{format_size(limits.max_unpacked_bytes)} limit (max_unpacked_bytes)"
                 )
-        parsed = file_format.parse(data)
+        if file_format.name == "html" and encoding:
+            from .formats import html  # the parsers load on first use
+
+            parsed = html.parse(data, encoding)
+        else:
+            parsed = file_format.parse(data)
     except ParseError:
         raise
     except Exception as exc:  # one bad file never stops the source
@@ -85,12 +91,12 @@ class ExtractionWorker:
         """The current child's process id (None before the first file and after close)."""
         return self._process.pid if self._process is not None else None
 
-    def extract(self, path: str, data: bytes, limits: Limits) -> Parsed:
+    def extract(self, path: str, data: bytes, limits: Limits, encoding: str | None = None) -> Parsed:
         """:func:`extract` in the child. Raises ParseError when it fails, overruns or dies."""
         connection = self._start()
         deadline = time.monotonic() + self._timeout
         try:
-            connection.send((path, data, limits))
+            connection.send((path, data, limits, encoding))
             while True:
                 if not connection.poll(max(0.0, deadline - time.monotonic())):
                     self._stop()
@@ -170,7 +176,7 @@ class _ToParent:
 
 
 def _serve(connection: Connection, level: int) -> None:
-    """The child's loop: ``(path, data, limits)`` in, ``(kind, Parsed | reason)`` out (after any
+    """The child's loop: ``(path, data, limits, encoding)`` in, ``(kind, Parsed | reason)`` out (after any
     ``("log", record)``); None ends it. Records at ``level`` and above go to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
     root = logging.getLogger()
@@ -186,9 +192,9 @@ def _serve(connection: Connection, level: int) -> None:
             return
         if request is None:
             return
-        path, data, limits = request
+        path, data, limits, encoding = request
         try:
-            reply: tuple[str, Parsed | str] = ("ok", extract(path, data, limits))
+            reply: tuple[str, Parsed | str] = ("ok", extract(path, data, limits, encoding))
         except ExtractionBug as exc:
             reply = ("bug", str(exc))
         except ParseError as exc:

@@ -52,6 +52,17 @@ class WebConfig(Config):
         gt=0,
         description="A page larger than this many bytes (after decompression) is skipped (default 5 MiB).",
     )
+    max_text_chars: int = Field(
+        default=2_000_000,
+        gt=0,
+        description="A page whose extracted text is longer than this many characters is skipped.",
+    )
+    parse_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds one page may take to parse (default 30); parsing runs in a worker process "
+        "that is stopped, and the page skipped, when it takes longer.",
+    )
     timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -18,8 +18,8 @@ import httpx
 
 from ..api import Connector, ConnectorError, Document
 from ..filesystem.connector import title_from_name
+from ..filesystem.extract import ExtractionWorker, Limits
 from ..filesystem.formats import Parsed, ParseError, first_heading
-from ..filesystem.formats import html as html_format
 from ..filesystem.formats.base import error_reason, tidy
 from ..filesystem.formats.plaintext import decode_text
 from .config import WebConfig
@@ -52,6 +52,7 @@ class WebConnector(Connector):
     )
     Config = WebConfig
     config: WebConfig
+    _parser: _PageParser  # for the run of documents() under way
 
     def __init__(self, config: WebConfig) -> None:
         super().__init__(config)
@@ -67,7 +68,8 @@ class WebConnector(Connector):
         config = self.config
         scope = Scope.of(config.origins(), config.allowed_prefixes)
         run = _Run(_PreviousState.load(self.state))
-        async with _client(config) as client:
+        async with _client(config) as client, _PageParser(config) as parser:
+            self._parser = parser
             fetcher = Fetcher(
                 client,
                 _fetch_settings(config),
@@ -212,7 +214,7 @@ class WebConnector(Connector):
         if fetched.status in (404, 410):
             return _Gone(url, fetched.url, fetched.status)
         try:
-            document = await asyncio.to_thread(build_document, fetched)
+            document = await self._parser.document(fetched)
         except ParseError as exc:
             return _Failed(url, fetched.url, str(exc))
         except Exception as exc:
@@ -221,15 +223,40 @@ class WebConnector(Connector):
         return _Page(url, document, _validators(fetched))
 
 
-def build_document(fetched: Fetched) -> Document:
+class _PageParser:
+    """Pages parsed one at a time in an extraction worker (a process stopped when a page takes
+    longer than ``parse_timeout``), their text capped at ``max_text_chars``: page bytes are
+    untrusted, and a few MB of deeply nested HTML can keep a parser busy for minutes."""
+
+    def __init__(self, config: WebConfig) -> None:
+        self._worker = ExtractionWorker(config.parse_timeout)
+        self._limits = Limits(config.max_text_chars, config.max_bytes)
+        self._turn = asyncio.Lock()
+
+    async def __aenter__(self) -> _PageParser:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await asyncio.to_thread(self._worker.close)
+
+    async def document(self, fetched: Fetched) -> Document:
+        async with self._turn:  # the worker takes one page at a time
+            return await asyncio.to_thread(build_document, fetched, self._worker, self._limits)
+
+
+def build_document(fetched: Fetched, worker: ExtractionWorker, limits: Limits) -> Document:
     """A 200 response as a Document; ParseError if it has no text (blocking: call in a thread)."""
     encoding = _codec(fetched.charset)
     if PAGE_TYPES.get(fetched.content_type) == "html":
-        parsed = html_format.parse(fetched.body, encoding)
+        parsed = worker.extract("page.html", fetched.body, limits, encoding)
     else:
         text = fetched.body.decode(encoding, errors="replace") if encoding else decode_text(fetched.body)
         if "\x00" in text:
             raise ParseError("binary content")
+        if len(text) > limits.max_text_chars:
+            raise ParseError(
+                f"text of {len(text):,} characters, over the {limits.max_text_chars:,} limit (max_text_chars)"
+            )
         parsed = Parsed(title=None, text=tidy(text))
     if not parsed.text.strip():
         raise ParseError("no text")
