@@ -25,6 +25,7 @@ from strongroom.server.app import build_app
 from strongroom.server.guard.access import Caller
 from strongroom.server.mcp_app.app import build_server
 from strongroom.server.settings import load_settings
+from strongroom.server.store.audit import AuditLog
 from tests.integration.mcp_helpers import error_text, structured
 from tests.support import ROOT, clean_env, strongroom_cmd
 
@@ -196,11 +197,9 @@ OUT_OF_RANGE = [
 ]
 
 
-def test_out_of_range_numbers_and_non_ascii_keys_are_clear_tool_errors(acme: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    server = build_server(build_app(load_settings(acme), embedder=embedder), Caller("local", "stdio"))
-
+def test_out_of_range_numbers_and_non_ascii_keys_are_clear_tool_errors(acme: Path) -> None:
     async def session() -> None:
-        async with Client(server) as client:
+        async with Client(stdio(acme), read_timeout_seconds=120) as client:
             for tool, args, expected in OUT_OF_RANGE:
                 result = await client.call_tool(tool, args)
                 text = error_text(result)
@@ -237,14 +236,13 @@ def test_a_full_disk_is_a_clear_tool_error(acme: Path, tmp_path: Path) -> None:
         shutil.copytree(data, mount / ".strongroom")
         acme.write_text(acme.read_text().replace('path = ".strongroom"', f'path = "{mount / ".strongroom"}"'))
 
-        async def session() -> None:
+        async def session() -> int:
             async with Client(stdio(acme), read_timeout_seconds=120) as client:
                 structured(await client.call_tool("search", {"query": "tent refund", "k": 1}))
                 filler = mount / "filler"
-                with filler.open("wb") as f, _suppress_enospc():
+                with filler.open("wb", buffering=0) as f, _suppress_enospc():
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
                 failures = []
                 for _ in range(3):  # the WAL may still have room for a page or two
                     result = await client.call_tool("search", {"query": "backpack warranty", "k": 1})
@@ -254,8 +252,13 @@ def test_a_full_disk_is_a_clear_tool_error(acme: Path, tmp_path: Path) -> None:
                 assert_no_path(failures[0], acme)
                 filler.unlink()
                 structured(await client.call_tool("search", {"query": "backpack warranty", "k": 1}))
+                return len(failures)
 
-        anyio.run(session)
+        failed = anyio.run(session)
+        # The calls that failed on the full disk were audited once it had room again, in order.
+        audit = AuditLog(mount / ".strongroom" / "catalog.sqlite3")
+        outcomes = [r.outcome for r in reversed(audit.query(limit=failed + 1))]
+        assert outcomes == ["error"] * failed + ["ok"] and audit.verify().ok
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
