@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,14 +12,9 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from strongroom.server.app import build_app
-from strongroom.server.cli_output import print_sync_summary
-from strongroom.server.embedder import Embedder
-from strongroom.server.indexing.sync import SyncReport
-from strongroom.server.settings import load_settings
 from strongroom.server.store.catalog import Catalog
 from tests.integration.mcp_helpers import structured
-from tests.support import ROOT, clean_env
+from tests.support import ROOT, clean_env, strongroom_cmd
 
 pytestmark = pytest.mark.model
 
@@ -49,36 +46,50 @@ def _corpus(root: Path) -> Path:
         '<p class="sr-only">Kayak paddle hidden note.</p></body></html>',
         encoding="utf-8",
     )
+    # Not to be indexed: a hard link to a file outside the folder, binary bytes named .txt, and
+    # a file whose text is over the configured cap.
+    outside = root / "outside"
+    outside.mkdir()
+    (outside / "payroll.md").write_text("# Payroll\n\nKayak paddle bonuses are paid in March.\n")
+    os.link(outside / "payroll.md", docs / "linked.md")
+    (docs / "notes.txt").write_bytes(bytes(range(128, 256)) * 64)
+    (docs / "huge.md").write_text("# Huge\n\n" + "kayak paddle " * 1000)
     config = root / "strongroom.toml"
     config.write_text(
-        '[store]\npath = ".strongroom"\n\n[[sources]]\nname = "notes"\nconnector = "filesystem"\npath = "docs"\n',
+        '[store]\npath = ".strongroom"\n\n[[sources]]\nname = "notes"\nconnector = "filesystem"\npath = "docs"\n'
+        "max_text_chars = 5000\n",
         encoding="utf-8",
     )
     return config
 
 
-def test_hostile_content_is_cleaned_flagged_and_reported(
-    tmp_path: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_hostile_content_is_cleaned_flagged_and_reported(tmp_path: Path) -> None:
     config = _corpus(tmp_path)
-    kb = build_app(load_settings(config), embedder=embedder).knowledge
+    synced = subprocess.run(
+        strongroom_cmd("sync", "--config", str(config)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=clean_env(PYTHONPATH=str(ROOT)),
+    )
+    assert synced.returncode == 0, synced.stderr
+    out = synced.stdout
+    assert "notes: 4 added, 0 updated, 0 unchanged, 0 deleted, 3 skipped, 1 flagged" in out, out
+    assert "  flagged injected.md: 1 passage reads like instructions to a model" in out
+    assert "  skipped linked.md: has 2 names (a hard link)" in out, out
+    assert "  skipped notes.txt: binary content" in out
+    assert (
+        "  skipped huge.md: extracted text of 13,009 characters, over the 5,000 limit (max_text_chars)" in out
+    )
+    catalog = Catalog(tmp_path / ".strongroom" / "catalog.sqlite3")
     try:
-        report = kb.sync().sources[0]
-        assert report.error is None and report.skipped == [] and report.added == 4
-        assert report.flagged == {"injected.md": 1}
-        print_sync_summary(SyncReport([report]))
-        out = capsys.readouterr().out
-        assert "1 flagged" in out
-        assert "  flagged injected.md: 1 passage reads like instructions to a model" in out
-        ids = {doc.id: doc for doc in kb.catalog.documents()}
+        ids = {doc.id: doc for doc in catalog.documents()}
         assert set(ids) == {"notes/returns.md", "notes/injected.md", "notes/smuggled.md", "notes/page.html"}
         assert ids["notes/page.html"].title == "Kayak rental"
         assert "\u200b" not in ids["notes/smuggled.md"].uri  # the file name stays percent-encoded
         assert ids["notes/smuggled.md"].metadata["path"] == "smuggled.md"
-        again = kb.sync().sources[0]
-        assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 4, 0)
     finally:
-        kb.close()
+        catalog.close()
 
     async def search() -> list[dict[str, object]]:
         params = StdioServerParameters(
