@@ -142,8 +142,12 @@ def run(
             heading = f" {ARROW} {r.citation.heading}" if r.citation.heading else ""
             cite = f"  [{r.citation.document_id}{heading}]"
         click.echo(printable(f"  {marks[r.passed]} {r.id}: {r.reason}{cite}"))
-    if decision.values:
-        click.echo(printable("  values: " + ", ".join(f"{v.name}={_show(v.value)}" for v in decision.values)))
+    shown = [f"{v.name}={_show(v.value)}" for v in decision.values if v.error is None]
+    if shown:
+        click.echo(printable("  values: " + ", ".join(shown)))
+    for v in decision.values:
+        if v.error is not None:
+            click.echo(printable(f"  value {v.name} not computed: {v.error}"))
     click.echo("  facts: " + json.dumps(decision.facts, default=str))
 
 

@@ -151,6 +151,10 @@ class RuleResult(BaseModel):
 class ComputedValue(BaseModel):
     name: str
     value: JsonValue = Field(description="Dates as YYYY-MM-DD; durations in days.")
+    error: str | None = Field(
+        default=None,
+        description="Why this output value could not be computed (value is then null); the decision stands.",
+    )
     description: str = ""
     citation: RuleCitation | None = None
 
@@ -191,6 +195,8 @@ class RuleDecision(BaseModel):
         lines = [self.summary]
         lines += [r.reason for r in self.rules if r.passed is not None]
         for v in self.values:
+            if v.error is not None:
+                continue
             label = v.description or v.name.replace("_", " ")
             lines.append(f"{label}: {v.value}")
         for name, fact in self.facts.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from strongroom.server.rules.model import ID, NAME, TOOL_NAME, CitationSpec, Rul
 from strongroom.server.rules.params import Parameter, arguments_model, build_parameter
 from strongroom.server.rules.policies import AnswerPolicies, compile_policies
 from strongroom.server.rules.problems import RuleProblem, RulesError
-from strongroom.server.rules.typecheck import Binding, check_types, declared_type
+from strongroom.server.rules.typecheck import DYN, Binding, check_types, declared_type
 
 BUILTIN_TOOLS = frozenset({"search", "read_document", "list_sources", "check_answer"})
 CEL_FUNCTIONS = frozenset(
@@ -190,16 +190,22 @@ class Compiler:
                 name,
                 warning=True,
             )
+        # Every name an expression may use, with its declared type (dyn where it is unknown):
+        # each expression is type-checked as it compiles, so every type error is reported at once.
+        env: dict[str, Binding] = {"today": declared_type("date"), "now": declared_type("datetime")}
         params: list[Parameter] = []
         for pname, pspec in spec.parameters.items():
             try:
-                params.append(build_parameter(pname, pspec))
+                param = build_parameter(pname, pspec)
             except ValueError as exc:
                 self._problem(
                     str(exc), [*base, "parameters", pname, "default"], name, where=f"parameter {pname}"
                 )
+                env[pname] = DYN
+                continue
+            params.append(param)
+            env[pname] = declared_type(pspec.type, nullable=not param.required and param.default is None)
 
-        known: set[str] = set(spec.parameters) | set(ENGINE_NAMES)
         facts: list[CompiledFact] = []
         for fname, fspec in spec.facts.items():
             loc = [*base, "facts", fname]
@@ -222,7 +228,7 @@ class Compiler:
                     where=f"fact {fname}",
                 )
             for ref in key.references:
-                if ref[0] not in known or ref[0] in ENGINE_NAMES:
+                if ref[0] not in env or ref[0] in ENGINE_NAMES:
                     self._problem(
                         f"the key refers to {'.'.join(ref)!r}, which is not a parameter or an earlier fact",
                         [*loc, "key"],
@@ -253,36 +259,34 @@ class Compiler:
                     description=fspec.description,
                 )
             )
-            known.add(fname)
+            env[fname] = {
+                field: declared_type(f.type, nullable=not f.required) for field, f in fspec.fields.items()
+            }
 
         value_reads: dict[str, Reads] = {}
         values: list[CompiledValue] = []
         for vname, vspec in spec.values.items():
             loc = [*base, "values", vname]
-            expr = self._expression(vspec.expression, known, [*loc, "expression"], name, f"value {vname}")
+            expr = self._expression(vspec.expression, env, [*loc, "expression"], name, f"value {vname}")
             citation = self._citation(vspec.citation, [*loc, "citation"], name, f"value {vname}")
+            env[cel_name(vname)] = DYN if expr is None else check_types(expr.source, env)[0]
             if expr is not None:
                 reads = _transitive(expr.reads, value_reads)
                 value_reads[cel_name(vname)] = reads
                 values.append(CompiledValue(vname, expr, vspec.description, citation, reads))
-            known.add(cel_name(vname))
 
         rules: list[CompiledRule] = []
         for i, rspec in enumerate(spec.rules):
             loc = [*base, "rules", i]
             label = f"rule {rspec.id!r}"
-            expr = self._expression(rspec.expression, known, [*loc, "expression"], name, label, "expression")
+            expr = self._expression(rspec.expression, env, [*loc, "expression"], name, label, "expression")
             when = (
-                self._expression(rspec.when, known, [*loc, "when"], name, label, "when")
+                self._expression(rspec.when, env, [*loc, "when"], name, label, "when")
                 if rspec.when is not None
                 else None
             )
-            passed = self._template(
-                rspec.pass_reason, known, [*loc, "pass_reason"], name, label, "pass_reason"
-            )
-            failed = self._template(
-                rspec.fail_reason, known, [*loc, "fail_reason"], name, label, "fail_reason"
-            )
+            passed = self._template(rspec.pass_reason, env, [*loc, "pass_reason"], name, label, "pass_reason")
+            failed = self._template(rspec.fail_reason, env, [*loc, "fail_reason"], name, label, "fail_reason")
             citation = self._citation(rspec.citation, [*loc, "citation"], name, label)
             if rspec.outcome is not None and spec.combine not in ("first_pass", "first_fail"):
                 self._problem(
@@ -324,8 +328,6 @@ class Compiler:
                     f"fact {fact.name!r} is never used", [*base, "facts", fact.name], name, warning=True
                 )
 
-        if len(self.problems) == before:
-            self._check_types(name, base, spec, params, facts, values)
         if len(self.problems) > before:
             return None
         return CompiledRuleSet(
@@ -344,84 +346,69 @@ class Compiler:
             arguments_model=arguments_model(name, params, strict=True),
         )
 
-    # -- types --------------------------------------------------------------------------------
-
-    def _check_types(
-        self,
-        rule_set: str,
-        base: list[str | int],
-        spec: RuleSetSpec,
-        params: list[Parameter],
-        facts: list[CompiledFact],
-        values: list[CompiledValue],
-    ) -> None:
-        """Type-check every expression against the declared types; report each operation CEL
-        has no overload for, with the rule and the operands' types."""
-        env: dict[str, Binding] = {"today": declared_type("date"), "now": declared_type("datetime")}
-        for p in params:
-            env[p.name] = declared_type(p.spec.type, nullable=not p.required and p.default is None)
-        for fact in facts:
-            env[fact.name] = {
-                field: declared_type(f.type, nullable=not f.required) for field, f in fact.fields.items()
-            }
-
-        def check(source: str, loc: list[str | int], rule: str, where: str | None) -> None:
-            for problem in check_types(source, env)[1]:
-                self._problem(str(problem), loc, rule_set, rule, where)
-
-        for v in values:
-            loc = [*base, "values", v.name, "expression"]
-            check(v.expression.source, loc, f"value {v.name}", None)
-            env[v.cel_name] = check_types(v.expression.source, env)[0]
-        for i, rspec in enumerate(spec.rules):
-            loc = [*base, "rules", i]
-            label = f"rule {rspec.id!r}"
-            check(rspec.expression, [*loc, "expression"], label, "expression")
-            if rspec.when is not None:
-                check(rspec.when, [*loc, "when"], label, "when")
-            for where in ("pass_reason", "fail_reason"):
-                template = compile_template(getattr(rspec, where))
-                for part in template.parts:
-                    if isinstance(part, Expression):
-                        check(part.source, [*loc, where], label, where)
-
     # -- pieces -------------------------------------------------------------------------------
 
     def _expression(
         self,
         source: str,
-        known: set[str],
+        env: Mapping[str, Binding],
         loc: Sequence[str | int],
         rule_set: str,
         rule: str,
         where: str | None = None,
     ) -> Expression | None:
+        """The compiled expression, or None; reports syntax, type and name problems."""
         try:
             expr = compile_expression(source)
         except ExpressionError as exc:
             self._problem(str(exc), loc, rule_set, rule, where)
             return None
-        return expr if self._names(expr.reads, known, loc, rule_set, rule, where) else None
+        self._types(expr, env, loc, rule_set, rule, where)
+        return expr if self._names(expr.reads, env, loc, rule_set, rule, where) else None
 
     def _template(
-        self, source: str, known: set[str], loc: Sequence[str | int], rule_set: str, rule: str, where: str
+        self,
+        source: str,
+        env: Mapping[str, Binding],
+        loc: Sequence[str | int],
+        rule_set: str,
+        rule: str,
+        where: str,
     ) -> Template | None:
         try:
             template = compile_template(source)
         except ExpressionError as exc:
             self._problem(str(exc), loc, rule_set, rule, where)
             return None
-        return template if self._names(template.reads, known, loc, rule_set, rule, where) else None
+        for part in template.parts:
+            if isinstance(part, Expression):
+                self._types(part, env, loc, rule_set, rule, where)
+        return template if self._names(template.reads, env, loc, rule_set, rule, where) else None
+
+    def _types(
+        self,
+        expr: Expression,
+        env: Mapping[str, Binding],
+        loc: Sequence[str | int],
+        rule_set: str,
+        rule: str,
+        where: str | None,
+    ) -> None:
+        """Report each operation CEL has no overload for, with the operands' declared types
+        (an unknown name is dyn: it never hides the type errors around it)."""
+        for problem in check_types(expr.source, env)[1]:
+            self._problem(str(problem), loc, rule_set, rule, where)
 
     def _names(
         self,
         reads: Reads,
-        known: set[str],
+        env: Mapping[str, Binding],
         loc: Sequence[str | int],
         rule_set: str,
         rule: str,
         where: str | None,
     ) -> bool:
+        known = set(env)
         ok = True
         for root in sorted(reads.roots - known):
             close = difflib.get_close_matches(root, sorted(known), 1)

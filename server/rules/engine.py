@@ -1,4 +1,11 @@
-"""Evaluating a compiled rule set: parameters → facts → values → rules → a decision."""
+"""Evaluating a compiled rule set: parameters → rules → a decision, then the output values.
+
+Everything a rule reads is computed when the rule first runs: a fact's record is looked up,
+its declared cells typed, a value computed. So a rule a ``first_pass``/``first_fail`` decision
+does not reach reads nothing: its missing record does not make the case ``not_found``, and its
+bad cell is no error. Values no rule reads are the rule set's output, computed after the
+decision; one that cannot be computed carries its error and the decision stands.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +53,15 @@ def _see_everything(_source: str) -> bool:
 
 class RuleEvaluationError(StrongroomError):
     """A rule could not be evaluated; the message names the rule set, the rule and the field."""
+
+
+class _NotFound(Exception):
+    """A required fact's record does not exist (``key`` None: its key refers to a missing value)."""
+
+    def __init__(self, fact: CompiledFact, key: str | None) -> None:
+        super().__init__(fact.name)
+        self.fact = fact
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -96,8 +112,9 @@ class _Run:
 
     scope: Scope
     moment: datetime
-    arguments: dict[str, Any]
-    records: dict[str, Any] = field(default_factory=dict)  # fact name -> its fields (or None)
+    index: RecordIndex
+    arguments: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)  # fact looked up -> its fields (or None)
     bad: dict[str, dict[str, str]] = field(default_factory=dict)  # fact -> cell -> why it did not convert
     values: dict[str, Any] = field(default_factory=dict)  # value name -> its CEL result
     used: set[Reads] = field(default_factory=set)  # what the evaluated expressions read
@@ -148,7 +165,8 @@ class CompiledRuleSet:
         return (self.name, self.title, self.tool_description(), params)
 
     def input_schema(self) -> dict[str, Any]:
-        """The tool's JSON input schema: exactly what :meth:`check_arguments` accepts."""
+        """The tool's JSON input schema: what :meth:`check_arguments` accepts (but for ``1.0`` as an
+        integer, which JSON Schema cannot refuse: see :mod:`.params`)."""
         return self.arguments_model.model_json_schema()
 
     def check_arguments(self, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,35 +189,18 @@ class CompiledRuleSet:
             moment = moment.replace(tzinfo=UTC)
         local = moment.astimezone(self.tz)
         scope = Scope(self.tz, date_timestamp(local.date()), floating(moment, self.tz))
-        run = _Run(scope, moment, {})
+        run = _Run(scope, moment, index)
         for p in self.parameters:
             value = arguments.get(p.name, None if p.required else p.default)
             run.arguments[p.name] = value
             number = p.spec.type == "number" and isinstance(value, int) and not isinstance(value, bool)
             scope.set(p.name, to_cel(float(value) if number else value, self.tz))
 
-        for fact in self.facts:
-            missing = self._load_fact(fact, run, index)
-            if missing is not None:
-                return missing
-
-        results, decision, deciding = self._decide(run, visible)
-        read_by_rules = Reads.empty()
-        for rule in self.rules:
-            read_by_rules = read_by_rules | rule.reads
-        for v in self.values:  # values no rule reads are the rule set's output: compute them too
-            if v.cel_name not in read_by_rules.roots:
-                self._value(v, run, f"value {v.name!r}")
-        values = [
-            ComputedValue(
-                name=v.name,
-                value=_scalar(to_json(run.values[v.name], self.tz)),
-                description=v.description,
-                citation=_visible_citation(v.citation, visible),
-            )
-            for v in self.values
-            if v.name in run.values
-        ]
+        try:
+            results, decision, deciding = self._decide(run, visible)
+        except _NotFound as missing:
+            return self._not_found(missing.fact, missing.key, run)
+        values = self._outputs(run, visible)
         used = Reads.empty()
         for reads in run.used:
             used = used | reads
@@ -232,17 +233,53 @@ class CompiledRuleSet:
         )
         return decision_model
 
-    def _load_fact(self, fact: CompiledFact, run: _Run, index: RecordIndex) -> RuleDecision | None:
-        """Look up a fact's record; a missing required one gives the not_found decision."""
+    def _outputs(self, run: _Run, visible: Visible) -> list[ComputedValue]:
+        """The values the decision computed, and the rule set's output: the values no rule reads.
+        An output that cannot be computed (a bad cell, a missing record) carries its error."""
+        read_by_rules = Reads.empty()
+        for rule in self.rules:
+            read_by_rules = read_by_rules | rule.reads
+        errors: dict[str, str] = {}
+        for v in self.values:
+            if v.cel_name in read_by_rules.roots:
+                continue
+            try:
+                self._value(v, run, f"value {v.name!r}")
+            except RuleEvaluationError as exc:
+                errors[v.name] = str(exc)
+            except _NotFound as missing:
+                message = self._missing(missing.fact, missing.key, run)
+                errors[v.name] = f"{self.name}: value {v.name!r} could not be evaluated: {message}"
+        return [
+            ComputedValue(
+                name=v.name,
+                value=_scalar(to_json(run.values[v.name], self.tz)) if v.name in run.values else None,
+                error=errors.get(v.name),
+                description=v.description,
+                citation=_visible_citation(v.citation, visible),
+            )
+            for v in self.values
+            if v.name in run.values or v.name in errors
+        ]
+
+    def _load_fact(self, fact: CompiledFact, run: _Run) -> None:
+        """Look up a fact's record (after the facts its key refers to), once; raises _NotFound
+        when a required one does not exist."""
+        if fact.name in run.records:
+            return
+        for ref in fact.key.references:
+            earlier = next((f for f in self.facts if f.name == ref[0]), None)
+            if earlier is not None:
+                self._load_fact(earlier, run)
         lookup = {**run.arguments, **run.records}
         key = fact.key.render(lookup)
-        record = index.record(fact.source, key) if key is not None else None
+        record = run.index.record(fact.source, key) if key is not None else None
         if record is None or record.fields is None:
             if fact.required:
-                return self._not_found(fact, key, run)
+                raise _NotFound(fact, key)
             run.records[fact.name] = None
             run.scope.set(fact.name, None)
-            return None
+            return
         run.record_docs[fact.name] = (record.id, record.source)
         run.keys[fact.name] = key or ""
         # Every declared cell is typed now, but a bad one fails only an expression that reads it.
@@ -257,7 +294,6 @@ class CompiledRuleSet:
         run.records[fact.name] = fields
         run.bad[fact.name] = bad
         run.scope.set(fact.name, to_cel(fields, self.tz))
-        return None
 
     def _cell(self, fact: CompiledFact, name: str, value: Any, run: _Run) -> Any:
         spec = fact.fields[name]
@@ -295,13 +331,15 @@ class CompiledRuleSet:
             run.scope.set(v.cel_name, result)
         return run.values[v.name]
 
-    def _not_found(self, fact: CompiledFact, key: str | None, run: _Run) -> RuleDecision:
+    def _missing(self, fact: CompiledFact, key: str | None, run: _Run) -> str:
         if fact.not_found is not None:
-            message = fact.not_found.render(run.arguments) or fact.not_found.source
-        elif key is None:
-            message = f"No {fact.name} to look up: its key {fact.key.source!r} refers to a missing value."
-        else:
-            message = f"No {fact.name} with key {key!r} in source {fact.source!r}."
+            return fact.not_found.render(run.arguments) or fact.not_found.source
+        if key is None:
+            return f"No {fact.name} to look up: its key {fact.key.source!r} refers to a missing value."
+        return f"No {fact.name} with key {key!r} in source {fact.source!r}."
+
+    def _not_found(self, fact: CompiledFact, key: str | None, run: _Run) -> RuleDecision:
+        message = self._missing(fact, key, run)
         shown = {
             p.name: _param_json(run.arguments.get(p.name))
             for p in self.parameters
@@ -394,9 +432,12 @@ class CompiledRuleSet:
         return f"{decision}: none of the {len(applied)} applicable rules passed."
 
     def _prepare(self, reads: Reads, run: _Run, what: str) -> None:
-        """Compute the values and type the record fields that an expression reads."""
+        """Look up the facts, compute the values and type the record fields an expression reads."""
         if reads in run.used:
-            return  # this expression's values are computed and its cells checked already
+            return  # this expression's facts, values and cells are ready already
+        for fact in self.facts:
+            if fact.name in reads.roots:
+                self._load_fact(fact, run)
         for v in self.values:
             if v.cel_name in reads.roots:
                 self._value(v, run, what)
@@ -480,8 +521,9 @@ class CompiledRuleSet:
     def _facts_used(self, run: _Run, used: Reads, visible: Visible) -> tuple[dict[str, Any], list[str]]:
         facts: dict[str, Any] = {}
         withheld: list[str] = []
+        looked_up = [f for f in self.facts if f.name in run.records]
         for p in self.parameters:
-            if p.name in used.roots or any(p.name in [r[0] for r in f.key.references] for f in self.facts):
+            if p.name in used.roots or any(p.name in _key_params(f) for f in looked_up):
                 facts[p.name] = _param_json(run.arguments.get(p.name))
         for fact in self.facts:
             if fact.name not in used.roots:

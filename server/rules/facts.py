@@ -69,7 +69,7 @@ def is_empty(value: Any) -> bool:
 def coerce(value: Any, spec: FieldSpec) -> Any:
     """``value`` as the declared type; empty cells become null. Raises FieldTypeError."""
     kind = spec.type
-    if value is None or (isinstance(value, str) and not value.strip() and kind != "string"):
+    if is_empty(value):  # of every type: a blank text cell (from JSON or SQL) is null, not ""
         return None
     if kind == "string":
         if isinstance(value, str):

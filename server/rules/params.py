@@ -1,14 +1,21 @@
 """Rule-set parameters as pydantic types: they validate calls and become the tool's input schema.
 
 Calls are validated strictly, as the schema reads: ``"yes"``, ``1`` and ``"true"`` are not
-booleans, ``"2"`` and ``1.0`` are not integers, a date is ``YYYY-MM-DD`` text (not a date-time
-or a number), and an argument the rule set does not declare is an error.
+booleans, ``"2"`` and ``1.0`` are not integers, an integer fits CEL's 64 bits, a number is
+finite, a date is ``YYYY-MM-DD`` text (not a date-time or a number), and an argument the rule
+set does not declare is an error.
+
+JSON Schema compares numbers by value, so to it ``1.0`` is an integer: no schema can tell it
+from ``1``. The tool goes by the JSON text the client sent (``1.0`` is parsed as a float, ``1``
+as an int), and the description of every integer parameter says so (:data:`INTEGER_NOTE`);
+everything else the schema states exactly (the 64-bit range as ``minimum``/``maximum``).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +52,8 @@ def _iso_date(value: Any) -> Any:
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 _BASE: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool, "date": IsoDate}
 _STRICT = ConfigDict(strict=True, extra="forbid")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # CEL's int
+INTEGER_NOTE = "A JSON integer, written without a decimal point (3, not 3.0)."
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,16 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
     """The annotated type of a parameter; raises ValueError if its default does not fit it."""
     base: Any = Literal[tuple(spec.values or ())] if spec.type == "enum" else _BASE[spec.type]
     constraints: dict[str, Any] = {}
-    if spec.min is not None:
-        constraints["ge"] = int(spec.min) if spec.type == "integer" else spec.min
-    if spec.max is not None:
-        constraints["le"] = int(spec.max) if spec.type == "integer" else spec.max
+    low, high = spec.min, spec.max
+    if spec.type == "integer":  # bounded by CEL's int, so a larger number is refused, not wrapped
+        low = INT64_MIN if low is None else max(INT64_MIN, math.ceil(low))
+        high = INT64_MAX if high is None else min(INT64_MAX, math.floor(high))
+    if spec.type == "number":
+        constraints["allow_inf_nan"] = False  # NaN and infinity are not JSON numbers
+    if low is not None:
+        constraints["ge"] = low
+    if high is not None:
+        constraints["le"] = high
     if spec.min_length is not None:
         constraints["min_length"] = spec.min_length
     if spec.max_length is not None:
@@ -74,6 +89,8 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
     if spec.pattern is not None:
         constraints["pattern"] = spec.pattern
     description = spec.description or None
+    if spec.type == "integer":
+        description = f"{description} {INTEGER_NOTE}" if description else INTEGER_NOTE
     field = Field(description=description, **constraints)
     required = spec.is_required
     typ: Any = base if required or (spec.has_default and spec.default is not None) else base | None
@@ -133,8 +150,9 @@ def _explain(error: ErrorDetails, specs: Mapping[str, ParameterSpec]) -> str:
     spec = specs[name]
     ctx = error.get("ctx") or {}
     bounds = {
-        "greater_than_equal": f"must be at least {ctx.get('ge')}",
-        "less_than_equal": f"must be at most {ctx.get('le')}",
+        "greater_than_equal": f"must be at least {_bound(ctx.get('ge'))}",
+        "less_than_equal": f"must be at most {_bound(ctx.get('le'))}",
+        "finite_number": "must be a finite number (not NaN or infinity)",
         "string_pattern_mismatch": f"must match the pattern {spec.pattern}",
         "string_too_short": f"must be at least {spec.min_length} characters long",
         "string_too_long": f"must be at most {spec.max_length} characters long",
@@ -146,6 +164,10 @@ def _explain(error: ErrorDetails, specs: Mapping[str, ParameterSpec]) -> str:
     else:
         expected = _EXPECTED[spec.type]
     return f"parameter {name!r} {expected}, got {_shown(error['input'])}"
+
+
+def _bound(bound: Any) -> str:
+    return f"{bound} (CEL integers are 64-bit)" if bound in (INT64_MIN, INT64_MAX) else str(bound)
 
 
 def _shown(value: Any) -> str:

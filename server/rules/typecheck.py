@@ -4,8 +4,9 @@ The CEL binding has no checker, and at run time a type error names neither opera
 module parses an expression (the CEL grammar minus message construction) and infers the type
 of every node from the declared types, so ``rules check`` reports, before serving, the rule and
 the operand types of every operation CEL has no overload for (``int - double``, a date compared
-with a string, ...). A name or field of unknown type is ``dyn`` and never an error; an
-expression this parser does not understand is left to the run time.
+with a string, ...) and of every equality that cannot hold (a date ``==`` a string, which CEL
+evaluates to false without complaint). A name or field of unknown type is ``dyn`` and never an
+error; an expression this parser does not understand is left to the run time.
 """
 
 from __future__ import annotations
@@ -300,6 +301,7 @@ class _Checker:
 
     def combine(self, op: str, left: _Node, right: _Node) -> Type:
         if op in ("==", "!="):
+            self.expect_comparable(op, left, right)
             return BOOL
         if op in ("&&", "||"):
             self.expect_bool(left, f"`{op}`")
@@ -328,6 +330,23 @@ class _Checker:
         if failed:
             self.problem(left.start, right.end, self.no_overload(op, left.type, right.type, failed))
         return frozenset(results) or DYN
+
+    def expect_comparable(self, op: str, left: _Node, right: _Node) -> None:
+        """CEL evaluates ``==`` across types (a date against a string) without an error, and it is
+        never true: report it when no pair of the operands' types can be equal (null aside)."""
+        lefts, rights = left.type - {"null"}, right.type - {"null"}
+        if not lefts or not rights or "dyn" in lefts | rights:
+            return
+        if any(a == b or {a, b} <= NUMERIC for a in lefts for b in rights):
+            return
+        always = "false" if op == "==" else "true"
+        hint = (
+            ": write the date as date('YYYY-MM-DD')"
+            if {"timestamp", "string"} <= lefts | rights
+            else ": convert one side, e.g. with string(...), int(...) or double(...)"
+        )
+        message = f"`{op}` compares {show(left.type)} with {show(right.type)}, so it is always {always}"
+        self.problem(left.start, right.end, message + hint)
 
     def no_overload(self, op: str, left: Type, right: Type, failed: list[tuple[str, str]]) -> str:
         message = f"`{op}` is not defined for {show(left)} and {show(right)}"

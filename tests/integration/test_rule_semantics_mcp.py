@@ -2,8 +2,9 @@
 
 Harbor Mutual (a motor insurer) screens quotes: standard CEL as written (a calendar-age rule
 with integer literals), cells typed lazily by declared type, required and nullable columns,
-strict and lenient booleans, ids with `-`, `first_fail` screening, and arguments validated
-strictly against the advertised schema.
+strict and lenient booleans, ids with `-`, `first_fail` screening, records looked up only by
+the rules that run, output values that fail on their own, and arguments validated strictly
+against the advertised schema.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import jsonschema
 import pytest
 from mcp import Client
 from mcp.server import MCPServer
+from pydantic import ValidationError
 
 from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder
+from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Caller
 from strongroom.server.mcp_app.app import build_server
+from strongroom.server.rules import load_rulebook
+from strongroom.server.rules.params import INT64_MAX, INTEGER_NOTE, arguments_model
 from strongroom.server.settings import load_settings
 from tests.integration.mcp_helpers import error_text, structured
 from tests.rules_support import copy_example, index_without_vectors
@@ -58,6 +63,7 @@ rule_sets:
       telematics: {{type: boolean, default: false}}
       premium: {{type: number, min: 0, default: 0}}
       channel: {{type: enum, values: [web, phone], default: web}}
+      annual_mileage: {{type: integer, min: 0, default: 0}}
     facts:
       quote:
         source: quotes
@@ -102,6 +108,33 @@ rule_sets:
     rules:
       - {{id: no-claims, expression: quote.claims_5y == 0, pass_reason: none, fail_reason: some}}
       - {{id: many-claims, expression: quote.claims_5y > 2, pass_reason: many, fail_reason: few}}
+  renewal_screen:
+    description: Screen a renewal against the previous quote; the first failed check decides.
+    parameters:
+      quote_id: string
+      previous_id: string
+      years_insured: {{type: integer, min: 0}}
+    facts:
+      quote: {{source: quotes, key: "{{quote_id}}", fields: {{licence_held_years: integer}}}}
+      previous:
+        source: quotes
+        key: "{{previous_id}}"
+        fields: {{claims_5y: integer}}
+        not_found: "There is no previous quote {{previous_id}}."
+    values:
+      licence-years: quote.licence_held_years
+      previous-claims: previous.claims_5y
+    combine: first_fail
+    outcomes: {{pass: renew, fail: review}}
+    rules:
+      - id: insured-a-year
+        expression: years_insured >= 1
+        pass_reason: "Insured for {{years_insured}} years."
+        fail_reason: Insured for less than a year.
+      - id: previous-claim-free
+        expression: previous.claims_5y == 0
+        pass_reason: No claims on the previous quote.
+        fail_reason: "{{previous.claims_5y}} claims on the previous quote."
 answer_policies:
   forbidden:
     - id: no-guarantees
@@ -190,6 +223,47 @@ def test_plain_cel_typed_lazily_and_screened_first_fail(harbor: Path, embedder: 
     assert structured(legacy)["decision"] == "accepted" and structured(legacy)["decided_by"] == "no-claims"
 
 
+def renewal(quote_id: str, previous_id: str, years: int) -> tuple[str, dict[str, Any]]:
+    return ("renewal_screen", {"quote_id": quote_id, "previous_id": previous_id, "years_insured": years})
+
+
+def test_a_record_is_looked_up_only_when_a_running_rule_needs_it(harbor: Path, embedder: Embedder) -> None:
+    early, late = call_all(harbor, embedder, [renewal("Q2", "Q404", 0), renewal("Q2", "Q404", 3)])
+    # first_fail decides on the first rule: the missing previous quote only a later rule reads
+    # does not turn the denial into not_found, and is not looked up.
+    review = structured(early)
+    assert review["decision"] == "review" and review["decided_by"] == "insured-a-year"
+    assert review["summary"] == "review: Insured for less than a year."
+    assert "previous" not in review["facts"] and "previous_id" not in review["facts"]
+    # A rule that runs and needs the missing record makes the case not_found.
+    assert structured(late)["decision"] == "not_found"
+    assert structured(late)["summary"] == "not_found: There is no previous quote Q404."
+
+
+def test_an_output_value_that_fails_carries_its_error(harbor: Path, embedder: Embedder) -> None:
+    clean, bad_cell, missing = call_all(
+        harbor, embedder, [renewal("Q2", "Q1", 3), renewal("Q1", "Q1", 3), renewal("Q1", "Q404", 0)]
+    )
+
+    def values(result: Any) -> dict[str, tuple[Any, str | None]]:
+        return {v["name"]: (v["value"], v["error"]) for v in structured(result)["values"]}
+
+    assert structured(clean)["decision"] == "renew"
+    assert values(clean) == {"licence-years": (1, None), "previous-claims": (0, None)}
+    # The output values (no rule reads them) are computed after the decision; one that cannot
+    # be (a bad cell only it reads, a missing record) is null with its error, and the call stands.
+    assert not bad_cell.is_error and structured(bad_cell)["decision"] == "renew"
+    value, error = values(bad_cell)["licence-years"]
+    assert value is None and error is not None
+    assert "value 'licence-years' could not be evaluated" in error
+    assert "quote.licence_held_years in quotes record 'Q1' is declared integer" in error
+    assert structured(missing)["decision"] == "review"
+    assert values(missing)["previous-claims"] == (
+        None,
+        "renewal_screen: value 'previous-claims' could not be evaluated: There is no previous quote Q404.",
+    )
+
+
 BAD_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"telematics": "yes"}, "telematics"),
     ({"telematics": "on"}, "telematics"),
@@ -198,6 +272,8 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"named_drivers": "2"}, "named_drivers"),
     ({"named_drivers": 1.0}, "named_drivers"),
     ({"named_drivers": 9}, "named_drivers"),
+    ({"annual_mileage": 1.0}, "annual_mileage"),
+    ({"annual_mileage": 2**70}, "annual_mileage"),  # CEL's int is 64-bit
     ({"cover_start": "2025-03-20T00:00:00"}, "cover_start"),
     ({"cover_start": 20250320}, "cover_start"),
     ({"cover_start": "2025-02-30"}, "cover_start"),
@@ -217,12 +293,43 @@ def test_arguments_are_checked_strictly_as_declared(harbor: Path, embedder: Embe
         assert f"'{name}'" in message, message
         assert "pydantic" not in message and "http" not in message and "\n" not in message, message
     assert "unknown argument 'surprise'" in error_text(results[-1])
+    too_big = results[BAD_ARGUMENTS.index(({"annual_mileage": 2**70}, "annual_mileage"))]
+    assert f"must be at most {INT64_MAX} (CEL integers are 64-bit)" in error_text(too_big)
+
+
+def test_numbers_are_finite_also_from_callers_that_can_send_nan(harbor: Path) -> None:
+    """JSON has no NaN or Infinity (the MCP client sends them as null), but a Python caller can
+    pass them, and `rules run premium=nan` converts the text: both are refused by name."""
+    settings = load_settings(harbor)
+    assert settings.rules.file is not None
+    book = load_rulebook(
+        settings.resolve(settings.rules.file), None, [s.name for s in settings.all_sources()]
+    )
+    motor = book.rule_sets["motor_quote"]
+    base = {"quote_id": "Q1", "cover_start": "2025-03-20"}
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(InvalidArgument, match=r"parameter 'premium' must be a finite number"):
+            motor.check_arguments({**base, "premium": bad})
+    with pytest.raises(ValidationError, match="finite number"):
+        arguments_model("motor_quote", motor.parameters).model_validate({**base, "premium": "nan"})
 
 
 CANDIDATES: list[Any] = [
-    None, True, False, 0, 1, 3, -1, 1.5, 9, "", "yes", "true", "2", "Q1", "x1", "web", "fax",
-    "2025-03-20", "2025-03-20T00:00:00", 20250320, [], {},
+    None, True, False, 0, 1, 3, -1, 1.0, 1.5, 9, 2**70, "", "yes", "true", "2", "Q1", "x1", "web",
+    "fax", "2025-03-20", "2025-03-20T00:00:00", 20250320, [], {},
 ]  # fmt: skip
+
+# JSON Schema compares numbers by value, so its "integer" takes 1.0 and no schema can refuse it
+# (a validator that did would not be one). The tool goes by the JSON text the client sent, as
+# each integer parameter's description says: 1.0 is a number, 1 an integer. This validator
+# types a value as the client's JSON text does (a Python float is written 1.0); every other
+# keyword, the 64-bit range included, it reads as JSON Schema says.
+JsonTextValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
 
 
 def test_the_advertised_schema_and_the_accepted_values_agree(harbor: Path, embedder: Embedder) -> None:
@@ -238,9 +345,12 @@ def test_the_advertised_schema_and_the_accepted_values_agree(harbor: Path, embed
     schema = schemas["motor_quote"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["cover_start"]["format"] == "date"
+    mileage = schema["properties"]["annual_mileage"]
+    assert mileage["type"] == "integer" and mileage["maximum"] == INT64_MAX
+    assert mileage["description"] == INTEGER_NOTE  # "written without a decimal point (3, not 3.0)"
     base = {"quote_id": "Q1", "cover_start": "2025-03-20"}
     calls, expected = [], []
-    checker = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    checker = JsonTextValidator(schema, format_checker=jsonschema.FormatChecker())
     for name in schema["properties"]:
         for value in CANDIDATES:
             arguments = {**base, name: value}

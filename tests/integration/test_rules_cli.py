@@ -104,6 +104,40 @@ def test_rules_check_reports_every_type_error_with_rule_and_types(indexed: Path,
     assert "4 problems" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_rules_check_reports_type_errors_beside_other_problems(indexed: Path, tmp_path: Path) -> None:
+    """An unknown name or a syntax error in one rule hides no type error in another."""
+    broken = edited(
+        indexed,
+        tmp_path / "broken.yaml",
+        ('expression: "!order.last_call"', 'expression: "!order.last_call && nosuch"'),
+        ("expression: days_elapsed <= window_days", "expression: days_elapsed <= order.total - 1"),
+        ("when: \"order.category == 'hygiene'\"", "when: \"order.total == 'hygiene'\""),
+        ("expression: original_purchaser\n", "expression: original_purchaser &&\n"),
+        ("expression: \"order.brand == 'Acme'\"", "expression: \"order.order_date == 'Acme'\""),
+    )
+    result = run("rules", "check", str(broken), "--config", str(indexed))
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 5, lines
+    assert any("rule 'not_final_sale', expression: unknown name 'nosuch'" in line for line in lines)
+    assert any(
+        "rule 'within_return_window', expression: type error in `order.total - 1`" in line for line in lines
+    )
+    # An equality that can never hold (CEL just says false) names the rule and the operand types.
+    assert any(
+        "rule 'hygiene_unopened', when: type error in `order.total == 'hygiene'`: `==` compares "
+        "double with string, so it is always false" in line
+        for line in lines
+    )
+    assert any("rule 'original_purchaser', expression: syntax error" in line for line in lines)
+    assert any(
+        "rule 'acme_brand', expression: type error in `order.order_date == 'Acme'`: `==` compares "
+        "timestamp with string, so it is always false: write the date as date('YYYY-MM-DD')" in line
+        for line in lines
+    )
+    assert "5 problems" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_rules_run_decides_a_case(indexed: Path) -> None:
     result = run(
         "rules", "run", "refund_eligibility", "order_id=4471", "opened=true",

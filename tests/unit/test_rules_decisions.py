@@ -249,7 +249,7 @@ R1,4471,2025-03-18,279.65
 R2,4472,,49.95
 R3,4473,2025-03-19,n/a
 """
-CLAIMS_JSONL = '{"claim_id": "K1", "photos": 3}\n{"claim_id": "K2"}\n'
+CLAIMS_JSONL = '{"claim_id": "K1", "photos": 3, "adjuster": "Ortiz"}\n{"claim_id": "K2", "adjuster": " "}\n'
 
 
 @pytest.fixture(scope="module")
@@ -353,6 +353,28 @@ def test_a_missing_field_is_named(tricky: tuple[Settings, Catalog], tmp_path: Pa
     assert "rule 'enough_photos'" in str(err.value)
     assert "field claim.photos does not exist in claims record 'K2'" in str(err.value)
     assert "has(claim.photos)" in str(err.value)
+
+
+def test_an_empty_text_cell_is_null_unless_required(tricky: tuple[Settings, Catalog], tmp_path: Path) -> None:
+    rules = """
+        rule_sets:
+          check:
+            description: test
+            parameters: {claim_id: string}
+            facts:
+              claim: {source: claims, key: "{claim_id}", fields: {adjuster: %s}}
+            rules:
+              - {id: assigned, expression: claim.adjuster != null, pass_reason: a, fail_reason: b}
+        """
+    book = _book(tricky, tmp_path, rules % "string")
+    assert _evaluate(tricky, book, claim_id="K1").decision == "approved"
+    unassigned = _evaluate(tricky, book, claim_id="K2")  # a blank adjuster is null, as for other types
+    assert unassigned.decision == "denied" and unassigned.facts["claim"] == {"adjuster": None}
+    required = _book(tricky, tmp_path, rules % "{type: string, required: true}")
+    with pytest.raises(
+        RuleEvaluationError, match=r"claim\.adjuster is required but empty in claims record 'K2'"
+    ):
+        _evaluate(tricky, required, claim_id="K2")
 
 
 def test_a_rule_must_be_true_or_false(tricky: tuple[Settings, Catalog], tmp_path: Path) -> None:

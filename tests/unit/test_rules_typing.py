@@ -28,6 +28,7 @@ ENV: dict[str, Binding] = {
         "days_between(q.dob, d) > 30 && d + days(n) > q.dob",
         "[1, 2].exists(i, i > n) && {'a': 1}['a'] == 1 && unknown.field - 1 > 0",  # dyn never errs
         "math.round(x * 100.0) / 100.0 > 1.0 && int(x) % 2 == 0",
+        "n == 3.0 && x != 1 && q.total == null && d == date('2025-01-01') && [n] == [1]",  # equality
     ],
 )
 def test_well_typed_expressions_pass(source: str) -> None:
@@ -47,6 +48,13 @@ def test_well_typed_expressions_pass(source: str) -> None:
         ("add_days(x, 3) > d", "type error in `x`: add_days() needs a date, got double"),
         ("n && true", "`&&` needs true or false, got int"),
         ("x.getFullYear() > 2000", "getFullYear() is a method of a date or timestamp, got double"),
+        (
+            "d == '2025-01-01'",
+            "type error in `d == '2025-01-01'`: `==` compares timestamp with string, so it is always "
+            "false: write the date as date('YYYY-MM-DD')",
+        ),
+        ("n != 'x'", "`!=` compares int with string, so it is always true: convert one side"),
+        ("q.total == d", "`==` compares double with timestamp, so it is always false"),
     ],
 )
 def test_ill_typed_operations_name_the_operation_and_the_types(source: str, message: str) -> None:
