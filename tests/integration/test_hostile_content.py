@@ -76,11 +76,10 @@ def test_hostile_content_is_cleaned_flagged_and_reported(tmp_path: Path) -> None
     out = synced.stdout
     assert "notes: 4 added, 0 updated, 0 unchanged, 0 deleted, 3 skipped, 1 flagged" in out, out
     assert "  flagged injected.md: 1 passage reads like instructions to a model" in out
-    assert "  skipped linked.md: has 2 names (a hard link)" in out, out
+    assert "  skipped linked.md: hard link (2 names for one file), not read" in out
     assert "  skipped notes.txt: binary content" in out
-    assert (
-        "  skipped huge.md: extracted text of 13,009 characters, over the 5,000 limit (max_text_chars)" in out
-    )
+    assert "  skipped huge.md: extracted text of 13,007 characters, over the 5,000 limit" in out
+    assert "March" not in out  # the hard link's target was never read
     catalog = Catalog(tmp_path / ".strongroom" / "catalog.sqlite3")
     try:
         ids = {doc.id: doc for doc in catalog.documents()}
