@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from strongroom.server.app import build_app
 from strongroom.server.settings import load_settings
@@ -52,7 +52,7 @@ class StubEmbedder:
 
     # What the Indexer reads of an embedder: the index records these (a change re-embeds).
     name = "all-MiniLM-L6-v2"
-    identity = {"model": "all-MiniLM-L6-v2", "backend": "onnx"}
+    identity: ClassVar[dict[str, str]] = {"model": "all-MiniLM-L6-v2", "backend": "onnx"}
     is_loaded = True
 
     def start_loading(self) -> None:
