@@ -116,6 +116,47 @@ def test_with_no_declared_principals_a_jwt_sees_only_what_its_claim_grants(
     anyio.run(run)
 
 
+@pytest.fixture(scope="module")
+def jwt_options(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[tuple[str, Issuer]]:  # type: ignore[no-untyped-def]
+    """A JWT deployment whose operator chose: no claim sees nothing, wildcard claims allowed,
+    and one declared principal that a mapped subject (only) acts as."""
+    root = tmp_path_factory.mktemp("jwt-options")
+    config = corpus(root)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    issuer = Issuer(root)
+    config.write_text(
+        SOURCES.format(handbook='"staff"', extra=FINANCE + PUBLIC)
+        + f'\n[guard.jwt]\nissuer = "{ISSUER}"\naudience = "{url}"\njwks_file = "jwks.json"\nlabels_claim = "groups"\n'
+        + 'without_labels = "nothing"\nallow_wildcard_labels = true\n'
+        + '\n[[guard.principals]]\nname = "auditor"\nlabels = ["finance"]\njwt_subjects = ["u-4711"]\n'
+    )
+    sync(config, embedder)
+    with serving_http(config, port, root / "serve.log"):
+        yield url, issuer
+
+
+def test_the_operators_jwt_choices_apply_over_http(jwt_options: tuple[str, Issuer]) -> None:
+    url, issuer = jwt_options
+
+    async def sources(**claims: Any) -> set[str]:
+        http = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {issuer.token(url, **claims)}"}, timeout=120
+        )
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            return await seen(client)
+
+    async def run() -> None:
+        assert await sources(groups=None) == set()  # without_labels = "nothing"
+        assert await sources(groups=["*"]) == {"handbook", "finance", "public"}  # allowed here
+        # The mapped subject acts as the principal (its labels, not the token's claim) ...
+        assert await sources(sub="u-4711", groups=["staff"]) == {"finance", "public"}
+        # ... and a subject that merely equals the principal's name does not.
+        assert await sources(sub="auditor", groups=None) == set()
+
+    anyio.run(run)
+
+
 def _stdio(config: Path, principal: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,

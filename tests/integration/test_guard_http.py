@@ -28,6 +28,7 @@ from strongroom.server.guard.auth import token_digest
 from strongroom.server.settings import load_settings
 from strongroom.server.store.audit import AuditLog
 from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.exposure import ExposureLedger
 from tests.integration.guard_fixtures import ALICE_TOKEN, BOB_TOKEN, write_deployment
 from tests.integration.mcp_helpers import error_text, structured
 from tests.support import clean_env, free_port, serving_http, strongroom_cmd
@@ -293,6 +294,9 @@ def test_rule_tools_do_not_exist_for_a_caller_who_may_not_see_their_records(serv
             assert "refund_eligibility" in " ".join(getattr(m.content, "text", "") for m in prompt.messages)
             decision = structured(await client.call_tool("refund_eligibility", {"order_id": "4471"}))
             assert decision["facts"]["order"]["product"]
+            # The record the decision read counts against alice's budget.
+            exposure = ExposureLedger(server.catalog).exposure("alice", time.time() - 3600, 5)
+            assert exposure.per_source.get("orders", 0) >= 1
 
     anyio.run(run)
     audit = AuditLog(server.catalog)
