@@ -167,7 +167,8 @@ async def _serve(server: MCPServer[Any], web: _Uvicorn | None, drain: Drain, gra
             if web is not None:
                 for listener in getattr(web, "servers", []):
                     listener.close()  # no new connections
-            with anyio.move_on_after(grace):  # a second signal stops waiting
+            # The drain has its own timeout; this one only guards the flush (a second signal also stops waiting).
+            with anyio.move_on_after(grace + FLUSH_S + 1):
                 async with anyio.create_task_group() as waiting:
 
                     async def on_second_signal() -> None:

@@ -174,3 +174,48 @@ def test_http_transports_finish_the_call_in_flight_then_exit_0(
     assert proc.returncode == 0, (proc.returncode, log.read_text()[-3000:])
     assert elapsed < GRACE_S + 5, elapsed
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def test_draining_is_bounded_and_refuses_new_calls(fresh_example: Path, tmp_path: Path) -> None:
+    """A call longer than shutdown_grace_s does not hold the exit; a call arriving while the
+    server drains is refused with a clear error, not left unanswered."""
+    config = fresh_example
+    config.write_text(
+        config.read_text()
+        + "\n[guard.limits]\nsoft_chunks = 1\nsoft_delay_s = 20\n\n[server]\nshutdown_grace_s = 2\n"
+    )
+    peer = StdioPeer(config, tmp_path / "serve.log")
+    try:
+        peer.send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "shutdown-test", "version": "1"},
+                },
+            }
+        )
+        peer.response(1)
+        peer.send({"method": "notifications/initialized"})
+        peer.send({"id": 2, "method": "tools/call", "params": {"name": "list_sources", "arguments": {}}})
+        peer.response(2)  # serving
+        peer.call(3, {**QUERY, "k": 1})  # one passage: at the soft limit, not paced
+        peer.response(3)
+        peer.call(4, QUERY)  # new passages: paced for 20 s, far past the grace
+        time.sleep(1.0)
+        signalled = time.monotonic()
+        peer.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        peer.send({"id": 5, "method": "tools/call", "params": {"name": "list_sources", "arguments": {}}})
+        refused = peer.response(5, timeout=5)
+        assert "shutting down" in refused["error"]["message"], refused
+        elapsed = _wait_exit(peer.proc, signalled)
+        assert elapsed < 2 + 5, elapsed  # the grace, not the 20 s call
+    finally:
+        if peer.proc.poll() is None:
+            peer.proc.kill()
+    log = (tmp_path / "serve.log").read_text()
+    assert "1 calls still running after 2s; stopping them" in log, log[-2000:]
+    assert "Traceback" not in log, log[-3000:]
