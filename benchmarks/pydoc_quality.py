@@ -63,6 +63,16 @@ def scores(ranked: Sequence[str], relevant: Sequence[str]) -> dict[str, float]:
     }
 
 
+def split_halves(questions: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Question indexes in two halves, ``tune`` and ``held-out``, alternating within each kind."""
+    halves: dict[str, list[int]] = {"tune": [], "held-out": []}
+    seen: dict[str, int] = {}
+    for i, q in enumerate(questions):
+        n = seen[str(q["kind"])] = seen.get(str(q["kind"]), -1) + 1
+        halves["tune" if n % 2 == 0 else "held-out"].append(i)
+    return halves
+
+
 def candidates(kb: KnowledgeBase, questions: list[dict[str, Any]], cache: Path) -> list[dict[str, Ranking]]:
     """Each question's dense, keyword and identifier candidates (POOL each), cached on disk."""
     path = cache / f"candidates-{kb.embedder.backend}.json"
@@ -196,11 +206,7 @@ def main() -> None:
     questions = [q for q in written if all(p in indexed for p in q["pages"])]  # type: ignore[attr-defined]
     skipped = len(written) - len(questions)
     cands = candidates(kb, questions, args.cache)
-    halves = {"tune": [], "held-out": []}  # type: dict[str, list[int]]
-    seen: dict[str, int] = {}
-    for i, q in enumerate(questions):
-        n = seen[str(q["kind"])] = seen.get(str(q["kind"]), -1) + 1
-        halves["tune" if n % 2 == 0 else "held-out"].append(i)
+    halves = split_halves(questions)
     best = settings.retrieval
     if args.tune:
         grid = []

@@ -5,7 +5,8 @@ transaction first takes a transaction-scoped advisory lock named after it, so re
 (a budget judged and recorded, an audit record chained to the head) are serialised across every
 replica exactly as SQLite's single writer serialises them on one host. Keyword search is
 PostgreSQL's own text search (``english`` configuration, GIN index); Debian packages no BM25
-extension, so ranking is ``ts_rank`` with the same field weights as the SQLite path.
+extension, so a chunk scores BM25's ingredients computed in SQL: each query term's ``ts_rank``
+(the same field weights as the SQLite path) weighted by the term's inverse document frequency.
 
 The password comes from ``store.catalog_password`` (an environment variable) or a file, never
 from a log line: :meth:`PostgresDatabase.describe` and every error name the server without it.
@@ -150,14 +151,23 @@ def translated(where: str) -> Iterator[None]:
 
 
 class TextSearchIndex:
-    """Chunks in a ``tsvector`` column (title A, headings B, body C) ranked by ``ts_rank``.
+    """Chunks in a ``tsvector`` column (title A, headings B, body C), ranked like BM25.
 
     Text is split into words the way the query is (``os.path.join`` is three words, as in the
     SQLite path) before PostgreSQL's parser sees it, so both backends match the same chunks.
+
+    ``ts_rank`` alone knows nothing of how rare a term is: a chunk with one common word of the
+    query ranked with one that has its rarest. So a chunk's score is, as in BM25, a sum over the
+    query's terms (words, or phrases) it contains of ``idf(term) * ts_rank(chunk, term)``, with
+    ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` over all ``N`` indexed chunks and the ``df``
+    that contain the term, counted in the same statement (GIN index lookups). ``ts_rank`` without
+    length normalisation (flag 0) and with IDF was chosen on the tune half of
+    ``benchmarks/pg_keyword.py``; ``benchmarks/RESULTS.md`` has the figures.
     """
 
     config = "english"
     weights = "{0.1, 0.5, 0.75, 1.0}"  # D, C (body), B (headings), A (title): 2 : 1.5 : 1 as BM25's
+    normalization = 0  # ts_rank's length normalisation flags: none (chunks are of bounded length)
 
     def add(self, db: Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
         vector = " || ".join(f"setweight(to_tsvector('{self.config}', ?), '{w}')" for w in ("A", "B", "C"))
@@ -177,17 +187,26 @@ class TextSearchIndex:
         n: int,
         where: tuple[str, list[Any]],
     ) -> list[tuple[str, float]]:
-        terms = [_words(t) for t in (phrases or words)]
-        query = " OR ".join(f'"{t}"' if " " in t else t for t in terms if t)
-        if not query:
+        terms = [f'"{t}"' if " " in t else t for t in (_words(t) for t in (phrases or words)) if t]
+        if not terms:
             return []
         clause, params = where
+        each = ", ".join(f"(websearch_to_tsquery('{self.config}', ?))" for _ in terms)
+        rank = f"ts_rank('{self.weights}', m.tsv, t.q, {self.normalization})"
         rows = db.execute(
-            f"SELECT f.chunk_id AS id, ts_rank('{self.weights}', f.tsv, q, 1) AS score"
+            f"WITH terms(q) AS (VALUES {each}),"
+            # Materialised, so each is computed once (not once per term, or per chunk).
+            " total AS MATERIALIZED (SELECT count(*) AS n FROM chunks_fts),"
+            " t AS MATERIALIZED (SELECT terms.q, ln(1 + (total.n - df.n + 0.5) / (df.n + 0.5))::float8 AS idf"
+            " FROM terms, total, LATERAL (SELECT count(*) AS n FROM chunks_fts x WHERE x.tsv @@ terms.q) df"
+            " WHERE numnode(terms.q) > 0),"
+            " m AS (SELECT f.chunk_id, f.tsv"
             f" FROM websearch_to_tsquery('{self.config}', ?) q, chunks_fts f"
             " JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id"
-            f" WHERE f.tsv @@ q {'AND ' + clause if clause else ''} ORDER BY score DESC, f.chunk_id LIMIT ?",
-            [query, *params, n],
+            f" WHERE f.tsv @@ q {'AND ' + clause if clause else ''})"
+            f" SELECT m.chunk_id AS id, (SELECT sum(t.idf * {rank}) FILTER (WHERE m.tsv @@ t.q) FROM t) AS score"
+            " FROM m ORDER BY score DESC, m.chunk_id LIMIT ?",
+            [*terms, " OR ".join(terms), *params, n],
         )
         return [(r["id"], float(r["score"])) for r in rows]
 

@@ -1,0 +1,287 @@
+"""The PostgreSQL keyword path against SQLite FTS5: retrieval quality and latency, one run.
+
+Usage: python benchmarks/pg_keyword.py [--cache DIR] [--rounds N]
+
+Starts a throwaway PostgreSQL (``initdb`` into a temporary folder, listening on 127.0.0.1 only,
+run as the ``postgres`` user when started as root; stopped and deleted at the end), copies the
+cached index's catalog (``--cache``, built by ``benchmarks/pydoc_quality.py``: the Python 3.11
+manual) into it through the Catalog API — ``commit_document`` per document, so the PostgreSQL
+keyword index is built by :class:`TextSearchIndex` exactly as a sync would build it — and asks
+both catalogs the questions of ``pydoc_quality.py`` (both halves, split the same way):
+
+- quality: nDCG@10, hits@5, Recall@10 and MRR@10 by page of (a) the keyword index alone
+  (``Catalog.keyword_search``, top 200 chunks, pages ranked by their best chunk) and (b)
+  Strongroom's whole hybrid search (``KnowledgeBase.search``, k=10) on the same Chroma vectors,
+  the only difference being the catalog;
+- latency: ``keyword_search`` (at the pipeline's candidate count) and the whole search, p50 and
+  p95 per backend, measured in one run with the backends alternating question by question
+  (which one goes first alternates too), ``--rounds`` passes over the questions.
+
+Goals (the issue): nDCG@10 within 0.01 of the SQLite path, search p50 within 2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from glob import glob
+from pathlib import Path
+
+from pydoc_corpus import build_index, load_questions
+from pydoc_quality import KINDS, POOL, K, markdown, pages_of, split_halves, table
+
+from strongroom.server.app import App, build_app
+from strongroom.server.store.catalog import Catalog
+from strongroom.server.store.postgres import PostgresDatabase
+from strongroom.server.store.records import SearchFilter
+
+SERVER_USER = "postgres"
+APP_USER = "strongroom_bench"
+DATABASE = "catalog"
+WHERE = SearchFilter(sources=("pydoc",))
+
+
+def postgres_bindir() -> Path:
+    """PostgreSQL 15's server binaries (or the newest installed, or those on PATH)."""
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if (preferred / "initdb").exists():
+        return preferred
+    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which("initdb")
+    if on_path is None:
+        raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
+    return Path(on_path).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[tuple[str, str, str]]:
+    """``(url, password, admin conninfo)`` of a fresh server, stopped and deleted afterwards."""
+    import psycopg
+
+    bindir = postgres_bindir()
+    run_as: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="strongroom-pgbench-"))
+    data, sockets, log = root / "data", root / "run", root / "server.log"
+    sockets.mkdir()
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam(SERVER_USER)
+        for path in (root, sockets):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", SERVER_USER, "--"]
+
+    def run(*args: str | Path) -> None:
+        done = subprocess.run(
+            [*run_as, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=root
+        )
+        if done.returncode != 0:
+            logged = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{Path(str(args[0])).name} failed:\n{done.stdout}{done.stderr}{logged}")
+
+    try:
+        run(
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        port = _free_port()
+        run(
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -c port={port} -k {sockets} -c fsync=off",
+            "-l",
+            log,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    try:
+        password = "pw-" + secrets.token_hex(12)
+        with psycopg.connect(
+            f"host={sockets} port={port} user=postgres dbname=postgres", autocommit=True
+        ) as c:
+            c.execute(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{password}'")
+            c.execute(f"CREATE DATABASE {DATABASE} OWNER {APP_USER}")
+        url = f"postgresql://{APP_USER}@127.0.0.1:{port}/{DATABASE}"
+        yield url, password, f"host={sockets} port={port} user=postgres dbname={DATABASE}"
+    finally:
+        try:
+            run(bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def copy_catalog(source: Catalog, target: Catalog) -> tuple[int, int, float]:
+    """Every document of ``source`` committed into ``target``; ``(documents, chunks, seconds)``."""
+    started = time.perf_counter()
+    for state in source.source_states():
+        target.register_source(state.name, state.connector, state.description)
+    made, previous = source.embedding()
+    if made is not None:
+        target.set_embedding(made, previous)
+    documents = chunks = 0
+    for document in source.documents():
+        rows = source.document_chunks(document.id)
+        target.commit_document(document, rows)
+        documents, chunks = documents + 1, chunks + len(rows)
+    for state in source.source_states():
+        target.mark_synced(state.name, None)
+    return documents, chunks, time.perf_counter() - started
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cache", type=Path, default=Path("/work/cache/pydoc-index"))
+    parser.add_argument(
+        "--backend", choices=["onnx", "torch"], default="onnx", help="embedding backend of --cache"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="timed passes over the questions")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its server
+    settings, sync = build_index(args.cache, args.backend)
+    sqlite_app = build_app(settings)
+    indexed = set(sqlite_app.catalog.document_hashes("pydoc"))
+    written = load_questions()
+    questions = [q for q in written if all(p in indexed for p in q["pages"])]  # type: ignore[attr-defined]
+    halves = split_halves(questions)
+    n = settings.retrieval.candidates
+    with throwaway_postgres() as (url, password, admin):
+        import psycopg
+
+        database = PostgresDatabase(url, password)
+        pg_app = build_app(settings, embedder=sqlite_app.embedder)  # its own VectorStore, same Chroma
+        pg_app.database = database
+        pg_app.catalog = Catalog(database)
+        documents, chunks, copy_s = copy_catalog(sqlite_app.catalog, pg_app.catalog)
+        with psycopg.connect(admin, autocommit=True) as c:  # what autovacuum would do after a sync
+            c.execute("VACUUM ANALYZE")
+        apps: dict[str, App] = {"SQLite FTS5": sqlite_app, "PostgreSQL": pg_app}
+        with database.read() as db:
+            server_version = db.execute("SHOW server_version").fetchone()[0]
+
+        for app in apps.values():  # warm up: the model, Chroma, both databases' caches
+            for q in questions[:10]:
+                app.knowledge.search(str(q["question"]), k=K)
+                app.catalog.keyword_search(str(q["question"]), POOL, WHERE)
+
+        keyword: dict[str, list[list[str]]] = {name: [] for name in apps}
+        full: dict[str, list[list[str]]] = {name: [] for name in apps}
+        keyword_s: dict[str, list[float]] = {name: [] for name in apps}
+        full_s: dict[str, list[float]] = {name: [] for name in apps}
+        for q in questions:
+            for name, app in apps.items():
+                found = app.catalog.keyword_search(str(q["question"]), POOL, WHERE)
+                keyword[name].append(pages_of([(m.id, m.score) for m in found]))
+        order = list(apps.items())
+        step = 0
+        for round_ in range(args.rounds):
+            for q in questions:
+                text = str(q["question"])
+                pair = order if step % 2 == 0 else order[::-1]
+                step += 1
+                for name, app in pair:
+                    started = time.perf_counter()
+                    app.catalog.keyword_search(text, n, WHERE)
+                    keyword_s[name].append(time.perf_counter() - started)
+                for name, app in pair:
+                    started = time.perf_counter()
+                    result = app.knowledge.search(text, k=K)
+                    full_s[name].append(time.perf_counter() - started)
+                    if round_ == 0:
+                        hits = (h.document_id.removeprefix("pydoc/") for h in result.results)
+                        full[name].append(list(dict.fromkeys(hits)))
+        pg_app.close()
+    sqlite_app.close()
+
+    rankers: dict[str, Callable[[int], list[str]]] = {}
+    for name in apps:
+        rankers[f"keyword alone — {name}"] = lambda i, name=name: keyword[name][i]
+    for name in apps:
+        rankers[f"Strongroom search — {name}"] = lambda i, name=name: full[name][i]
+
+    load = os.getloadavg()
+    print(
+        f"Run {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, PostgreSQL {server_version}, "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
+    print(
+        f"Index: {sync}; copied {documents} documents, {chunks} chunks into PostgreSQL in {copy_s:.1f} s; "
+        f"{len(questions)} questions, "
+        + ", ".join(f"{k} {sum(1 for q in questions if q['kind'] == k)}" for k in KINDS)
+    )
+    everything = {"all questions": list(range(len(questions))), **halves}
+    results = {half: table(rankers, questions, subset) for half, subset in everything.items()}
+    for half, subset in everything.items():
+        print()
+        print(markdown(f"{half} ({len(subset)} questions)", results[half]))
+    print()
+    print("#### PostgreSQL minus SQLite, nDCG@10")
+    print()
+    print("| ranker | " + " | ".join(everything) + " |")
+    print("|---" * (1 + len(everything)) + "|")
+    for what in ("keyword alone", "Strongroom search"):
+        deltas = [
+            results[h][f"{what} — PostgreSQL"]["all"]["ndcg@10"]
+            - results[h][f"{what} — SQLite FTS5"]["all"]["ndcg@10"]
+            for h in everything
+        ]
+        print(f"| {what} | " + " | ".join(f"{d:+.3f}" for d in deltas) + " |")
+    print()
+    samples = len(questions) * args.rounds
+    print(f"#### Latency ({samples} queries per backend, interleaved; keyword_search n={n}, search k={K})")
+    print()
+    print(
+        "| call | SQLite p50 | SQLite p95 | PostgreSQL p50 | PostgreSQL p95 | PG/SQLite p50 | PG/SQLite p95 |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, samples_s in (("keyword_search", keyword_s), ("search (whole pipeline)", full_s)):
+        sq, pg = samples_s["SQLite FTS5"], samples_s["PostgreSQL"]
+        cells = [1000 * percentile(xs, p) for xs in (sq, pg) for p in (0.5, 0.95)]
+        print(
+            f"| {label} | {cells[0]:.1f} ms | {cells[1]:.1f} ms | {cells[2]:.1f} ms | {cells[3]:.1f} ms | "
+            f"{percentile(pg, 0.5) / percentile(sq, 0.5):.2f} | {percentile(pg, 0.95) / percentile(sq, 0.95):.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
