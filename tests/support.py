@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "acme"
@@ -67,3 +70,56 @@ def serving_http(config: Path, port: int, log: Path, **env: str) -> Iterator[sub
         if proc.poll() is None:
             proc.terminate()
             proc.wait(15)
+
+
+class StdioPeer:
+    """A raw JSON-RPC peer on `strongroom serve`'s stdin/stdout (stdin stays open throughout)."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            strongroom_cmd("serve", "--config", str(config)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=clean_env(PYTHONPATH=str(ROOT)),
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        self.proc.stdin.flush()
+
+    def response(self, request_id: int, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.lines:
+                if message.get("id") == request_id:
+                    return message
+            time.sleep(0.05)
+        raise AssertionError(f"no response to request {request_id}; got {self.lines}")
+
+    def initialize(self) -> None:
+        """The handshake, as a client makes it."""
+        params = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "peer", "version": "1"},
+        }
+        self.send({"id": 0, "method": "initialize", "params": params})
+        self.response(0)
+        self.send({"method": "notifications/initialized"})
+
+    def call(self, request_id: int, arguments: dict[str, Any]) -> None:
+        self.send(
+            {"id": request_id, "method": "tools/call", "params": {"name": "search", "arguments": arguments}}
+        )

@@ -24,7 +24,7 @@ from strongroom.server.app import build_app
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.settings import load_settings
 from strongroom.server.store.audit import AuditLog
-from tests.support import ROOT, clean_env, strongroom_cmd
+from tests.support import ROOT, StdioPeer, clean_env, strongroom_cmd
 
 # Appends as fast as it can until it is killed; "ready" once the first record is in.
 APPENDER = """
@@ -235,3 +235,32 @@ def test_audit_budget_and_canary_output_escape_control_characters(config: Path) 
     ledger.record_served("eve\nbob: 0/800 passages", [Served("c", "d", "s", 1)], ledger.now(), 1, {"c": 1})
     budget = cli(config, "budget", "show").stdout
     assert "eve\\nbob" in budget and not any(line.startswith("bob:") for line in budget.splitlines())
+
+
+def test_sigkill_of_a_server_in_the_middle_of_calls_never_raises_a_false_alarm(
+    fresh_example: Path, tmp_path: Path
+) -> None:
+    """`strongroom serve` killed while calls stream in: the log it leaves verifies, and holds a
+    record for every call that was answered."""
+    rng = random.Random(11)
+    answered = 0
+    for round_ in range(3):
+        peer = StdioPeer(fresh_example, tmp_path / f"serve{round_}.log")
+        try:
+            peer.initialize()
+            for n in range(1, 40):
+                peer.send(
+                    {"id": n, "method": "tools/call", "params": {"name": "list_sources", "arguments": {}}}
+                )
+            peer.response(1)  # serving; the rest are in flight
+            time.sleep(rng.uniform(0.0, 0.3))
+            peer.proc.send_signal(signal.SIGKILL)
+            peer.proc.wait(10)
+        finally:
+            if peer.proc.poll() is None:
+                peer.proc.kill()
+        answered += sum(1 for m in peer.lines if "result" in m and m.get("id"))
+        verified = cli(fresh_example, "audit", "verify")
+        assert verified.returncode == 0 and "ok" in verified.stdout.lower(), verified.stdout + verified.stderr
+    records = AuditLog(fresh_example.parent / ".strongroom" / "catalog.sqlite3").query(limit=None)
+    assert len([r for r in records if r.action == "list_sources"]) >= answered > 3

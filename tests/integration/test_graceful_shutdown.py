@@ -6,10 +6,8 @@ is paced (`soft_delay_s`) before its result is returned.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.integration.mcp_helpers import structured
-from tests.support import ROOT, clean_env, free_port, strongroom_cmd, wait_for_port
+from tests.support import ROOT, StdioPeer, clean_env, free_port, strongroom_cmd, wait_for_port
 
 pytestmark = pytest.mark.model
 
@@ -43,48 +41,6 @@ def _wait_exit(proc: subprocess.Popen[Any], signalled_at: float) -> float:
         proc.wait(5)
         raise AssertionError("the server did not exit after SIGTERM") from None
     return time.monotonic() - signalled_at
-
-
-class StdioPeer:
-    """A raw JSON-RPC peer on `strongroom serve`'s stdin/stdout (stdin stays open throughout)."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            strongroom_cmd("serve", "--config", str(config)),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=clean_env(PYTHONPATH=str(ROOT)),
-            text=True,
-        )
-        self.lines: list[dict[str, Any]] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(json.loads(line))
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
-        self.proc.stdin.flush()
-
-    def response(self, request_id: int, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.lines:
-                if message.get("id") == request_id:
-                    return message
-            time.sleep(0.05)
-        raise AssertionError(f"no response to request {request_id}; got {self.lines}")
-
-    def call(self, request_id: int, arguments: dict[str, Any]) -> None:
-        self.send(
-            {"id": request_id, "method": "tools/call", "params": {"name": "search", "arguments": arguments}}
-        )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
