@@ -104,6 +104,10 @@ def test_a_locked_catalog_is_a_quick_clear_tool_error_and_serving_resumes(acme: 
 
     anyio.run(session)
     assert timings[0] < 6, f"the busy error took {timings[0]:.1f}s"
+    # The call that failed on the lock was audited (once the catalog was free), between the others.
+    audit = AuditLog(catalog_of(acme))
+    assert [r.outcome for r in reversed(audit.query(limit=3))] == ["ok", "error", "ok"]
+    assert audit.verify().ok
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
