@@ -14,7 +14,19 @@ class GlobSet:
     ``*``, ``?`` and ``[...]`` match within one path segment; a ``**`` segment matches zero or
     more segments, so ``**/*.md`` also matches ``a.md``. A pattern without a slash matches the
     file or folder name at any depth (``*.tmp`` is ``**/*.tmp``), as in ``.gitignore``.
+
+    A pattern matches the path itself, never through one of its folders: callers decide what an
+    excluded folder means (the walk does not enter it; the watcher tests each ancestor).
     """
+
+    # Not pathspec (measured with pathspec 1.1.1, its "gitignore" and GitIgnoreSpec alike): an
+    # ignore-file matcher lets a pattern that matches a folder match everything under it, so
+    # `include = ["*.md"]` would take `notes.md/photo.jpg` and `docs/a.md` would take
+    # `docs/a.md/x.png`; and its `drafts/**` does not match the folder `drafts`, which "a `**`
+    # segment matches zero or more segments" above promises (test_glob_matching asserts both).
+    # Undoing the first needs rewriting the regexes pathspec generates, whose shape is not its
+    # API: more code than the segment matcher below, which leaves the glob syntax within a
+    # segment to the standard library's fnmatch.
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = tuple(patterns)

@@ -76,8 +76,8 @@ class WebConfig(Config):
     backoff_s: float = Field(
         default=0.5,
         ge=0,
-        description="Wait before the first retry; it doubles on each further retry. A `Retry-After` "
-        "header (in seconds or as a date) is honoured instead.",
+        description="Wait before the first retry; it doubles on each further retry, plus a random "
+        "jitter of up to `backoff_s`. A `Retry-After` header (in seconds or as a date) is honoured instead.",
     )
     max_retry_wait_s: float = Field(
         default=30.0, ge=0, description="Cap on any wait between retries, `Retry-After` included."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +11,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from ..filesystem.reader import format_size
 from .urls import Scope, origin, resolve
@@ -97,25 +99,47 @@ def retry_after(value: str | None) -> float | None:
 
 
 class HostLimits:
-    """One host's limits: a semaphore for requests in flight and a minimum interval between starts."""
+    """One host's limits: a semaphore for requests in flight, and a leaky bucket holding one
+    request that drains at ``requests_per_second``, so starts are at least the interval apart."""
 
     def __init__(self, concurrency: int, requests_per_second: float) -> None:
         self._slots = asyncio.Semaphore(concurrency)
-        self._interval = 1.0 / requests_per_second
-        self._pace = asyncio.Lock()
-        self._next_start = 0.0
+        # A bucket of one, not of requests_per_second: no burst at the start of a run.
+        self._pace = AsyncLimiter(1, 1.0 / requests_per_second)
         self.failures_in_a_row = 0
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a request slot, started no sooner than the interval after the previous start."""
-        async with self._slots:
-            async with self._pace:
-                now = time.monotonic()
-                if self._next_start > now:
-                    await asyncio.sleep(self._next_start - now)
-                self._next_start = max(now, self._next_start) + self._interval
+        async with self._slots, self._pace:
             yield
+
+
+class _Retryable(Exception):
+    """An attempt that may succeed if tried again: no connection, a timeout, a 429 or a 5xx."""
+
+    def __init__(self, failure: str, *, connected: bool, wait: float | None = None) -> None:
+        super().__init__(failure)
+        self.failure = failure
+        self.connected = connected
+        #: What the response's ``Retry-After`` asked for, in seconds.
+        self.wait = wait
+
+
+class _Backoff(wait_base):
+    """``Retry-After`` when the response sent one, else ``backoff_s`` doubling on each retry plus
+    a random jitter of up to ``backoff_s`` (so hosts retried together drift apart); either is
+    capped at ``max_retry_wait_s``."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        backoff = settings.backoff_s
+        self._exponential = wait_exponential(multiplier=backoff) + wait_random(0, backoff)
+        self._cap = settings.max_retry_wait_s
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = failure.wait if isinstance(failure, _Retryable) else None
+        return min(self._exponential(retry_state) if asked is None else asked, self._cap)
 
 
 @dataclass(frozen=True)
@@ -209,37 +233,41 @@ class Fetcher:
     async def _get(self, url: str, headers: dict[str, str], accept: Accept, max_bytes: int) -> Fetched:
         """One URL, retried on connection errors, timeouts, 429 and 5xx."""
         limits = self.limits(url)
-        settings = self._settings
-        for attempt in range(settings.retries + 1):
-            if limits.failures_in_a_row >= BREAKER_THRESHOLD:
-                raise FetchError("host unreachable (its previous pages could not be fetched)", UNAVAILABLE)
-            wait: float | None = None
-            connected = False
-            try:
-                async with limits.slot():
-                    fetched = await self._attempt(url, headers, accept, max_bytes)
-            except (httpx.TimeoutException, TimeoutError):
-                failure = f"timed out after {settings.timeout_s:g}s"
-            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                failure = f"connection failed: {_describe(exc)}"
-            except httpx.HTTPError as exc:  # an invalid URL, a bad content encoding, ...
-                raise FetchError(f"request failed: {_describe(exc)}") from None
-            else:
-                connected = True
-                limits.failures_in_a_row = 0
-                if fetched.status != 429 and fetched.status < 500:
-                    return fetched
-                failure = _status(fetched.status)
-                wait = retry_after(fetched.headers.get("retry-after"))
-            if attempt == settings.retries:
-                if not connected:
-                    limits.failures_in_a_row += 1
-                raise FetchError(_attempts(failure, attempt), UNAVAILABLE)
-            delay = wait if wait is not None else settings.backoff_s * 2**attempt
-            delay = min(delay, settings.max_retry_wait_s)
-            logger.info("%s: %s; retrying in %.1fs", url, failure, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retryable),
+            stop=stop_after_attempt(self._settings.retries + 1),
+            wait=_Backoff(self._settings),
+            before_sleep=lambda state: _log_retry(url, state),
+            reraise=True,
+        )
+        try:
+            return await retrying(self._try, url, limits, headers, accept, max_bytes)
+        except _Retryable as exc:
+            if not exc.connected:
+                limits.failures_in_a_row += 1
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            raise FetchError(_attempts(exc.failure, attempts), UNAVAILABLE) from None
+
+    async def _try(
+        self, url: str, limits: HostLimits, headers: dict[str, str], accept: Accept, max_bytes: int
+    ) -> Fetched:
+        """One attempt: the response, :class:`_Retryable`, or :class:`FetchError` (not retried)."""
+        if limits.failures_in_a_row >= BREAKER_THRESHOLD:
+            raise FetchError("host unreachable (its previous pages could not be fetched)", UNAVAILABLE)
+        try:
+            async with limits.slot():
+                fetched = await self._attempt(url, headers, accept, max_bytes)
+        except (httpx.TimeoutException, TimeoutError):
+            raise _Retryable(f"timed out after {self._settings.timeout_s:g}s", connected=False) from None
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise _Retryable(f"connection failed: {_describe(exc)}", connected=False) from None
+        except httpx.HTTPError as exc:  # an invalid URL, a bad content encoding, ...
+            raise FetchError(f"request failed: {_describe(exc)}") from None
+        limits.failures_in_a_row = 0
+        if fetched.status == 429 or fetched.status >= 500:
+            wait = retry_after(fetched.headers.get("retry-after"))
+            raise _Retryable(_status(fetched.status), connected=True, wait=wait)
+        return fetched
 
     async def _attempt(self, url: str, headers: dict[str, str], accept: Accept, max_bytes: int) -> Fetched:
         """One request, within ``timeout_s`` from connecting to the last byte."""
@@ -273,8 +301,14 @@ def _status(status: int) -> str:
     return f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
 
 
-def _attempts(failure: str, attempt: int) -> str:
-    return failure if attempt == 0 else f"{failure} (after {attempt + 1} attempts)"
+def _attempts(failure: str, attempts: int) -> str:
+    return failure if attempts == 1 else f"{failure} (after {attempts} attempts)"
+
+
+def _log_retry(url: str, state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome else None
+    delay = state.next_action.sleep if state.next_action else 0.0
+    logger.info("%s: %s; retrying in %.1fs", url, failure, delay)
 
 
 def _describe(exc: Exception) -> str:

@@ -197,6 +197,35 @@ def test_sitemap_parser_refuses_entities() -> None:
     ]
 
 
+BILLION_LAUGHS = (
+    '<?xml version="1.0" encoding="{encoding}"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10)).replace("&lol0;", "&lol;")
+    + ']>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>&lol9;</loc></url></urlset>'
+)
+
+
+@pytest.mark.parametrize("bomb", ["billion laughs", "billion laughs in UTF-16", "external entity"])
+def test_a_hostile_sitemap_is_refused_and_nothing_it_names_is_fetched(site: Website, bomb: str) -> None:
+    """Sitemaps are untrusted XML: entities are never expanded and external ones never fetched,
+    in whatever encoding the document declares; the source fails with the reason."""
+    if bomb == "external entity":
+        body = (
+            f'<?xml version="1.0"?>\n<!DOCTYPE urlset [<!ENTITY page SYSTEM "{site.url("/docs/b")}">]>\n'
+            f"<urlset><url><loc>{site.url('/docs/a')}</loc><lastmod>&page;</lastmod></url></urlset>"
+        ).encode()
+    elif bomb.endswith("UTF-16"):
+        body = BILLION_LAUGHS.format(encoding="UTF-16").encode("utf-16-le")  # no BOM: starts with "<"
+    else:
+        body = BILLION_LAUGHS.format(encoding="UTF-8").encode()
+    site.pages["/hostile.xml"] = Page(body, content_type="application/xml")
+    with pytest.raises(ConnectorError) as raised:
+        run(connector(sitemap=site.url("/hostile.xml")))
+    assert str(raised.value) == (
+        f"sitemap {site.url('/hostile.xml')}: an XML document type declaration is not allowed in a sitemap"
+    )
+    assert [hit.path for hit in site.hits()] == ["/hostile.xml"]
+
+
 # --- retries, redirects, limits -----------------------------------------------------------------
 
 

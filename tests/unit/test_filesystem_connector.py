@@ -328,6 +328,8 @@ def test_files_outside_known_formats_are_read_as_text(tmp_path: Path) -> None:
         ("a/a/*.md", "a/x.md", False),
         ("report-20[0-9][0-9].pdf", "report-2024.pdf", True),
         ("", "a.md", False),
+        ("*.md", "notes.md/photo.jpg", False),  # a folder's match is not its files' match
+        ("docs/a.md", "docs/a.md/x.png", False),
     ],
 )
 def test_glob_matching(pattern: str, path: str, expected: bool) -> None:
