@@ -49,7 +49,7 @@ def fill(ledger: ExposureLedger, rows: int, now: float) -> None:
     rng = random.Random(1)
     principals = 1000
     per = rows // principals
-    db = ledger._file.db()
+    db = ledger.database.db()  # type: ignore[attr-defined]  # the SQLite file
     db.execute("BEGIN")
     seen: dict[str, float] = {}
     for p in range(principals):

@@ -177,7 +177,8 @@ def assert_consistent(kb: KnowledgeBase) -> None:
     assert chroma_ids(kb) == chunks
     assert kb.vectors.count() == len(chunks) == kb.catalog.counts()[1]
     assert kb.catalog.orphaned_vectors() == []
-    ledger = kb.catalog._db().execute("SELECT COUNT(*) FROM vector_ledger").fetchone()[0]
+    with kb.catalog.database.read() as db:
+        ledger = db.execute("SELECT COUNT(*) FROM vector_ledger").fetchone()[0]
     assert ledger == 0
 
 
