@@ -36,8 +36,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
+from typing import Any
 
 from pydoc_corpus import build_index, load_questions
 from pydoc_quality import KINDS, POOL, K, markdown, pages_of, split_halves, table
@@ -197,46 +199,15 @@ def main() -> None:
         apps: dict[str, App] = {"SQLite FTS5": sqlite_app, "PostgreSQL": pg_app}
         with database.read() as db:
             server_version = db.execute("SHOW server_version").fetchone()[0]
-
-        for app in apps.values():  # warm up: the model, Chroma, both databases' caches
-            for q in questions[:10]:
-                app.knowledge.search(str(q["question"]), k=K)
-                app.catalog.keyword_search(str(q["question"]), POOL, WHERE)
-
-        keyword: dict[str, list[list[str]]] = {name: [] for name in apps}
-        full: dict[str, list[list[str]]] = {name: [] for name in apps}
-        keyword_s: dict[str, list[float]] = {name: [] for name in apps}
-        full_s: dict[str, list[float]] = {name: [] for name in apps}
-        for q in questions:
-            for name, app in apps.items():
-                found = app.catalog.keyword_search(str(q["question"]), POOL, WHERE)
-                keyword[name].append(pages_of([(m.id, m.score) for m in found]))
-        order = list(apps.items())
-        step = 0
-        for round_ in range(args.rounds):
-            for q in questions:
-                text = str(q["question"])
-                pair = order if step % 2 == 0 else order[::-1]
-                step += 1
-                for name, app in pair:
-                    started = time.perf_counter()
-                    app.catalog.keyword_search(text, n, WHERE)
-                    keyword_s[name].append(time.perf_counter() - started)
-                for name, app in pair:
-                    started = time.perf_counter()
-                    result = app.knowledge.search(text, k=K)
-                    full_s[name].append(time.perf_counter() - started)
-                    if round_ == 0:
-                        hits = (h.document_id.removeprefix("pydoc/") for h in result.results)
-                        full[name].append(list(dict.fromkeys(hits)))
+        runs = _measure(apps, questions, args.rounds, n)
         pg_app.close()
     sqlite_app.close()
 
     rankers: dict[str, Callable[[int], list[str]]] = {}
     for name in apps:
-        rankers[f"keyword alone — {name}"] = lambda i, name=name: keyword[name][i]
+        rankers[f"keyword alone — {name}"] = lambda i, name=name: runs.keyword[name][i]
     for name in apps:
-        rankers[f"Strongroom search — {name}"] = lambda i, name=name: full[name][i]
+        rankers[f"Strongroom search — {name}"] = lambda i, name=name: runs.full[name][i]
 
     load = os.getloadavg()
     print(
@@ -249,7 +220,62 @@ def main() -> None:
         f"{len(questions)} questions, "
         + ", ".join(f"{k} {sum(1 for q in questions if q['kind'] == k)}" for k in KINDS)
     )
-    everything = {"all questions": list(range(len(questions))), **halves}
+    _print_quality(rankers, questions, {"all questions": list(range(len(questions))), **halves})
+    _print_latency(runs, len(questions) * args.rounds, n)
+
+
+@dataclass
+class _Runs:
+    """Per backend: the pages each question found (keyword alone, whole search) and call times."""
+
+    keyword: dict[str, list[list[str]]]
+    full: dict[str, list[list[str]]]
+    keyword_s: dict[str, list[float]]
+    full_s: dict[str, list[float]]
+
+    @staticmethod
+    def empty(names: list[str]) -> _Runs:
+        return _Runs(
+            {n: [] for n in names}, {n: [] for n in names}, {n: [] for n in names}, {n: [] for n in names}
+        )
+
+
+def _measure(apps: dict[str, App], questions: Sequence[Any], rounds: int, n: int) -> _Runs:
+    """Warm both backends up, rank every question, then time ``rounds`` interleaved passes."""
+    for app in apps.values():  # warm up: the model, Chroma, both databases' caches
+        for q in questions[:10]:
+            app.knowledge.search(str(q["question"]), k=K)
+            app.catalog.keyword_search(str(q["question"]), POOL, WHERE)
+
+    runs = _Runs.empty(list(apps))
+    for q in questions:
+        for name, app in apps.items():
+            found = app.catalog.keyword_search(str(q["question"]), POOL, WHERE)
+            runs.keyword[name].append(pages_of([(m.id, m.score) for m in found]))
+    order = list(apps.items())
+    step = 0
+    for round_ in range(rounds):
+        for q in questions:
+            text = str(q["question"])
+            pair = order if step % 2 == 0 else order[::-1]
+            step += 1
+            for name, app in pair:
+                started = time.perf_counter()
+                app.catalog.keyword_search(text, n, WHERE)
+                runs.keyword_s[name].append(time.perf_counter() - started)
+            for name, app in pair:
+                started = time.perf_counter()
+                result = app.knowledge.search(text, k=K)
+                runs.full_s[name].append(time.perf_counter() - started)
+                if round_ == 0:
+                    hits = (h.document_id.removeprefix("pydoc/") for h in result.results)
+                    runs.full[name].append(list(dict.fromkeys(hits)))
+    return runs
+
+
+def _print_quality(
+    rankers: dict[str, Callable[[int], list[str]]], questions: Sequence[Any], everything: dict[str, list[int]]
+) -> None:
     results = {half: table(rankers, questions, subset) for half, subset in everything.items()}
     for half, subset in everything.items():
         print()
@@ -267,14 +293,16 @@ def main() -> None:
         ]
         print(f"| {what} | " + " | ".join(f"{d:+.3f}" for d in deltas) + " |")
     print()
-    samples = len(questions) * args.rounds
+
+
+def _print_latency(runs: _Runs, samples: int, n: int) -> None:
     print(f"#### Latency ({samples} queries per backend, interleaved; keyword_search n={n}, search k={K})")
     print()
     print(
         "| call | SQLite p50 | SQLite p95 | PostgreSQL p50 | PostgreSQL p95 | PG/SQLite p50 | PG/SQLite p95 |"
     )
     print("|---|---|---|---|---|---|---|")
-    for label, samples_s in (("keyword_search", keyword_s), ("search (whole pipeline)", full_s)):
+    for label, samples_s in (("keyword_search", runs.keyword_s), ("search (whole pipeline)", runs.full_s)):
         sq, pg = samples_s["SQLite FTS5"], samples_s["PostgreSQL"]
         cells = [1000 * percentile(xs, p) for xs in (sq, pg) for p in (0.5, 0.95)]
         print(

@@ -14,6 +14,7 @@ the ``tune`` half; both halves are reported.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -209,30 +210,7 @@ def main() -> None:
     halves = split_halves(questions)
     best = settings.retrieval
     if args.tune:
-        grid = []
-        for fusion in ("relative", "rrf"):
-            for w in (0.3, 0.4, 0.5, 0.6, 0.75):
-                for iw in (0.2, 0.3, 0.5, 0.75):
-                    for g in (0.0, 1.0, 3.0):
-                        for cap in (1, 2):
-                            for ident in (True, False):
-                                update = {"fusion": fusion, "dense_weight": w, "identifier_dense_weight": iw}
-                                update |= {"confidence_gain": g, "per_document": cap, "identifiers": ident}
-                                s = best.model_copy(update=update)
-                                r = table(
-                                    {"x": lambda i, s=s: strongroom_pages(s, cands[i])},
-                                    questions,
-                                    halves["tune"],
-                                )
-                                grid.append(
-                                    (round(r["x"]["all"]["ndcg@10"], 4), fusion, w, iw, g, cap, ident)
-                                )
-        for row in sorted(grid, reverse=True)[:10]:
-            print(
-                "nDCG {} fusion {} dense_weight {} identifier_dense_weight {} gain {} per_document {} identifiers {}".format(
-                    *row
-                )
-            )
+        _tune(best, cands, questions, halves["tune"])
         return
     rankers: dict[str, Callable[[int], list[str]]] = {
         "BM25 alone": lambda i: pages_of(cands[i]["keyword"]),
@@ -264,6 +242,32 @@ def main() -> None:
     for half, subset in (*halves.items(), ("all questions", list(range(len(questions))))):
         print()
         print(markdown(f"{half} ({len(subset)} questions)", table(rankers, questions, subset)))
+
+
+def _tune(
+    best: RetrievalSettings, cands: Sequence[Any], questions: list[dict[str, Any]], subset: Sequence[int]
+) -> None:
+    """Grid-search the fusion settings on ``subset``; print the ten best."""
+    grid = []
+    for fusion, w, iw, g, cap, ident in itertools.product(
+        ("relative", "rrf"),
+        (0.3, 0.4, 0.5, 0.6, 0.75),
+        (0.2, 0.3, 0.5, 0.75),
+        (0.0, 1.0, 3.0),
+        (1, 2),
+        (True, False),
+    ):
+        update = {"fusion": fusion, "dense_weight": w, "identifier_dense_weight": iw}
+        update |= {"confidence_gain": g, "per_document": cap, "identifiers": ident}
+        s = best.model_copy(update=update)
+        r = table({"x": lambda i, s=s: strongroom_pages(s, cands[i])}, questions, subset)
+        grid.append((round(r["x"]["all"]["ndcg@10"], 4), fusion, w, iw, g, cap, ident))
+    for row in sorted(grid, reverse=True)[:10]:
+        print(
+            "nDCG {} fusion {} dense_weight {} identifier_dense_weight {} gain {} per_document {} identifiers {}".format(
+                *row
+            )
+        )
 
 
 if __name__ == "__main__":

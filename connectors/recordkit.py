@@ -7,60 +7,54 @@ the same way for every source of rows:
 - the **title** comes from a :class:`TitleTemplate` (``"Order {order_id}"``, a bare column name,
   or a default ``"<label> <key>"``);
 - the **text** is a readable rendering, a ``#`` heading with the title followed by one
-  ``column: value`` line per non-empty column (:func:`render_text`);
+  ``column: value`` line per non-empty column (:func:`render_text`; :func:`record_fields`
+  reads it back);
 - the **fields** keep the typed values (int, float, Decimal, str, bool, date, datetime, time,
   bytes, None, and lists/dicts of JSON values), see :func:`normalise_value`.
 
-It also holds the strict text parsers (:func:`parse_value`) used to type CSV cells and SQLite
-columns declared as dates, decimals or booleans.
+The values themselves are typed by :mod:`.values` (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import string
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from .api import Config, Document, JsonScalar
+from .document_text import atx_heading
+from .values import VALUE_TYPES, ValueType, infer_type, lenient, normalise_value, parse_value
 
-ValueType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime"]
-VALUE_TYPES: tuple[ValueType, ...] = ("str", "int", "float", "decimal", "bool", "date", "datetime")
+__all__ = [
+    "VALUE_TYPES",
+    "RecordConfig",
+    "RecordError",
+    "RecordShape",
+    "TitleTemplate",
+    "ValueType",
+    "display_value",
+    "infer_type",
+    "key_id",
+    "lenient",
+    "normalise_value",
+    "parse_template",
+    "parse_value",
+    "record_fields",
+    "render_text",
+]
 
 
 class RecordError(ValueError):
     """One record cannot become a document (no key, a value that does not parse)."""
 
 
-# --- values -----------------------------------------------------------------------------------
-
-
-def normalise_value(value: Any) -> Any:
-    """A value the catalog can store with its type: scalars, dates, decimals, bytes, JSON lists/dicts.
-
-    Driver-specific types without a lossless equivalent (UUID, intervals, network addresses,
-    ranges) become their text form.
-    """
-    if value is None or isinstance(value, str | bool | int | Decimal | date | time):
-        return value  # datetime is a date subclass
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, list | tuple):
-        return [normalise_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): normalise_value(v) for k, v in value.items()}
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
+# --- display ----------------------------------------------------------------------------------
 
 
 def display_value(value: Any) -> str:
@@ -90,104 +84,6 @@ def key_id(value: Any) -> str | None:
         value = int(value)
     text = display_value(value).strip()
     return text or None
-
-
-# --- parsing text ---------------------------------------------------------------------------
-
-_INT = re.compile(r"[+-]?\d+")
-_PLAIN_INT = re.compile(r"[+-]?(0|[1-9]\d*)")  # no leading zeros: "007" stays text when inferred
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_PLAIN_NUMBER = re.compile(r"[+-]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
-
-
-def parse_value(text: str, kind: ValueType) -> Any:
-    """Parse ``text`` as ``kind`` strictly; raises ValueError naming the expected form.
-
-    Accepted forms: int ``-12``; float and decimal ``3.5``, ``1e3``; bool ``true/false``,
-    ``yes/no``, ``t/f``, ``y/n``, ``1/0``; date ``2024-03-01``; datetime ISO 8601
-    ``2024-03-01T10:00[:00[.ffffff]][Z|+01:00]`` (a space may replace the ``T``; a plain date
-    means midnight).
-    """
-    raw = text.strip()
-    if kind == "str":
-        return text
-    if kind == "int":
-        if _INT.fullmatch(raw):
-            return int(raw)
-        raise ValueError(f"{text!r} is not an integer")
-    if kind in ("float", "decimal"):
-        if _NUMBER.fullmatch(raw):
-            return float(raw) if kind == "float" else Decimal(raw)
-        raise ValueError(f"{text!r} is not a number")
-    if kind == "bool":
-        lowered = raw.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError(f"{text!r} is not a boolean (true/false)")
-    if kind == "date":
-        if _DATE.fullmatch(raw):
-            return date.fromisoformat(raw)
-        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
-    if kind == "datetime":
-        if _DATETIME.fullmatch(raw):
-            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        if _DATE.fullmatch(raw):
-            return datetime.fromisoformat(raw)
-        raise ValueError(f"{text!r} is not a date and time (ISO 8601)")
-    raise ValueError(f"unknown type {kind!r}")
-
-
-def infer_type(cells: Iterable[str]) -> ValueType:
-    """The narrowest type that every non-empty cell parses as, conservatively.
-
-    In order: int, float (neither with leading zeros, so codes like ``007`` stay text), date, datetime,
-    bool (``true``/``false`` only), else str. A column mixing dates and date-times is str.
-    """
-    values = [c.strip() for c in cells if c.strip()]
-    if not values:
-        return "str"
-    if all(_PLAIN_INT.fullmatch(v) for v in values):
-        return "int"
-    if all(_PLAIN_NUMBER.fullmatch(v) for v in values):
-        return "float"
-    if all(_DATE.fullmatch(v) for v in values) and _all_parse(values, "date"):
-        return "date"
-    if all(_DATETIME.fullmatch(v) for v in values) and _all_parse(values, "datetime"):
-        return "datetime"
-    if all(v.lower() in ("true", "false") for v in values):
-        return "bool"
-    return "str"
-
-
-def _all_parse(values: Sequence[str], kind: ValueType) -> bool:
-    try:
-        for v in values:
-            parse_value(v, kind)
-    except ValueError:
-        return False
-    return True
-
-
-def lenient(kind: ValueType, value: Any) -> Any:
-    """``value`` converted to ``kind`` when it is text (or a number for decimal/bool) that
-    parses; otherwise the value unchanged. For database columns whose declared type the driver
-    does not apply (SQLite stores dates as text and decimals as floats)."""
-    try:
-        if isinstance(value, str):
-            return parse_value(value, kind)
-        if kind == "decimal" and isinstance(value, int | float) and not isinstance(value, bool):
-            return Decimal(str(value)) if math.isfinite(value) else value
-        if kind == "bool" and isinstance(value, int) and value in (0, 1):
-            return bool(value)
-    except (ValueError, InvalidOperation):
-        pass
-    return value
 
 
 # --- titles -----------------------------------------------------------------------------------
@@ -280,6 +176,26 @@ def render_text(title: str, fields: Mapping[str, Any], columns: Sequence[str] | 
         shown = "\n  ".join(line for line in shown.strip().splitlines() if line.strip())
         lines.append(f"{name}: {shown}")
     return "\n".join(lines) + "\n"
+
+
+_FIELD = re.compile(r"[^\s:][^:\n]{0,63}: \S")
+"""A ``column: value`` line as :func:`render_text` writes it (a column name up to 64 characters)."""
+
+
+def record_fields(text: str) -> list[str] | None:
+    """``column: value`` of each field when ``text`` (or a passage of it) is a record's, heading
+    aside, else None; a multi-line value is joined into one line."""
+    fields: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or atx_heading(line):
+            continue
+        if fields and line.startswith("  "):  # a multi-line value goes on
+            fields[-1] += " " + line.strip()
+        elif _FIELD.match(line):
+            fields.append(" ".join(line.split()))
+        else:
+            return None
+    return fields or None
 
 
 class RecordShape:

@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -20,6 +20,9 @@ from strongroom.server.cli_common import (
     user_errors,
 )
 from strongroom.server.settings import Settings
+
+if TYPE_CHECKING:
+    from strongroom.server.models import RuleDecision
 
 ARROW = "\u203a"
 
@@ -104,12 +107,7 @@ def run(
     settings = cli_settings(config_path)
     setup_logging("WARNING")
     path = _rules_file(settings, file)
-    raw: dict[str, str] = {}
-    for item in arguments:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            fail(f"arguments are NAME=VALUE, got {item!r}")
-        raw[name] = value
+    raw = _named_arguments(arguments)
     with user_errors():
         catalog = build_app(settings).catalog
         book = load_rulebook(path, catalog, [s.name for s in settings.all_sources()])
@@ -123,16 +121,28 @@ def run(
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             fail(f"{rule_set}: {problems}")
         kwargs: dict[str, Any] = {}
-        if today is not None:
-            moment = datetime.combine(today.date(), time(12), tzinfo=compiled.tz)
-            kwargs["clock"] = lambda: moment
-        elif settings.rules.today is not None:
-            moment = datetime.combine(settings.rules.today, time(12), tzinfo=compiled.tz)
+        day = today.date() if today is not None else settings.rules.today
+        if day is not None:
+            moment = datetime.combine(day, time(12), tzinfo=compiled.tz)
             kwargs["clock"] = lambda: moment
         decision = compiled.evaluate(validated, catalog, **kwargs)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
-        return
+    else:
+        _print_decision(rule_set, decision)
+
+
+def _named_arguments(arguments: tuple[str, ...]) -> dict[str, str]:
+    raw: dict[str, str] = {}
+    for item in arguments:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            fail(f"arguments are NAME=VALUE, got {item!r}")
+        raw[name] = value
+    return raw
+
+
+def _print_decision(rule_set: str, decision: RuleDecision) -> None:
     marks = {True: "✓", False: "✗", None: "\u2013"}
     click.echo(printable(f"{rule_set}: {decision.decision}"))
     click.echo(printable(f"  {decision.summary}"))

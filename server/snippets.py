@@ -8,7 +8,6 @@ is printed with the hit. A record (``column: value`` lines) stays one line of it
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -17,14 +16,12 @@ from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from strongroom.connectors.filesystem.formats.base import atx_heading
+from strongroom.connectors.recordkit import record_fields
 from strongroom.server.indexing.chunking import SENTENCE_END
 from strongroom.server.store.catalog import query_words
 from strongroom.server.store.sqlite import fts5_match
 
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-_FIELD = re.compile(r"[^\s:][^:\n]{0,63}: \S")
-"""A record's ``column: value`` line (see strongroom.connectors.recordkit.render_text)."""
 ELLIPSIS = "…"
 MIN_PIECE = 30
 """The shortest start of a sentence worth showing after the ones that fit whole."""
@@ -50,19 +47,7 @@ def snippet(passage: str, query: str, limit: int) -> str:
     lead = ELLIPSIS if best else ""
     if len(units[best]) + len(lead) > limit:
         return lead + _clip(units[best], matched, limit - len(lead))
-    lo = hi = best
-    size = len(units[best]) + 2  # room for the ellipses
-    grew = True
-    while grew:  # a sentence after, then one before, while they fit
-        grew = False
-        if hi + 1 < len(units) and size + len(joins[hi + 1]) + len(units[hi + 1]) <= limit:
-            hi += 1
-            size += len(joins[hi]) + len(units[hi])
-            grew = True
-        if lo > 0 and size + len(joins[lo]) + len(units[lo - 1]) <= limit:
-            size += len(joins[lo]) + len(units[lo - 1])
-            lo -= 1
-            grew = True
+    lo, hi = _widen(units, joins, best, limit)
     text = (
         (ELLIPSIS if lo > 0 else "") + units[lo] + "".join(joins[i] + units[i] for i in range(lo + 1, hi + 1))
     )
@@ -72,6 +57,25 @@ def snippet(passage: str, query: str, limit: int) -> str:
     if room < MIN_PIECE:
         return text + ELLIPSIS
     return text + joins[hi + 1] + _clip(units[hi + 1], 0, room)  # the start of the next sentence
+
+
+def _widen(units: Sequence[str], joins: Sequence[str], best: int, limit: int) -> tuple[int, int]:
+    """The first and last unit shown around ``best``: a sentence after, then one before, while
+    they fit in ``limit`` (with room for the ellipses)."""
+    lo = hi = best
+    size = len(units[best]) + 2  # room for the ellipses
+    grew = True
+    while grew:
+        grew = False
+        if hi + 1 < len(units) and size + len(joins[hi + 1]) + len(units[hi + 1]) <= limit:
+            hi += 1
+            size += len(joins[hi]) + len(units[hi])
+            grew = True
+        if lo > 0 and size + len(joins[lo]) + len(units[lo - 1]) <= limit:
+            size += len(joins[lo]) + len(units[lo - 1])
+            lo -= 1
+            grew = True
+    return lo, hi
 
 
 def plain_text(markdown: str) -> str:
@@ -103,21 +107,6 @@ def plain_blocks(passage: str) -> list[str]:
             blocks.append(BeautifulSoup(token.content, "html.parser").get_text(" "))
     lines = [" ".join(block.split()) for block in blocks or headings]
     return [line for line in lines if line]
-
-
-def record_fields(passage: str) -> list[str] | None:
-    """``column: value`` of each field when the passage is a record (heading aside), else None."""
-    fields: list[str] = []
-    for line in passage.splitlines():
-        if not line.strip() or atx_heading(line):
-            continue
-        if fields and line.startswith("  "):  # a multi-line value goes on
-            fields[-1] += " " + line.strip()
-        elif _FIELD.match(line):
-            fields.append(" ".join(line.split()))
-        else:
-            return None
-    return fields or None
 
 
 def _inline_text(token: Token) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 from mcp import Client
 
-from benchmarks.harvest.common import Rig, audit_summary, call, limit_named
+from benchmarks.harvest.common import Reply, Rig, audit_summary, call, limit_named
 from strongroom.server.stopwords import STOPWORDS
 
 _TERM = re.compile(r"[A-Za-z][A-Za-z0-9-]{2,}")
@@ -387,82 +387,123 @@ async def run_crawler(
     crawler = Crawler(rng, max_k, dilute=dilute, novelty_target=limits.novelty_limit - 0.1)
     names = [f"{prefix}-{i:02d}" for i in range(identities)] if identities > 1 else [prefix]
     started_at = rig.clock()
-    total = rig.total_chunks
-    result = CrawlResult(variant, identities, total)
+    result = CrawlResult(variant, identities, rig.total_chunks)
     refusals: Counter[str] = Counter()
     budgets = {"hard budget", "source budget", "collective pool"}
     stop_on = budgets if dilute else budgets | {"novelty"}
+
+    def finished() -> bool:
+        if result.stop_call is not None and result.calls - result.stop_call >= calls_after_stop:
+            return True
+        return until_s is not None and rig.clock() - started_at >= until_s
+
     async with rig.clients(names) as clients:
         crew = [Identity(name, clients[name]) for name in names]
         turn = 0
-        while result.calls < max_calls:
-            if result.stop_call is not None and result.calls - result.stop_call >= calls_after_stop:
-                break
-            if until_s is not None and rig.clock() - started_at >= until_s:
-                break
+        while result.calls < max_calls and not finished():
             active = [i for i in crew if not i.exhausted] or crew
             identity = active[turn % len(active)]
             turn += 1
-            if crawler.wants_repeat(identity, limits.novelty_calls):
-                arm, tool, arguments = (
-                    "repeat",
-                    "search",
-                    {"query": rng.choice(identity.repeatable), "k": max_k},
-                )
-            else:
-                arm, tool, arguments = crawler.next_action()
+            arm, tool, arguments = _next_call(crawler, identity, rng, limits.novelty_calls, max_k)
             reply = await call(identity.client, tool, arguments)
             result.calls += 1
             rig.clock.advance(pace_s)
             if reply.ok:
-                ids = reply.chunk_ids
-                new_to_identity = [c for c in ids if c not in identity.received]
-                if ids:
-                    identity.novelty.append(len(set(new_to_identity)) / len(set(ids)))
-                identity.received.update(ids)
-                new = [c for c in ids if c not in crawler.obtained]
-                crawler.obtained.update(ids)
-                if tool == "search":
-                    identity.repeatable.append(str(arguments["query"]))
-                if arm != "repeat":
-                    crawler.learn(arm, reply.data, len(new))
-                result.growth.append((result.calls, len(crawler.obtained)))
+                _took(crawler, identity, result, reply, arm, tool, arguments)
                 continue
             limit = limit_named(reply.error)
-            result.refused += 1
             refusals[limit] += 1
-            result.refusal_texts.setdefault(limit, reply.error)
-            if result.first_refusal_call is None:
-                result.first_refusal_call = result.calls
-                result.first_refusal_limit = limit
-                result.first_refusal_text = reply.error
-                result.passages_at_first_refusal = len(crawler.obtained)
-            frees = _FREES.search(reply.error)
-            if limit == "rate limit":
-                wait = re.search(r"retry after (\d+) s", reply.error)
-                rig.clock.advance(float(wait.group(1)) if wait else 60.0)
-            elif honour_retry and frees:
-                at = datetime.strptime(frees.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp()
-                rig.clock.advance(max(60.0, at + 60 - rig.clock()))
-            elif limit == "novelty":
-                crawler.diluting = True
-            elif limit in ("hard budget", "source budget"):
-                identity.exhausted = identities > 1 and limit == "hard budget"
+            _note_refusal(result, limit, reply.error, len(crawler.obtained))
+            _react(
+                rig, crawler, identity, limit, reply.error, honour_retry=honour_retry, shared=identities > 1
+            )
             if limit in stop_on and result.stop_call is None and not honour_retry:
                 result.stop_call = result.calls
                 result.stop_limit = limit
                 result.passages_at_stop = len(crawler.obtained)
     result.refusals_by_limit = dict(refusals)
-    result.share_at_first_refusal = round(result.passages_at_first_refusal / total, 4)
-    result.final_passages = len(crawler.obtained)
-    result.final_share = round(result.final_passages / total, 4)
-    if result.stop_call is not None:
-        result.calls_after_stop = result.calls - result.stop_call
-        result.passages_after_stop = result.final_passages
-        result.grew_after_stop = result.final_passages - result.passages_at_stop
+    _summarise(result, len(crawler.obtained))
     result.simulated_hours = round((rig.clock() - started_at) / 3600, 1)
     since = rig.clock() - limits.window_hours * 3600
     result.max_passages_one_identity = max(rig.ledger.exposure(n, since, 1).chunks for n in names)
     result.audit = audit_summary(rig, names)
     result.wall_s = round(time.perf_counter() - started, 1)
     return result
+
+
+def _next_call(
+    crawler: Crawler, identity: Identity, rng: random.Random, novelty_calls: int, max_k: int
+) -> tuple[str, str, dict[str, Any]]:
+    """``(arm, tool, arguments)``: a repeat of a search the identity has seen, or the crawler's pick."""
+    if crawler.wants_repeat(identity, novelty_calls):
+        return "repeat", "search", {"query": rng.choice(identity.repeatable), "k": max_k}
+    return crawler.next_action()
+
+
+def _took(
+    crawler: Crawler,
+    identity: Identity,
+    result: CrawlResult,
+    reply: Reply,
+    arm: str,
+    tool: str,
+    arguments: dict[str, Any],
+) -> None:
+    """A call that was served: what it gave the identity and the crawler."""
+    ids = reply.chunk_ids
+    new_to_identity = [c for c in ids if c not in identity.received]
+    if ids:
+        identity.novelty.append(len(set(new_to_identity)) / len(set(ids)))
+    identity.received.update(ids)
+    new = [c for c in ids if c not in crawler.obtained]
+    crawler.obtained.update(ids)
+    if tool == "search":
+        identity.repeatable.append(str(arguments["query"]))
+    if arm != "repeat":
+        crawler.learn(arm, reply.data, len(new))
+    result.growth.append((result.calls, len(crawler.obtained)))
+
+
+def _note_refusal(result: CrawlResult, limit: str, error: str, obtained: int) -> None:
+    result.refused += 1
+    result.refusal_texts.setdefault(limit, error)
+    if result.first_refusal_call is None:
+        result.first_refusal_call = result.calls
+        result.first_refusal_limit = limit
+        result.first_refusal_text = error
+        result.passages_at_first_refusal = obtained
+
+
+def _react(
+    rig: Rig,
+    crawler: Crawler,
+    identity: Identity,
+    limit: str,
+    error: str,
+    *,
+    honour_retry: bool,
+    shared: bool,
+) -> None:
+    """What the crawler does about a refusal: wait, dilute, or give up on a spent identity."""
+    frees = _FREES.search(error)
+    if limit == "rate limit":
+        wait = re.search(r"retry after (\d+) s", error)
+        rig.clock.advance(float(wait.group(1)) if wait else 60.0)
+    elif honour_retry and frees:
+        at = datetime.strptime(frees.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp()
+        rig.clock.advance(max(60.0, at + 60 - rig.clock()))
+    elif limit == "novelty":
+        crawler.diluting = True
+    elif limit in ("hard budget", "source budget"):
+        identity.exhausted = shared and limit == "hard budget"
+
+
+def _summarise(result: CrawlResult, obtained: int) -> None:
+    total = result.corpus_passages
+    result.share_at_first_refusal = round(result.passages_at_first_refusal / total, 4)
+    result.final_passages = obtained
+    result.final_share = round(result.final_passages / total, 4)
+    if result.stop_call is not None:
+        result.calls_after_stop = result.calls - result.stop_call
+        result.passages_after_stop = result.final_passages
+        result.grew_after_stop = result.final_passages - result.passages_at_stop

@@ -27,6 +27,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,88 +105,96 @@ def _benign(r: Any) -> dict[str, Any]:
     return out
 
 
+Scenario = Callable[[Any, Any, Path, bool], Awaitable[dict[str, Any]]]
+"""A scenario: ``(app, corpus, state, real_time)`` to its numbers."""
+
+
 async def scenarios(
     app: Any, corpus: Any, state: Path, only: set[str] | None = None, real_time: bool = False
 ) -> dict[str, Any]:
     """Every scenario's numbers; ``real_time`` runs legitimate work on the wall clock."""
     out: dict[str, Any] = {}
-
-    def wanted(name: str) -> bool:
-        return only is None or name in only
-
-    def done(name: str) -> None:
-        print(
-            f"{name}: {json.dumps({k: v for k, v in out[name].items() if not isinstance(v, (dict, list))})}",
-            file=sys.stderr,
-        )
-
-    for name, pace_s, parallel in [
-        ("benign 1/s", 1.0, 1),
-        ("benign 5/s", 0.2, 1),
-        ("benign bursts of 5", 0.2, 5),
-    ]:
-        if wanted(name):
-            rig = make_rig(app, state / "benign", real_time=real_time)
-            out[name] = _benign(await run_benign(rig, corpus, pace_s=pace_s, parallel=parallel))
-            done(name)
-    if wanted("benign many"):
-        rig = make_rig(app, state / "many", real_time=real_time)
-        names = [f"colleague-{i:02d}" for i in range(20)]
-        out["benign many"] = await _many(rig, corpus, names, 23, 1.0, shared_clock=not real_time)
-        done("benign many")
-    if wanted("agent research"):
-        rig = make_rig(app, state / "agent", real_time=real_time)
-        case = build_cases(corpus, 60, seed=31, count=2)[1]  # a product, 60 questions
-        out["agent research"] = _benign(
-            await run_benign(rig, corpus, principal="agent", cases=[case], k=10, pace_s=1.5)
-        )
-        done("agent research")
-    if wanted("help desk (service role)"):
-        import random
-
-        from benchmarks.harvest.benign import Case
-        from strongroom.server.settings.guard import Principal
-
-        desk = GuardSettings(principals=[Principal(name="helpdesk", labels=["*"], role="service")])
-        rig = make_rig(app, state / "helpdesk", desk)
-        mixed = [q for c in build_cases(corpus, 10, seed=53, count=30) for q in c.questions]
-        random.Random(3).shuffle(mixed)  # many people's unrelated questions, one identity
-        out["help desk (service role)"] = _benign(
-            await run_benign(
-                rig, corpus, principal="helpdesk", cases=[Case("mixed", "desk", mixed)], pace_s=0.5
-            )
-        )
-        done("help desk (service role)")
-    if wanted("attacker first"):
-        rig = make_rig(app, state / "attacker-first")
-        names = [f"colleague-{i:02d}" for i in range(5)]
-        for n in names:  # colleagues who first used the server four days ago
-            async with rig.client(n) as client:
-                await client.call_tool("list_sources", {})
-        rig.clock.advance(4 * 86400)
-        attack = (
-            await run_crawler(rig, variant="many identities", identities=5, prefix="intruder")
-        ).as_dict()
-        work = await _many(rig, corpus, names, 41, 1.0)
-        out["attacker first"] = {"attack": _crawl(attack), "colleagues": work, "refused": work["refused"]}
-        done("attacker first")
-    crawls: list[tuple[str, dict[str, Any]]] = [
-        ("greedy", {"variant": "greedy", "max_calls": GREEDY_CALLS, "calls_after_stop": GREEDY_CALLS}),
-        ("diluting", {"variant": "diluting"}),
-        (
-            "slow (a simulated day)",
-            {"variant": "slow", "pace_s": 300.0, "honour_retry": True, "until_s": 86400.0, "max_calls": 400},
-        ),
-        ("5 identities", {"variant": "many identities", "identities": 5}),
-        ("20 identities", {"variant": "many identities", "identities": 20}),
-        ("100 identities", {"variant": "many identities", "identities": 100}),
-    ]
-    for name, kwargs in crawls:
-        if wanted(name):
-            rig = make_rig(app, state / "crawl")
-            out[name] = _crawl((await run_crawler(rig, **kwargs)).as_dict())
-            done(name)
+    for name, scenario in SCENARIOS:
+        if only is None or name in only:
+            out[name] = await scenario(app, corpus, state, real_time)
+            shown = {k: v for k, v in out[name].items() if not isinstance(v, (dict, list))}
+            print(f"{name}: {json.dumps(shown)}", file=sys.stderr)
     return out
+
+
+def _benign_at(pace_s: float, parallel: int) -> Scenario:
+    async def benign(app: Any, corpus: Any, state: Path, real_time: bool) -> dict[str, Any]:
+        rig = make_rig(app, state / "benign", real_time=real_time)
+        return _benign(await run_benign(rig, corpus, pace_s=pace_s, parallel=parallel))
+
+    return benign
+
+
+async def _benign_many(app: Any, corpus: Any, state: Path, real_time: bool) -> dict[str, Any]:
+    rig = make_rig(app, state / "many", real_time=real_time)
+    names = [f"colleague-{i:02d}" for i in range(20)]
+    return await _many(rig, corpus, names, 23, 1.0, shared_clock=not real_time)
+
+
+async def _agent_research(app: Any, corpus: Any, state: Path, real_time: bool) -> dict[str, Any]:
+    rig = make_rig(app, state / "agent", real_time=real_time)
+    case = build_cases(corpus, 60, seed=31, count=2)[1]  # a product, 60 questions
+    return _benign(await run_benign(rig, corpus, principal="agent", cases=[case], k=10, pace_s=1.5))
+
+
+async def _help_desk(app: Any, corpus: Any, state: Path, real_time: bool) -> dict[str, Any]:
+    import random
+
+    from benchmarks.harvest.benign import Case
+    from strongroom.server.settings.guard import Principal
+
+    desk = GuardSettings(principals=[Principal(name="helpdesk", labels=["*"], role="service")])
+    rig = make_rig(app, state / "helpdesk", desk)
+    mixed = [q for c in build_cases(corpus, 10, seed=53, count=30) for q in c.questions]
+    random.Random(3).shuffle(mixed)  # many people's unrelated questions, one identity
+    return _benign(
+        await run_benign(rig, corpus, principal="helpdesk", cases=[Case("mixed", "desk", mixed)], pace_s=0.5)
+    )
+
+
+async def _attacker_first(app: Any, corpus: Any, state: Path, real_time: bool) -> dict[str, Any]:
+    rig = make_rig(app, state / "attacker-first")
+    names = [f"colleague-{i:02d}" for i in range(5)]
+    for n in names:  # colleagues who first used the server four days ago
+        async with rig.client(n) as client:
+            await client.call_tool("list_sources", {})
+    rig.clock.advance(4 * 86400)
+    attack = (await run_crawler(rig, variant="many identities", identities=5, prefix="intruder")).as_dict()
+    work = await _many(rig, corpus, names, 41, 1.0)
+    return {"attack": _crawl(attack), "colleagues": work, "refused": work["refused"]}
+
+
+def _crawling(**kwargs: Any) -> Scenario:
+    async def crawl(app: Any, corpus: Any, state: Path, real_time: bool) -> dict[str, Any]:
+        rig = make_rig(app, state / "crawl")
+        return _crawl((await run_crawler(rig, **kwargs)).as_dict())
+
+    return crawl
+
+
+SCENARIOS: list[tuple[str, Scenario]] = [
+    ("benign 1/s", _benign_at(1.0, 1)),
+    ("benign 5/s", _benign_at(0.2, 1)),
+    ("benign bursts of 5", _benign_at(0.2, 5)),
+    ("benign many", _benign_many),
+    ("agent research", _agent_research),
+    ("help desk (service role)", _help_desk),
+    ("attacker first", _attacker_first),
+    ("greedy", _crawling(variant="greedy", max_calls=GREEDY_CALLS, calls_after_stop=GREEDY_CALLS)),
+    ("diluting", _crawling(variant="diluting")),
+    (
+        "slow (a simulated day)",
+        _crawling(variant="slow", pace_s=300.0, honour_retry=True, until_s=86400.0, max_calls=400),
+    ),
+    ("5 identities", _crawling(variant="many identities", identities=5)),
+    ("20 identities", _crawling(variant="many identities", identities=20)),
+    ("100 identities", _crawling(variant="many identities", identities=100)),
+]
 
 
 def _crawl(r: dict[str, Any]) -> dict[str, Any]:

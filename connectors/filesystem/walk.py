@@ -40,37 +40,56 @@ def walk_files(
     pending = [""]
     while pending:
         rel_dir = pending.pop()
-        try:
-            with os.scandir(root / rel_dir) as scan:
-                entries = sorted(scan, key=lambda entry: entry.name)
-        except OSError as exc:
-            if not rel_dir:
-                raise
-            on_skip(rel_dir, f"unreadable folder: {exc.strerror or exc}")
-            continue
+        entries = _listing(root, rel_dir, on_skip)
         subdirs: list[str] = []
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.name.startswith(_HIDDEN_PREFIXES) or exclude.matches(rel):
                 continue
             try:
-                if _is_link(entry):
-                    if include.matches(rel) or entry.is_dir():
-                        on_skip(rel, "symbolic link, not followed")
-                elif entry.is_dir(follow_symlinks=False):
-                    subdirs.append(rel)
-                elif include.matches(rel):
-                    if not entry.is_file(follow_symlinks=False):
-                        on_skip(rel, "not a regular file")
-                        continue
-                    info = entry.stat(follow_symlinks=False)
-                    if info.st_nlink > 1 and not allow_hard_links:
-                        on_skip(rel, hard_link_reason(info.st_nlink))
-                        continue
-                    yield FileEntry(rel=rel, path=Path(entry.path), size=info.st_size, mtime=info.st_mtime)
+                found = _visit(entry, rel, include, on_skip, allow_hard_links)
             except OSError as exc:  # vanished or unreadable between listing and stat
                 on_skip(rel, f"unreadable: {exc.strerror or exc}")
+                continue
+            if isinstance(found, FileEntry):
+                yield found
+            elif found is not None:
+                subdirs.append(found)
         pending.extend(reversed(subdirs))
+
+
+def _listing(root: Path, rel_dir: str, on_skip: SkipCallback) -> list[os.DirEntry[str]]:
+    """The entries of a folder, sorted by name; an unreadable one is skipped (the root raises)."""
+    try:
+        with os.scandir(root / rel_dir) as scan:
+            return sorted(scan, key=lambda entry: entry.name)
+    except OSError as exc:
+        if not rel_dir:
+            raise
+        on_skip(rel_dir, f"unreadable folder: {exc.strerror or exc}")
+        return []
+
+
+def _visit(
+    entry: os.DirEntry[str], rel: str, include: GlobSet, on_skip: SkipCallback, allow_hard_links: bool
+) -> FileEntry | str | None:
+    """A file to index, the ``rel`` path of a folder to enter, or None (skipped or not included)."""
+    if _is_link(entry):
+        if include.matches(rel) or entry.is_dir():
+            on_skip(rel, "symbolic link, not followed")
+        return None
+    if entry.is_dir(follow_symlinks=False):
+        return rel
+    if not include.matches(rel):
+        return None
+    if not entry.is_file(follow_symlinks=False):
+        on_skip(rel, "not a regular file")
+        return None
+    info = entry.stat(follow_symlinks=False)
+    if info.st_nlink > 1 and not allow_hard_links:
+        on_skip(rel, hard_link_reason(info.st_nlink))
+        return None
+    return FileEntry(rel=rel, path=Path(entry.path), size=info.st_size, mtime=info.st_mtime)
 
 
 def hard_link_reason(links: int) -> str:

@@ -14,7 +14,8 @@ from pydantic import Field, field_validator
 from ..api import Connector, ConnectorError, Document
 from ..filesystem.globs import GlobSet
 from ..filesystem.walk import walk_files
-from ..recordkit import RecordConfig, RecordError, RecordShape, TitleTemplate, ValueType
+from ..recordkit import RecordConfig, RecordError, RecordShape, TitleTemplate
+from ..values import ValueType
 from .parsing import FileError, ParsedFile, file_format, parse_file
 
 DEFAULT_INCLUDE = ("**/*.csv", "**/*.tsv", "**/*.json", "**/*.jsonl", "**/*.ndjson")

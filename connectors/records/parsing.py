@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from ..recordkit import ValueType, infer_type, parse_value
+from ..values import ValueType, coerce_json, infer_type, parse_value
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 csv.field_size_limit(16 * 1024 * 1024)
@@ -84,30 +84,7 @@ def parse_file(
 def parse_csv(text: str, *, types: Mapping[str, ValueType], delimiter: str = ",") -> ParsedFile:
     """Typed rows of a CSV text with a header line; a column is typed by ``types`` or inferred."""
     parsed = ParsedFile("csv")
-    raw: list[tuple[str, list[str]]] = []
-    header: list[str] | None = None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    line = 0
-    while True:
-        start = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise FileError(f"line {start}: {exc}") from None
-        line = start
-        if not any(c.strip() for c in cells):
-            continue  # blank line
-        if header is None:
-            header = _header(cells, line)
-            continue
-        if len(cells) != len(header):
-            parsed.bad.append((f"line {line}", f"expected {len(header)} columns, found {len(cells)}"))
-            continue
-        raw.append((f"line {line}", cells))
-    if header is None:
-        raise FileError("empty file (no header line)")
+    header, raw = _csv_lines(text, delimiter, parsed)
     parsed.columns = header
     column_types = {
         name: types.get(name) or infer_type(cells[i] for _, cells in raw) for i, name in enumerate(header)
@@ -122,6 +99,41 @@ def parse_csv(text: str, *, types: Mapping[str, ValueType], delimiter: str = ","
             continue
         parsed.rows.append(Row(where, fields))
     return parsed
+
+
+def _csv_lines(
+    text: str, delimiter: str, parsed: ParsedFile
+) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The header and the ``(where, cells)`` of each row, blank lines dropped; a row with the
+    wrong number of cells goes to ``parsed.bad``."""
+    raw: list[tuple[str, list[str]]] = []
+    header: list[str] | None = None
+    for line, cells in _csv_records(text, delimiter):
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        if header is None:
+            header = _header(cells, line)
+        elif len(cells) != len(header):
+            parsed.bad.append((f"line {line}", f"expected {len(header)} columns, found {len(cells)}"))
+        else:
+            raw.append((f"line {line}", cells))
+    if header is None:
+        raise FileError("empty file (no header line)")
+    return header, raw
+
+
+def _csv_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` of each CSV record, ``line`` being where it starts; FileError if malformed."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FileError(f"line {start}: {exc}") from None
+        yield start, cells
 
 
 def _header(cells: list[str], line: int) -> list[str]:
@@ -210,31 +222,9 @@ def _typed_json(name: str, value: Any, kind: ValueType | None) -> Any:
     if kind == "decimal" and isinstance(value, Decimal):
         return value  # the digits as written in the file
     try:
-        return coerce(_plain(value), kind)
+        return coerce_json(_plain(value), kind)
     except (ValueError, InvalidOperation) as exc:
         raise ValueError(f"column {name!r}: {exc}") from None
-
-
-def coerce(value: Any, kind: ValueType) -> Any:
-    """A JSON scalar as ``kind``: text is parsed, numbers converted where no digit is lost."""
-    if isinstance(value, str):
-        return None if not value.strip() and kind != "str" else parse_value(value, kind)
-    if isinstance(value, bool):
-        if kind in ("bool", "str"):
-            return value if kind == "bool" else ("true" if value else "false")
-        raise ValueError(f"{value!r} is not a {kind}")
-    if isinstance(value, int | float):
-        if kind == "int" and float(value).is_integer():
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "decimal":
-            return Decimal(str(value))
-        if kind == "bool" and value in (0, 1):
-            return bool(value)
-        if kind == "str":
-            return str(value)
-    raise ValueError(f"{value!r} is not a {kind}")
 
 
 def _json_kind(value: Any) -> str:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import os
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from ..api import Connector, ConnectorError, Document
 from ..recordkit import RecordConfig, RecordShape, TitleTemplate, key_id
+from ..values import tag_value, untag_value
 from .databases import PostgresSession, Row, Session, SqliteSession
 from .secrets import Redactor, redact_url, url_password
 
@@ -248,30 +247,15 @@ def encode_mark(value: Any) -> dict[str, Any]:
     """A high-water mark as JSON, keeping the type the database compares it with."""
     if isinstance(value, bool | int | float | str):
         return {"type": type(value).__name__, "value": value}
-    if isinstance(value, datetime):
-        return {"type": "datetime", "value": value.isoformat()}
-    if isinstance(value, date):
-        return {"type": "date", "value": value.isoformat()}
-    if isinstance(value, time):
-        return {"type": "time", "value": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"type": "decimal", "value": str(value)}
-    if isinstance(value, bytes):
-        return {"type": "bytes", "value": base64.b64encode(value).decode()}
-    raise TypeError(f"cannot keep a mark of type {type(value).__name__}")
+    tagged = tag_value(value)
+    if tagged is None:
+        raise TypeError(f"cannot keep a mark of type {type(value).__name__}")
+    return {"type": tagged[0], "value": tagged[1]}
+
+
+_SCALARS: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str}
 
 
 def decode_mark(encoded: dict[str, Any]) -> Any:
     kind, value = encoded["type"], encoded["value"]
-    decoders: dict[str, Any] = {
-        "bool": bool,
-        "int": int,
-        "float": float,
-        "str": str,
-        "datetime": datetime.fromisoformat,
-        "date": date.fromisoformat,
-        "time": time.fromisoformat,
-        "decimal": Decimal,
-        "bytes": base64.b64decode,
-    }
-    return decoders[kind](value)
+    return _SCALARS[kind](value) if kind in _SCALARS else untag_value(kind, value)

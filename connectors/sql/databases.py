@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import ConnectorError
-from ..recordkit import ValueType, lenient
+from ..values import ValueType, lenient
 from .secrets import Redactor, redact_url
 
 Row = tuple[Any, ...]

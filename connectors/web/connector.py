@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -137,27 +137,41 @@ class WebConnector(Connector):
             if len(visited) > MAX_SITEMAPS:
                 raise ConnectorError(f"sitemap {root}: more than {MAX_SITEMAPS} sitemap files")
             sitemap = await _read_sitemap(fetcher, url, sitemap_scope)
-            for loc in sitemap.pages:
-                try:
-                    pages.append(resolve(url, loc))
-                except UrlError as exc:
-                    self.skip(loc, f"listed in sitemap {url}: {exc}")
-            for loc in sitemap.sitemaps:
-                try:
-                    child = resolve(url, loc)
-                except UrlError as exc:
-                    self.skip(loc, f"listed in sitemap index {url}: {exc}")
-                    continue
-                if depth + 1 > MAX_SITEMAP_DEPTH:
-                    raise ConnectorError(f"sitemap {root}: indexes nested more than {MAX_SITEMAP_DEPTH} deep")
-                if not sitemap_scope.allows(child):
-                    self.skip(child, f"sitemap listed in {url} is outside the allowed hosts")
-                    continue
-                pending.append((child, depth + 1))
+            pages += self._listed_pages(url, sitemap.pages)
+            pending += self._listed_sitemaps(root, url, depth, sitemap.sitemaps, sitemap_scope)
         if not pages:  # more likely a broken site than an empty one: delete nothing on its word
             raise ConnectorError(f"sitemap {root} lists no pages")
         logger.info("sitemap %s lists %d pages", root, len(pages))
         return pages
+
+    def _listed_pages(self, url: str, locs: Sequence[str]) -> list[str]:
+        """The page URLs a sitemap lists, resolved against it (a bad one is skipped)."""
+        pages: list[str] = []
+        for loc in locs:
+            try:
+                pages.append(resolve(url, loc))
+            except UrlError as exc:
+                self.skip(loc, f"listed in sitemap {url}: {exc}")
+        return pages
+
+    def _listed_sitemaps(
+        self, root: str, url: str, depth: int, locs: Sequence[str], sitemap_scope: Scope
+    ) -> list[tuple[str, int]]:
+        """The sitemaps a sitemap index at ``depth`` lists, with their depth, inside the allowed hosts."""
+        children: list[tuple[str, int]] = []
+        for loc in locs:
+            try:
+                child = resolve(url, loc)
+            except UrlError as exc:
+                self.skip(loc, f"listed in sitemap index {url}: {exc}")
+                continue
+            if depth + 1 > MAX_SITEMAP_DEPTH:
+                raise ConnectorError(f"sitemap {root}: indexes nested more than {MAX_SITEMAP_DEPTH} deep")
+            if not sitemap_scope.allows(child):
+                self.skip(child, f"sitemap listed in {url} is outside the allowed hosts")
+                continue
+            children.append((child, depth + 1))
+        return children
 
     async def _fetch_all(
         self, fetcher: Fetcher, scope: Scope, targets: list[str], previous: _PreviousState

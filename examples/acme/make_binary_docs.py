@@ -17,7 +17,7 @@ import argparse
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,17 +227,10 @@ def parse(markup: str) -> list[Block]:
             last[1][-1] += " " + line
         elif line.startswith("- "):
             flush()
-            if last is not None and last[0] == "bullets":
-                last[1].append(line[2:])
-            else:
-                blocks.append(("bullets", [line[2:]]))
+            _extend(blocks, last, "bullets", line[2:])
         elif line.startswith("|"):
             flush()
-            row = [cell.strip() for cell in line.strip("|").split("|")]
-            if last is not None and last[0] == "table":
-                last[1].append(row)
-            else:
-                blocks.append(("table", [row]))
+            _extend(blocks, last, "table", [cell.strip() for cell in line.strip("|").split("|")])
         elif kind := next((k for prefix, k in prefixes if line.startswith(prefix)), None):
             flush()
             blocks.append((kind, line.split(" ", 1)[1]))
@@ -245,6 +238,14 @@ def parse(markup: str) -> list[Block]:
             paragraph.append(line)
     flush()
     return blocks
+
+
+def _extend(blocks: list[Block], last: Block | None, kind: str, item: Any) -> None:
+    """Add ``item`` to ``last`` if it is a ``kind`` block (a list or table going on), else start one."""
+    if last is not None and last[0] == kind:
+        last[1].append(item)
+    else:
+        blocks.append((kind, [item]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -341,33 +342,52 @@ def build_docx(blocks: Sequence[Block], path: Path, *, title: str) -> None:
 
     document = docx.Document()
     for kind, content in blocks:
-        if kind == "title":
-            document.add_heading(content, level=0)
-        elif kind == "meta":
-            document.add_paragraph().add_run(content).italic = True
-        elif kind == "h1":
-            document.add_heading(content, level=1)
-        elif kind == "h2":
-            document.add_heading(content, level=2)
-        elif kind == "p":
-            document.add_paragraph(content)
-        elif kind == "bullets":
-            for item in content:
-                document.add_paragraph(item, style="List Bullet")
-        elif kind == "table":
-            table = document.add_table(rows=len(content), cols=len(content[0]))
-            table.style = "Table Grid"
-            for r, row in enumerate(content):
-                for c, text in enumerate(row):
-                    cell = table.cell(r, c)
-                    cell.text = text
-                    if r == 0:
-                        for run in cell.paragraphs[0].runs:
-                            run.bold = True
-            document.add_paragraph()
-        else:
+        add = _DOCX_BLOCKS.get(kind)
+        if add is None:
             raise ValueError(f"unknown block kind {kind!r}")
+        add(document, content)
+    _docx_properties(document, title)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    path.write_bytes(_normalise_zip(buffer.getvalue()))
 
+
+def _docx_meta(document: Any, content: str) -> None:
+    document.add_paragraph().add_run(content).italic = True
+
+
+def _docx_bullets(document: Any, content: list[str]) -> None:
+    for item in content:
+        document.add_paragraph(item, style="List Bullet")
+
+
+def _docx_table(document: Any, content: list[list[str]]) -> None:
+    """A grid table with a bold first row, then an empty paragraph."""
+    table = document.add_table(rows=len(content), cols=len(content[0]))
+    table.style = "Table Grid"
+    for r, row in enumerate(content):
+        for c, text in enumerate(row):
+            cell = table.cell(r, c)
+            cell.text = text
+            if r == 0:
+                for run in cell.paragraphs[0].runs:
+                    run.bold = True
+    document.add_paragraph()
+
+
+_DOCX_BLOCKS: dict[str, Callable[[Any, Any], Any]] = {
+    "title": lambda document, content: document.add_heading(content, level=0),
+    "meta": _docx_meta,
+    "h1": lambda document, content: document.add_heading(content, level=1),
+    "h2": lambda document, content: document.add_heading(content, level=2),
+    "p": lambda document, content: document.add_paragraph(content),
+    "bullets": _docx_bullets,
+    "table": _docx_table,
+}
+
+
+def _docx_properties(document: Any, title: str) -> None:
+    """Fixed metadata, so the same input always gives the same file."""
     props = document.core_properties
     props.title = title
     props.author = "Acme Outfitters (fictional)"
@@ -378,10 +398,6 @@ def build_docx(blocks: Sequence[Block], path: Path, *, title: str) -> None:
     props.modified = FIXED_TIME
     props.last_printed = FIXED_TIME
     props.revision = 1
-
-    buffer = io.BytesIO()
-    document.save(buffer)
-    path.write_bytes(_normalise_zip(buffer.getvalue()))
 
 
 def _normalise_zip(data: bytes) -> bytes:

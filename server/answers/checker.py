@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -272,8 +272,6 @@ class AnswerChecker:
     def _support(
         self, sentences: Sequence[Span], inline: Sequence[list[str]], evidence: Mapping[str, Evidence]
     ) -> list[SentenceFinding]:
-        import numpy as np
-
         s = self.settings
         texts = [_strip_markers(span.text) for span in sentences]
         words = [set(content_words(t)) for t in texts]
@@ -290,99 +288,27 @@ class AnswerChecker:
         sentence_vectors = {i: next(vectors) for i, c in enumerate(checkable) if c and evidence}
         clause_vectors = {i: [next(vectors) for _ in cs] for i, cs in enumerate(clauses) if cs and evidence}
 
+        judge = _Judge(s, evidence, unit_vectors)
         findings: list[SentenceFinding] = []
         for i, text in enumerate(texts):
             if not checkable[i]:
-                findings.append(
-                    SentenceFinding(
-                        index=i, text=text, status="not_checked", reason="no factual content to check"
-                    )
+                reason = "no factual content to check"
+                findings.append(SentenceFinding(index=i, text=text, status="not_checked", reason=reason))
+            elif not evidence:
+                reason = "no valid citation to check it against"
+                findings.append(SentenceFinding(index=i, text=text, status="unsupported", reason=reason))
+            else:
+                sentence = _Sentence(
+                    i,
+                    text,
+                    words[i],
+                    nums[i],
+                    clauses[i],
+                    inline[i],
+                    sentence_vectors[i],
+                    clause_vectors.get(i, []),
                 )
-                continue
-            if not evidence:
-                findings.append(
-                    SentenceFinding(
-                        index=i,
-                        text=text,
-                        status="unsupported",
-                        reason="no valid citation to check it against",
-                    )
-                )
-                continue
-            candidates = [c for c in inline[i] if c in evidence] or list(evidence)
-            # Words may come from any of the sentence's citations (a sentence can join a decision
-            # and a policy); the closest citation by meaning is the one that supports it.
-            pooled = frozenset().union(*(evidence[c].words for c in candidates))
-            overlap = len(words[i] & pooled) / len(words[i]) if words[i] else 1.0
-            measured = []
-            for cid in candidates:
-                ev = evidence[cid]
-                sims = unit_vectors[cid] @ sentence_vectors[i]
-                order = [int(j) for j in np.argsort(-sims)]
-                measured.append((cid, ev, order, float(sims[order[0]]), overlap, _near(ev, order)))
-            # Numbers must appear in the cited statement closest to the clause that states them,
-            # not merely somewhere among the citations.
-            # A cited rule decision on the same subject may supply the case's own figures (its
-            # order number, amounts, dates), which no policy passage states.
-            missing_set: set[str] = set()
-            parts = list(zip(clauses[i], clause_vectors[i], strict=True)) if clauses[i] else []
-            if not parts and nums[i]:
-                parts = [(texts[i], sentence_vectors[i])]
-            for clause, vector in parts:
-                scored = [(float((unit_vectors[c] @ vector).max()), c) for c in candidates]
-                closest = max(scored)[1]
-                order = [int(j) for j in np.argsort(-(unit_vectors[closest] @ vector))]
-                gap = numbers(clause) - _near(evidence[closest], order)
-                for sim, c in scored:
-                    if gap and c.startswith("decision:") and sim >= s.min_similarity:
-                        gap -= evidence[c].all_numbers
-                missing_set |= gap
-            # The claim: every term stated somewhere in what it cites, every number stated with
-            # its subject, and no cited statement about the same thing saying the opposite.
-            claim = Claim.of(text)
-            vocabulary = set().union(*(evidence[c].vocabulary for c in candidates))
-            missing_terms = claim.missing_terms(vocabulary)
-            exempt = set().union(
-                *(
-                    ev.all_numbers
-                    for cid, ev, _, sim, _, _ in measured
-                    if cid.startswith("decision:") and sim >= s.min_similarity
-                )
-            )
-            statements = [
-                st for c in candidates if not c.startswith("decision:") for st in _statements(evidence[c])
-            ]
-            # A number is stated about its subject: the whole sentence's, or its own clause's.
-            unbound = set(claim.unbound_numbers(statements, s.statement_coverage, exempt))
-            for part in clauses[i]:
-                unbound -= set(Claim.of(part).numbers) - set(
-                    Claim.of(part).unbound_numbers(statements, s.statement_coverage, exempt)
-                )
-            missing_set |= unbound
-            missing = sorted(missing_set, key=_num_key)
-            best: tuple[float, SentenceFinding] | None = None
-            for cid, ev, order, similarity, overlap, _ in measured:
-                opposite = _contradiction(claim, ev, order, s.statement_coverage)
-                supported = similarity >= s.min_similarity and not (
-                    missing or missing_terms or opposite is not None
-                )
-                finding = SentenceFinding(
-                    index=i,
-                    text=text,
-                    status="supported" if supported else "unsupported",
-                    citation=cid,
-                    similarity=round(similarity, 3),
-                    overlap=round(overlap, 3),
-                    missing_numbers=missing,
-                    missing_terms=missing_terms,
-                    contradicts=opposite is not None,
-                    reason=_reason(supported, ev, similarity, missing, missing_terms, opposite, order, s),
-                )
-                score = (1.0 if supported else 0.0) + similarity
-                if best is None or score > best[0]:
-                    best = (score, finding)
-            assert best is not None
-            findings.append(best[1])
+                findings.append(judge.finding(sentence))
         return findings
 
     def _units(self, ev: Evidence) -> np.ndarray:
@@ -407,6 +333,144 @@ class AnswerChecker:
         """Embed passages ahead of time (benchmarks, tests)."""
         for ev in evidence:
             self._units(ev)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    """A checkable sentence of a draft: what it states, the ids cited inline, its embeddings."""
+
+    index: int
+    text: str
+    words: set[str]
+    numbers: set[str]
+    clauses: list[str]
+    cited: list[str]
+    vector: Any
+    clause_vectors: list[Any]
+
+
+class _Measured(NamedTuple):
+    """A sentence against one citation: the citation's units by similarity, the best similarity,
+    and the share of the sentence's words found among all the citations."""
+
+    cid: str
+    ev: Evidence
+    order: list[int]
+    similarity: float
+    overlap: float
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """Judges a draft's checkable sentences against its evidence (embedded once per check)."""
+
+    s: AnswersSettings
+    evidence: Mapping[str, Evidence]
+    unit_vectors: Mapping[str, np.ndarray]
+
+    def finding(self, sentence: _Sentence) -> SentenceFinding:
+        """The best finding over the sentence's citations (all of them when it cites none inline)."""
+        candidates = [c for c in sentence.cited if c in self.evidence] or list(self.evidence)
+        measured = self._measure(sentence, candidates)
+        # The claim: every term stated somewhere in what it cites, every number stated with
+        # its subject, and no cited statement about the same thing saying the opposite.
+        claim = Claim.of(sentence.text)
+        missing_numbers = self._numbers_apart(sentence, candidates) | self._unbound(
+            sentence, claim, candidates, measured
+        )
+        vocabulary = set().union(*(self.evidence[c].vocabulary for c in candidates))
+        missing_terms = claim.missing_terms(vocabulary)
+        return self._best(sentence, claim, measured, sorted(missing_numbers, key=_num_key), missing_terms)
+
+    def _measure(self, sentence: _Sentence, candidates: Sequence[str]) -> list[_Measured]:
+        import numpy as np
+
+        # Words may come from any of the sentence's citations (a sentence can join a decision
+        # and a policy); the closest citation by meaning is the one that supports it.
+        pooled = frozenset().union(*(self.evidence[c].words for c in candidates))
+        overlap = len(sentence.words & pooled) / len(sentence.words) if sentence.words else 1.0
+        measured = []
+        for cid in candidates:
+            sims = self.unit_vectors[cid] @ sentence.vector
+            order = [int(j) for j in np.argsort(-sims)]
+            measured.append(_Measured(cid, self.evidence[cid], order, float(sims[order[0]]), overlap))
+        return measured
+
+    def _numbers_apart(self, sentence: _Sentence, candidates: Sequence[str]) -> set[str]:
+        """Numbers not in the cited statement closest to the clause that states them (not merely
+        somewhere among the citations). A cited rule decision on the same subject may supply the
+        case's own figures (its order number, amounts, dates), which no policy passage states."""
+        import numpy as np
+
+        parts = list(zip(sentence.clauses, sentence.clause_vectors, strict=True)) if sentence.clauses else []
+        if not parts and sentence.numbers:
+            parts = [(sentence.text, sentence.vector)]
+        missing: set[str] = set()
+        for clause, vector in parts:
+            scored = [(float((self.unit_vectors[c] @ vector).max()), c) for c in candidates]
+            closest = max(scored)[1]
+            order = [int(j) for j in np.argsort(-(self.unit_vectors[closest] @ vector))]
+            gap = numbers(clause) - _near(self.evidence[closest], order)
+            for sim, c in scored:
+                if gap and c.startswith("decision:") and sim >= self.s.min_similarity:
+                    gap -= self.evidence[c].all_numbers
+            missing |= gap
+        return missing
+
+    def _unbound(
+        self, sentence: _Sentence, claim: Claim, candidates: Sequence[str], measured: Sequence[_Measured]
+    ) -> set[str]:
+        """Numbers not stated about their subject: the whole sentence's, or its own clause's."""
+        s = self.s
+        exempt = set().union(
+            *(
+                m.ev.all_numbers
+                for m in measured
+                if m.cid.startswith("decision:") and m.similarity >= s.min_similarity
+            )
+        )
+        statements = [
+            st for c in candidates if not c.startswith("decision:") for st in _statements(self.evidence[c])
+        ]
+        unbound = set(claim.unbound_numbers(statements, s.statement_coverage, exempt))
+        for part in sentence.clauses:
+            unbound -= set(Claim.of(part).numbers) - set(
+                Claim.of(part).unbound_numbers(statements, s.statement_coverage, exempt)
+            )
+        return unbound
+
+    def _best(
+        self,
+        sentence: _Sentence,
+        claim: Claim,
+        measured: Sequence[_Measured],
+        missing: list[str],
+        missing_terms: list[str],
+    ) -> SentenceFinding:
+        s = self.s
+        best: tuple[float, SentenceFinding] | None = None
+        for m in measured:
+            opposite = _contradiction(claim, m.ev, m.order, s.statement_coverage)
+            supported = m.similarity >= s.min_similarity and not (
+                missing or missing_terms or opposite is not None
+            )
+            finding = SentenceFinding(
+                index=sentence.index,
+                text=sentence.text,
+                status="supported" if supported else "unsupported",
+                citation=m.cid,
+                similarity=round(m.similarity, 3),
+                overlap=round(m.overlap, 3),
+                missing_numbers=missing,
+                missing_terms=missing_terms,
+                contradicts=opposite is not None,
+                reason=_reason(supported, m.ev, m.similarity, missing, missing_terms, opposite, m.order, s),
+            )
+            score = (1.0 if supported else 0.0) + m.similarity
+            if best is None or score > best[0]:
+                best = (score, finding)
+        assert best is not None
+        return best[1]
 
 
 _CLAUSE = re.compile(r";|:\s|,\s+(?:and|but|so|while|because|which|whereas)\s+|\s+(?:and|but|so)\s+")
@@ -537,36 +601,12 @@ def _fixes(
     any_cited: bool,
 ) -> list[str]:
     fixes: list[str] = []
-    if not any_cited and any(f.status == "unsupported" for f in findings):
+    unsupported = [f for f in findings if f.status == "unsupported"]
+    if not any_cited and unsupported:
         fixes.append(
             "Cite the passages you used: pass their chunk ids (from search) and decision ids (from rule tools)."
         )
-    for f in findings:
-        if f.status != "unsupported":
-            continue
-        quote = f.text if len(f.text) <= 90 else f.text[:87] + "..."
-        if f.missing_numbers:
-            fixes.append(
-                f"Sentence {f.index + 1} (“{quote}”): {', '.join(f.missing_numbers)} "
-                f"{'is' if len(f.missing_numbers) == 1 else 'are'} not in the cited text; "
-                "correct the figure to what the source says, or cite the passage that states it."
-            )
-        elif f.contradicts:
-            fixes.append(
-                f"Sentence {f.index + 1} (“{quote}”): what you cite says the opposite; correct it to what the "
-                "source says, or remove it."
-            )
-        elif f.missing_terms:
-            said = ", ".join(f"“{w}”" for w in f.missing_terms)
-            fixes.append(
-                f"Sentence {f.index + 1} (“{quote}”): nothing you cite says {said}; say only what the source "
-                "states, cite the passage that says it, or remove it."
-            )
-        elif f.citation is not None:
-            fixes.append(
-                f"Sentence {f.index + 1} (“{quote}”): not supported by what you cite; rephrase it to match the "
-                "source, cite the passage that says it, or remove it."
-            )
+    fixes += [fix for fix in map(_sentence_fix, unsupported) if fix is not None]
     for cid in unknown:
         fixes.append(
             f"Citation {cid!r} does not exist: use chunk ids from search results or decision ids from rule tools."
@@ -580,3 +620,31 @@ def _fixes(
         where = f"sentence {v.sentence + 1}: " if v.sentence is not None else ""
         fixes.append(f"{where}{v.message}{found}")
     return fixes
+
+
+def _sentence_fix(f: SentenceFinding) -> str | None:
+    """What to do about an unsupported sentence, by what is wrong with it first."""
+    quote = f.text if len(f.text) <= 90 else f.text[:87] + "..."
+    if f.missing_numbers:
+        return (
+            f"Sentence {f.index + 1} (“{quote}”): {', '.join(f.missing_numbers)} "
+            f"{'is' if len(f.missing_numbers) == 1 else 'are'} not in the cited text; "
+            "correct the figure to what the source says, or cite the passage that states it."
+        )
+    if f.contradicts:
+        return (
+            f"Sentence {f.index + 1} (“{quote}”): what you cite says the opposite; correct it to what the "
+            "source says, or remove it."
+        )
+    if f.missing_terms:
+        said = ", ".join(f"“{w}”" for w in f.missing_terms)
+        return (
+            f"Sentence {f.index + 1} (“{quote}”): nothing you cite says {said}; say only what the source "
+            "states, cite the passage that says it, or remove it."
+        )
+    if f.citation is not None:
+        return (
+            f"Sentence {f.index + 1} (“{quote}”): not supported by what you cite; rephrase it to match the "
+            "source, cite the passage that says it, or remove it."
+        )
+    return None

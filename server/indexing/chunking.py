@@ -12,9 +12,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from strongroom.connectors.filesystem.formats.base import atx_heading
+from strongroom.connectors.document_text import PAGE_BREAK, line_kinds
 
-PAGE_BREAK = "\f"
 CHUNKER_VERSION = 2
 """Part of every document's content hash: a change of how text is cut re-chunks the index."""
 SHORT_CHARS = 150
@@ -23,7 +22,6 @@ section, joins a neighbour; alone it would outrank real answers on its heading's
 MERGE_SLACK = 1.25
 """A small trailing piece may make its section's previous chunk this much longer than max_chars."""
 
-_FENCE = re.compile(r" {0,3}(?P<marker>`{3,}|~{3,})")
 # . ! ? or an ellipsis, closing quotes or brackets, then whitespace; or an ideographic full stop,
 # exclamation or question mark, which need no space after them.
 SENTENCE_END = re.compile(r"[.!?\u2026]['\"\u2019\u201d)\]]*(?=\s)|[\u3002\uff01\uff1f]")
@@ -137,24 +135,16 @@ def _page_blocks(text: str, start: int, end: int) -> Iterator[tuple[int, int, tu
     """Stripped ``(start, end, heading)`` spans of one page; ``heading`` is ``(level, title)``
     for a heading line, None for a paragraph. A fenced code block is one paragraph."""
     paragraph: int | None = None
-    fence: str | None = None
-    for line_start, line_end in _lines(text, start, end):
-        line = text[line_start:line_end]
-        if fence is not None:
-            if line.strip().startswith(fence):
-                fence = None
+    lines = list(_lines(text, start, end))
+    for (line_start, line_end), kind in zip(lines, line_kinds(text[a:b] for a, b in lines), strict=True):
+        if kind == "code":
             continue
-        heading = atx_heading(line)
-        opened = _FENCE.match(line)
-        if heading or opened or not line.strip():
-            if paragraph is not None:
-                yield *_strip(text, paragraph, line_start), None
+        if kind != "text" and paragraph is not None:  # a heading, a fence or a blank line ends it
+            yield *_strip(text, paragraph, line_start), None
             paragraph = None
-        if heading:
-            yield *_strip(text, line_start, line_end), heading
-        elif opened:
-            paragraph, fence = line_start, opened["marker"]
-        elif line.strip() and paragraph is None:
+        if isinstance(kind, tuple):
+            yield *_strip(text, line_start, line_end), kind
+        elif kind == "fence" or (kind == "text" and paragraph is None):
             paragraph = line_start
     if paragraph is not None:
         yield *_strip(text, paragraph, end), None

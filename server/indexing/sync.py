@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -111,6 +111,16 @@ documents indexed before are re-indexed once."""
 def clean_id(source_id: str) -> str:
     """A connector's item id without invisible characters or line breaks (stable: same in, same out)."""
     return " ".join(clean_text(source_id).splitlines()).replace("\t", " ").replace("\f", " ")
+
+
+@dataclass
+class _Reading:
+    """One source's read in progress: the ids seen, the batch not yet submitted, the connector."""
+
+    seen: set[str] = field(default_factory=set)
+    batch: list[_Prepared] = field(default_factory=list)
+    done: int = 0
+    connector: Connector | None = None
 
 
 @dataclass(frozen=True)
@@ -293,84 +303,126 @@ class Indexer:
         report = SourceReport(source.name)
         self._catalog.register_source(source.name, source.connector, source.description)
         known = self._catalog.document_hashes(source.name)
-        seen: set[str] = set()
-        batch: list[_Prepared] = []
-        done = 0
-        connector: Connector | None = None
+        reading = _Reading()
         pipeline = _Pipeline(self._embedder.embed, lambda b, v: self._write(b, report, v))
-
-        def submit(prepared: list[_Prepared]) -> None:
-            if prepared:
-                self._wait_for_model(progress)
-            pipeline.submit(prepared)
-
         try:
-            connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
-            connector.state = self._load_state(source, full)
-            if progress:
-                progress.source_started(source.name, await connector.estimated_count())
-            async for document in _until_stopped(connector.documents(), self._stop):
-                source_id = clean_id(document.id)
-                if not source_id or source_id in seen:
-                    problem = "duplicate document id in this source" if source_id else "blank document id"
-                    report.skipped.append(SkippedItem(source_id or repr(document.id), problem))
-                    continue
-                seen.add(source_id)
-                prepared = self._prepare(source, document, known.get(source_id), full)
-                done += 1
-                if prepared is None:
-                    report.unchanged += 1
-                elif isinstance(prepared, SkippedItem):
-                    report.skipped.append(prepared)
-                else:
-                    batch.append(prepared)
-                    if sum(len(p.chunks) for p in batch) >= self._settings.embedding.batch_size:
-                        submit(batch)
-                        batch = []
-                if progress:
-                    progress.documents_done(source.name, done, report.chunks)
-            submit(batch)
-            batch = []
-            pipeline.drain()
+            await self._read(source, full, progress, known, report, reading, pipeline)
         except Exception as exc:
-            # The source as a whole failed: keep what was read, delete nothing.
-            pipeline.drain(raising=False)
-            if batch:
-                try:
-                    self._write(batch, report)
-                except Exception as again:  # e.g. the store failed: the next sync writes them
-                    log.warning("source %s: %d documents not written: %s", source.name, len(batch), again)
-            report.error = _describe_failure(exc)
-            log.warning("source %s failed: %s", source.name, report.error)
-        if connector is not None:
-            kept = {clean_id(item) for item in connector.kept}
-            report.unchanged += len(kept - seen)
-            seen |= kept
-            for skipped in connector.skipped:
-                skipped_id = clean_id(skipped.id)
-                seen.add(skipped_id)  # keep its last good version
-                report.skipped.append(SkippedItem(skipped_id, clean_line(skipped.reason)))
-            if report.error is None:
-                self._catalog.save_connector_state(
-                    source.name, {"signature": self._state_signature(source), "data": connector.state}
-                )
-        seen |= self._catalog.canary_source_ids(source.name)  # planted decoys stay
+            self._keep_read(source, report, reading, pipeline, exc)
+        if reading.connector is not None:
+            self._settle(source, report, reading.seen, reading.connector)
+        seen = reading.seen | self._catalog.canary_source_ids(source.name)  # planted decoys stay
         if report.error is None:
-            try:
-                for gone in sorted(set(known) - seen):
-                    replaced = self._catalog.delete_document(document_id(source.name, gone))
-                    self._vectors.delete(replaced)  # if this fails, the ledger keeps the ids for recover()
-                    self._catalog.forget_vectors(replaced)
-                    self._mark_current()
-                    report.deleted += 1
-            except Exception as exc:
-                report.error = _describe_failure(exc)
-                log.warning("source %s failed while deleting: %s", source.name, report.error)
+            self._delete_gone(source, report, set(known) - seen)
         if not (self._stop is not None and self._stop.is_set()):
             self._catalog.mark_synced(source.name, report.error)
         if progress:
             progress.source_finished(report)
         return report
+
+    async def _read(
+        self,
+        source: SourceSettings,
+        full: bool,
+        progress: SyncProgress | None,
+        known: Mapping[str, str],
+        report: SourceReport,
+        reading: _Reading,
+        pipeline: _Pipeline,
+    ) -> None:
+        """Read the source's documents, submitting each batch to embed and write as it fills."""
+        connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
+        reading.connector = connector
+        connector.state = self._load_state(source, full)
+        if progress:
+            progress.source_started(source.name, await connector.estimated_count())
+        async for document in _until_stopped(connector.documents(), self._stop):
+            source_id = clean_id(document.id)
+            if not source_id or source_id in reading.seen:
+                problem = "duplicate document id in this source" if source_id else "blank document id"
+                report.skipped.append(SkippedItem(source_id or repr(document.id), problem))
+                continue
+            reading.seen.add(source_id)
+            prepared = self._prepare(source, document, known.get(source_id), full)
+            reading.done += 1
+            self._collect(prepared, report, reading, pipeline, progress)
+            if progress:
+                progress.documents_done(source.name, reading.done, report.chunks)
+        self._submit(pipeline, reading.batch, progress)
+        reading.batch = []
+        pipeline.drain()
+
+    def _collect(
+        self,
+        prepared: _Prepared | SkippedItem | None,
+        report: SourceReport,
+        reading: _Reading,
+        pipeline: _Pipeline,
+        progress: SyncProgress | None,
+    ) -> None:
+        """Count an unchanged or skipped document; batch a changed one (submitted when full)."""
+        if prepared is None:
+            report.unchanged += 1
+        elif isinstance(prepared, SkippedItem):
+            report.skipped.append(prepared)
+        else:
+            reading.batch.append(prepared)
+            if sum(len(p.chunks) for p in reading.batch) >= self._settings.embedding.batch_size:
+                self._submit(pipeline, reading.batch, progress)
+                reading.batch = []
+
+    def _submit(self, pipeline: _Pipeline, prepared: list[_Prepared], progress: SyncProgress | None) -> None:
+        if prepared:
+            self._wait_for_model(progress)
+        pipeline.submit(prepared)
+
+    def _keep_read(
+        self,
+        source: SourceSettings,
+        report: SourceReport,
+        reading: _Reading,
+        pipeline: _Pipeline,
+        exc: Exception,
+    ) -> None:
+        """The source as a whole failed: keep what was read, delete nothing."""
+        pipeline.drain(raising=False)
+        if reading.batch:
+            try:
+                self._write(reading.batch, report)
+            except Exception as again:  # e.g. the store failed: the next sync writes them
+                log.warning("source %s: %d documents not written: %s", source.name, len(reading.batch), again)
+        report.error = _describe_failure(exc)
+        log.warning("source %s failed: %s", source.name, report.error)
+
+    def _settle(
+        self, source: SourceSettings, report: SourceReport, seen: set[str], connector: Connector
+    ) -> None:
+        """Take in what the connector kept and skipped (added to ``seen``: their last good versions
+        stay); after a clean read, save its state for the next incremental sync."""
+        kept = {clean_id(item) for item in connector.kept}
+        report.unchanged += len(kept - seen)
+        seen |= kept
+        for skipped in connector.skipped:
+            skipped_id = clean_id(skipped.id)
+            seen.add(skipped_id)  # keep its last good version
+            report.skipped.append(SkippedItem(skipped_id, clean_line(skipped.reason)))
+        if report.error is None:
+            self._catalog.save_connector_state(
+                source.name, {"signature": self._state_signature(source), "data": connector.state}
+            )
+
+    def _delete_gone(self, source: SourceSettings, report: SourceReport, gone: set[str]) -> None:
+        """Delete the documents the source no longer has."""
+        try:
+            for source_id in sorted(gone):
+                replaced = self._catalog.delete_document(document_id(source.name, source_id))
+                self._vectors.delete(replaced)  # if this fails, the ledger keeps the ids for recover()
+                self._catalog.forget_vectors(replaced)
+                self._mark_current()
+                report.deleted += 1
+        except Exception as exc:
+            report.error = _describe_failure(exc)
+            log.warning("source %s failed while deleting: %s", source.name, report.error)
 
     def _wait_for_model(self, progress: SyncProgress | None) -> None:
         """Load the model as a phase of its own (reported), not hidden in the first batch; a sync

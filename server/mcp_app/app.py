@@ -7,7 +7,7 @@ from their Context (``ctx.request_context.lifespan_context``).
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -26,7 +26,7 @@ from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenVerifier
 from strongroom.server.indexing.freshness import Freshness
 from strongroom.server.mcp_app.argument_errors import clear_argument_errors
-from strongroom.server.mcp_app.rule_tools import AppContext, RuleTools, app_of
+from strongroom.server.mcp_app.rule_tools import AppContext, Guarded, RuleTools, app_of
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
 
 log = logging.getLogger(__name__)
@@ -58,47 +58,18 @@ def build_server(
     ``caller`` is who calls when no bearer token says otherwise (stdio, unauthenticated
     loopback HTTP). With ``auth``, every HTTP request must carry a valid bearer token.
     """
-    limits = app.settings.retrieval
-    max_read = app.settings.server.max_read_chars
     rule_tools = RuleTools(app)  # compiles the rules file: a broken one stops the server here
     app.guard  # noqa: B018 - built now: a guard that cannot start (its digest key) stops the server here
-
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
-        kb = app.knowledge
-        kb.embedder.start_loading()  # initialize must not wait for torch
-        freshness = Freshness(
-            app.settings,
-            lambda names, stop: kb.sync(names, stop=stop),
-            kb.last_synced(),
-            rule_tools.notifier.resources_changed,
-        )
-        kb.freshness = freshness.snapshot
-        async with rule_tools.watching(), freshness.running():
-            yield app
-
     server: MCPServer[App] = MCPServer(
         "strongroom",
         instructions=INSTRUCTIONS,
         version=_version(),
-        lifespan=lifespan,
+        lifespan=_lifespan(app, rule_tools),
         auth=auth[0] if auth else None,
         token_verifier=auth[1] if auth else None,
         subscriptions=rule_tools.bus,
     )
-
-    def current_caller() -> Caller:
-        token = get_access_token()
-        if token is None:
-            return caller
-        claims = token.claims or {}
-        labels = claims.get(LABELS_CLAIM_KEY)
-        return Caller(
-            token.subject or token.client_id,
-            caller.transport,
-            "jwt" if claims.get(JWT_CLAIM_KEY) else "token",
-            frozenset(labels) if isinstance(labels, list) else None,
-        )
+    current_caller = _request_caller(caller)
 
     async def run_guarded(app: App, action: str, arguments: dict[str, Any], fn: Callable[[Access], T]) -> T:
         async def call(access: Access) -> T:
@@ -114,6 +85,61 @@ def build_server(
             return await run_guarded(app, action, arguments, fn)
         except StrongroomError as exc:
             raise ToolError(str(exc)) from exc
+
+    _install_knowledge_tools(server, app, guarded)
+    rule_tools.install(server, guarded, current_caller)
+    server.middleware.insert(0, _audit_every_call(current_caller))
+    server.middleware.append(clear_argument_errors(server))
+    _install_document_resource(server, run_guarded)
+    _install_research_prompt(server)
+    return server
+
+
+def _lifespan(
+    app: App, rule_tools: RuleTools
+) -> Callable[[MCPServer[App]], AbstractAsyncContextManager[App]]:
+    """Start loading the model, keep the index fresh and watch the rules file while serving."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
+        kb = app.knowledge
+        kb.embedder.start_loading()  # initialize must not wait for torch
+        freshness = Freshness(
+            app.settings,
+            lambda names, stop: kb.sync(names, stop=stop),
+            kb.last_synced(),
+            rule_tools.notifier.resources_changed,
+        )
+        kb.freshness = freshness.snapshot
+        async with rule_tools.watching(), freshness.running():
+            yield app
+
+    return lifespan
+
+
+def _request_caller(default: Caller) -> Callable[[], Caller]:
+    """Who makes the current request: the bearer token's subject, else ``default``."""
+
+    def current_caller() -> Caller:
+        token = get_access_token()
+        if token is None:
+            return default
+        claims = token.claims or {}
+        labels = claims.get(LABELS_CLAIM_KEY)
+        return Caller(
+            token.subject or token.client_id,
+            default.transport,
+            "jwt" if claims.get(JWT_CLAIM_KEY) else "token",
+            frozenset(labels) if isinstance(labels, list) else None,
+        )
+
+    return current_caller
+
+
+def _install_knowledge_tools(server: MCPServer[App], app: App, guarded: Guarded) -> None:
+    """``search``, ``read_document`` and ``list_sources``."""
+    limits = app.settings.retrieval
+    max_read = app.settings.server.max_read_chars
 
     @server.tool(name="search", title="Search private documents", annotations=READ_ONLY)
     async def search(
@@ -166,9 +192,9 @@ def build_server(
         app = app_of(ctx)
         return await guarded(app, "list_sources", {}, app.knowledge.list_sources)
 
-    rule_tools.install(server, guarded, current_caller)
-    server.middleware.insert(0, _audit_every_call(current_caller))
-    server.middleware.append(clear_argument_errors(server))
+
+def _install_document_resource(server: MCPServer[App], run_guarded: Guarded) -> None:
+    """The full text of a document as a resource, read through the guard."""
 
     @server.resource(
         DOCUMENT_URI,
@@ -194,6 +220,8 @@ def build_server(
             raise ResourceError(str(exc)) from exc
         return window.text
 
+
+def _install_research_prompt(server: MCPServer[App]) -> None:
     @server.prompt(name="research", title="Answer from the private documents")
     def research(question: str) -> str:
         """Walks a model through search → read → answer with citations."""
@@ -204,8 +232,6 @@ def build_server(
             "3. Draft the answer; cite the chunk `id` of every passage you rely on.\n"
             "4. If the documents do not answer the question, say so rather than guessing."
         )
-
-    return server
 
 
 def _audit_every_call(caller: Callable[[], Caller]) -> Any:

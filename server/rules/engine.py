@@ -20,12 +20,8 @@ from pydantic import BaseModel
 
 from strongroom.server.errors import StrongroomError
 from strongroom.server.models import ComputedValue, RuleCitation, RuleDecision, RuleResult
-from strongroom.server.rules.expressions import (
-    Expression,
-    HelperError,
-    Reads,
-    Scope,
-    Template,
+from strongroom.server.rules.expressions import Expression, HelperError, Reads, Scope, Template
+from strongroom.server.rules.expressions.values import (
     cel_type,
     date_timestamp,
     display,

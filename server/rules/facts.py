@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from strongroom.connectors.values import lenient as lenient_value
 from strongroom.server.rules.model import FieldSpec
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
-_LENIENT_TRUE = {"true", "yes", "y", "1", "t"}
-_LENIENT_FALSE = {"false", "no", "n", "0", "f"}
 
 
 class FieldTypeError(ValueError):
@@ -68,57 +67,72 @@ def is_empty(value: Any) -> bool:
 
 def coerce(value: Any, spec: FieldSpec) -> Any:
     """``value`` as the declared type; empty cells become null. Raises FieldTypeError."""
-    kind = spec.type
     if is_empty(value):  # of every type: a blank text cell (from JSON or SQL) is null, not ""
         return None
-    if kind == "string":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-            return key_text(value)
-        raise FieldTypeError(f"expected text, got {_describe(value)}")
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        word = value.strip().lower() if isinstance(value, str) else None
-        if word in ("true", "false"):
-            return word == "true"
-        if spec.lenient:
-            if word in _LENIENT_TRUE | _LENIENT_FALSE:
-                return word in _LENIENT_TRUE
-            if isinstance(value, int) and value in (0, 1):
-                return bool(value)
-        hint = "" if spec.lenient else " (declare `lenient: true` on the field to read yes/no and 1/0)"
-        raise FieldTypeError(f"expected true or false, got {_describe(value)}{hint}")
-    if kind in ("number", "integer"):
-        if isinstance(value, bool):
-            raise FieldTypeError(f"expected a number, got {_describe(value)}")
-        if isinstance(value, int | float | Decimal):
-            number = value
-        elif isinstance(value, str):
-            try:
-                number = Decimal(value.strip().replace(",", "").lstrip("$"))
-            except InvalidOperation:
-                raise FieldTypeError(f"expected a number, got {_describe(value)}") from None
-        else:
-            raise FieldTypeError(f"expected a number, got {_describe(value)}")
-        if kind == "integer":
-            if number != int(number):
-                raise FieldTypeError(f"expected a whole number, got {_describe(value)}")
-            return int(number)
-        return float(number)
-    if kind == "date":
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value.strip()[:10])
-            except ValueError:
-                raise FieldTypeError(f"expected a date (YYYY-MM-DD), got {_describe(value)}") from None
-        raise FieldTypeError(f"expected a date, got {_describe(value)}")
-    # datetime
+    if spec.type == "boolean":
+        return _as_boolean(value, spec.lenient)
+    if spec.type in ("number", "integer"):
+        number = _as_number(value)
+        return _as_whole(number, value) if spec.type == "integer" else float(number)
+    return _AS[spec.type](value)
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return key_text(value)
+    raise FieldTypeError(f"expected text, got {_describe(value)}")
+
+
+def _as_boolean(value: Any, lenient: bool) -> bool:
+    """``true``/``false`` (any case); a lenient field also reads the record connectors' words
+    for a boolean (yes/no, y/n, t/f, 1/0) and the numbers 0 and 1."""
+    if isinstance(value, bool):
+        return value
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in ("true", "false"):
+        return word == "true"
+    if lenient:
+        read = lenient_value("bool", value)
+        if isinstance(read, bool):
+            return read
+    hint = "" if lenient else " (declare `lenient: true` on the field to read yes/no and 1/0)"
+    raise FieldTypeError(f"expected true or false, got {_describe(value)}{hint}")
+
+
+def _as_number(value: Any) -> int | float | Decimal:
+    """A number, or text such as ``1,250.00`` or ``$30`` (commas and a leading ``$`` dropped)."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip().replace(",", "").lstrip("$"))
+        except InvalidOperation:
+            pass
+    raise FieldTypeError(f"expected a number, got {_describe(value)}")
+
+
+def _as_whole(number: int | float | Decimal, value: Any) -> int:
+    if number != int(number):
+        raise FieldTypeError(f"expected a whole number, got {_describe(value)}")
+    return int(number)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            raise FieldTypeError(f"expected a date (YYYY-MM-DD), got {_describe(value)}") from None
+    raise FieldTypeError(f"expected a date, got {_describe(value)}")
+
+
+def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
@@ -129,6 +143,9 @@ def coerce(value: Any, spec: FieldSpec) -> Any:
         except ValueError:
             raise FieldTypeError(f"expected a date-time (ISO 8601), got {_describe(value)}") from None
     raise FieldTypeError(f"expected a date-time, got {_describe(value)}")
+
+
+_AS: dict[str, Callable[[Any], Any]] = {"string": _as_string, "date": _as_date, "datetime": _as_datetime}
 
 
 def _describe(value: Any) -> str:

@@ -80,6 +80,14 @@ class ParameterSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ParameterSpec:
+        self._check_enum()
+        self._check_bounds()
+        self._check_text()
+        if self.required and self.has_default:
+            raise ValueError("a parameter with a `default` cannot also be `required: true`")
+        return self
+
+    def _check_enum(self) -> None:
         if self.type == "enum":
             if not self.values:
                 raise ValueError("an enum needs `values`, a non-empty list of strings")
@@ -87,10 +95,14 @@ class ParameterSpec(_Strict):
                 raise ValueError("enum `values` must be distinct")
         elif self.values is not None:
             raise ValueError(f"`values` only applies to type enum, not {self.type}")
+
+    def _check_bounds(self) -> None:
         if (self.min is not None or self.max is not None) and self.type not in ("integer", "number"):
             raise ValueError(f"`min`/`max` only apply to integer and number, not {self.type}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"`min` ({self.min:g}) is greater than `max` ({self.max:g})")
+
+    def _check_text(self) -> None:
         string_only = (self.min_length, self.max_length, self.pattern)
         if any(v is not None for v in string_only) and self.type != "string":
             raise ValueError(f"`min_length`/`max_length`/`pattern` only apply to string, not {self.type}")
@@ -99,9 +111,6 @@ class ParameterSpec(_Strict):
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ValueError(f"`pattern` is not a valid regular expression: {exc}") from None
-        if self.required and self.has_default:
-            raise ValueError("a parameter with a `default` cannot also be `required: true`")
-        return self
 
     @property
     def has_default(self) -> bool:

@@ -71,6 +71,19 @@ class Parameter:
 def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
     """The annotated type of a parameter; raises ValueError if its default does not fit it."""
     base: Any = Literal[tuple(spec.values or ())] if spec.type == "enum" else _BASE[spec.type]
+    description = spec.description or None
+    if spec.type == "integer":
+        description = f"{description} {INTEGER_NOTE}" if description else INTEGER_NOTE
+    field = Field(description=description, **_constraints(spec))
+    required = spec.is_required
+    typ: Any = base if required or (spec.has_default and spec.default is not None) else base | None
+    annotation = Annotated[typ, field]
+    default: Any = inspect.Parameter.empty if required else _default(spec, annotation)
+    return Parameter(name, spec, annotation, default)
+
+
+def _constraints(spec: ParameterSpec) -> dict[str, Any]:
+    """The declared bounds, lengths and pattern as pydantic ``Field`` constraints."""
     constraints: dict[str, Any] = {}
     low, high = spec.min, spec.max
     if spec.type == "integer":  # bounded by CEL's int, so a larger number is refused, not wrapped
@@ -78,35 +91,27 @@ def build_parameter(name: str, spec: ParameterSpec) -> Parameter:
         high = INT64_MAX if high is None else min(INT64_MAX, math.floor(high))
     if spec.type == "number":
         constraints["allow_inf_nan"] = False  # NaN and infinity are not JSON numbers
-    if low is not None:
-        constraints["ge"] = low
-    if high is not None:
-        constraints["le"] = high
-    if spec.min_length is not None:
-        constraints["min_length"] = spec.min_length
-    if spec.max_length is not None:
-        constraints["max_length"] = spec.max_length
-    if spec.pattern is not None:
-        constraints["pattern"] = spec.pattern
-    description = spec.description or None
-    if spec.type == "integer":
-        description = f"{description} {INTEGER_NOTE}" if description else INTEGER_NOTE
-    field = Field(description=description, **constraints)
-    required = spec.is_required
-    typ: Any = base if required or (spec.has_default and spec.default is not None) else base | None
-    annotation = Annotated[typ, field]
-    default: Any = inspect.Parameter.empty
-    if not required:
-        default = spec.default if spec.has_default else None
-        if default is not None:
-            try:
-                default = TypeAdapter(annotation, config=_STRICT).validate_python(default)
-            except ValidationError as exc:
-                problem = exc.errors()[0]["msg"]
-                raise ValueError(
-                    f"default {spec.default!r} does not fit type {spec.type}: {problem}"
-                ) from None
-    return Parameter(name, spec, annotation, default)
+    named = {
+        "ge": low,
+        "le": high,
+        "min_length": spec.min_length,
+        "max_length": spec.max_length,
+        "pattern": spec.pattern,
+    }
+    constraints.update({key: value for key, value in named.items() if value is not None})
+    return constraints
+
+
+def _default(spec: ParameterSpec, annotation: Any) -> Any:
+    """An optional parameter's default (None if it declares none), validated against its type."""
+    default = spec.default if spec.has_default else None
+    if default is None:
+        return None
+    try:
+        return TypeAdapter(annotation, config=_STRICT).validate_python(default)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise ValueError(f"default {spec.default!r} does not fit type {spec.type}: {problem}") from None
 
 
 def arguments_model(tool_name: str, parameters: list[Parameter], *, strict: bool = False) -> type[BaseModel]:

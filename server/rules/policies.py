@@ -121,46 +121,15 @@ class AnswerPolicies:
         return found
 
     def _personal_data(self, text: str, sentence: Callable[[int], int | None]) -> list[PolicyViolation]:
-        out: list[PolicyViolation] = []
+        """Built-in detections first, then the organisation's own patterns; a span is reported once."""
         taken: list[tuple[int, int]] = []
-
-        def allowed(value: str) -> bool:
-            return any(p.search(value) for p in self.allow)
-
-        def overlaps(start: int, end: int) -> bool:
-            return any(s < end and start < e for s, e in taken)
-
-        messages = {
-            "email": "An email address must not appear in the answer (personal data).",
-            "card": "A payment card number must not appear in the answer.",
-            "phone": "A phone number must not appear in the answer (personal data).",
-        }
-        checks: list[tuple[str, re.Pattern[str]]] = [("email", EMAIL), ("card", CARD), ("phone", PHONE)]
-        for kind, pattern in checks:
-            if kind not in self.detect:
-                continue
-            for m in pattern.finditer(text):
-                value = m.group().strip()
-                if overlaps(m.start(), m.end()) or allowed(value):
-                    continue
-                if kind == "card" and not luhn_ok(re.sub(r"\D", "", value)):
-                    taken.append((m.start(), m.end()))  # a long number, but not a card (nor a phone)
-                    continue
-                if kind == "phone" and len(re.sub(r"\D", "", value)) < 7:
-                    continue
-                taken.append((m.start(), m.end()))
-                out.append(
-                    PolicyViolation(
-                        policy=kind,
-                        kind="personal_data",
-                        message=messages[kind],
-                        excerpt=mask(kind, value),
-                        sentence=sentence(m.start()),
-                    )
-                )
+        out: list[PolicyViolation] = []
+        for kind, pattern in _DETECTORS:
+            if kind in self.detect:
+                out += self._detected(kind, pattern, text, sentence, taken)
         for c in self.custom:
             for m in _matches(c.patterns, text):
-                if overlaps(m.start(), m.end()) or allowed(m.group().strip()):
+                if self._passed_over(m, taken):
                     continue
                 taken.append((m.start(), m.end()))
                 out.append(
@@ -174,6 +143,49 @@ class AnswerPolicies:
                     )
                 )
         return out
+
+    def _detected(
+        self,
+        kind: str,
+        pattern: re.Pattern[str],
+        text: str,
+        sentence: Callable[[int], int | None],
+        taken: list[tuple[int, int]],
+    ) -> list[PolicyViolation]:
+        out: list[PolicyViolation] = []
+        for m in pattern.finditer(text):
+            value = m.group().strip()
+            if self._passed_over(m, taken):
+                continue
+            if kind == "card" and not luhn_ok(re.sub(r"\D", "", value)):
+                taken.append((m.start(), m.end()))  # a long number, but not a card (nor a phone)
+                continue
+            if kind == "phone" and len(re.sub(r"\D", "", value)) < 7:
+                continue
+            taken.append((m.start(), m.end()))
+            out.append(
+                PolicyViolation(
+                    policy=kind,
+                    kind="personal_data",
+                    message=_DETECTED[kind],
+                    excerpt=mask(kind, value),
+                    sentence=sentence(m.start()),
+                )
+            )
+        return out
+
+    def _passed_over(self, m: re.Match[str], taken: list[tuple[int, int]]) -> bool:
+        """A match inside a span already reported (or ruled out), or one the ``allow`` list allows."""
+        overlaps = any(s < m.end() and m.start() < e for s, e in taken)
+        return overlaps or any(p.search(m.group().strip()) for p in self.allow)
+
+
+_DETECTORS: tuple[tuple[str, re.Pattern[str]], ...] = (("email", EMAIL), ("card", CARD), ("phone", PHONE))
+_DETECTED = {
+    "email": "An email address must not appear in the answer (personal data).",
+    "card": "A payment card number must not appear in the answer.",
+    "phone": "A phone number must not appear in the answer (personal data).",
+}
 
 
 def _matches(patterns: tuple[re.Pattern[str], ...], text: str) -> list[re.Match[str]]:
@@ -199,49 +211,13 @@ def compile_policies(
 
     ``resolve`` turns a policy's citation into the cited passage (None: citations are dropped).
     """
-    errors: list[tuple[Loc, str]] = []
-
-    def rx(sources: list[str], ignore_case: bool, loc: Loc) -> tuple[re.Pattern[str], ...] | None:
-        out = []
-        for source in sources:
-            try:
-                out.append(re.compile(source, re.IGNORECASE if ignore_case else 0))
-            except re.error as exc:
-                errors.append((loc, f"not a valid regular expression ({exc}): {source!r}"))
-        return tuple(out) if len(out) == len(sources) else None
-
-    def cite(citation: CitationSpec | None, section: str, index: int) -> Cited:
-        if citation is None or resolve is None:
-            return None
-        where = ("personal_data", "patterns") if section == "personal_data" else (section,)
-        return resolve(citation, ("answer_policies", *where, index, "citation"))
-
-    forbidden = []
-    for i, f in enumerate(spec.forbidden):
-        patterns = rx(f.pattern, f.ignore_case, ("forbidden", i, "pattern"))
-        if patterns is not None:
-            forbidden.append(_Patterns(f.id, patterns, f.message, cite(f.citation, "forbidden", i)))
-    required = []
-    for i, r in enumerate(spec.required):
-        when = rx(r.when, r.ignore_case, ("required", i, "when"))
-        need = rx(r.require_any, r.ignore_case, ("required", i, "require_any"))
-        if when is not None and need is not None:
-            required.append(_Required(r.id, when, need, r.message, cite(r.citation, "required", i)))
-    custom = []
-    for i, c in enumerate(spec.personal_data.patterns):
-        patterns = rx(c.pattern, c.ignore_case, ("personal_data", None, "patterns"))
-        message = c.message or f"Personal data ({c.id.replace('_', ' ')}) must not appear in the answer."
-        if patterns is not None:
-            custom.append(_Patterns(c.id, patterns, message, cite(c.citation, "personal_data", i)))
-    allow = rx(spec.personal_data.allow, True, ("personal_data", None, "allow")) or ()
-    ids = (
-        [f.id for f in spec.forbidden]
-        + [r.id for r in spec.required]
-        + [c.id for c in spec.personal_data.patterns]
-    )
-    ids += [kind for kind in BUILT_IN_DETECTORS if kind in ids]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        errors.append(
+    compiler = _PolicyCompiler(resolve)
+    forbidden = compiler.forbidden(spec)
+    required = compiler.required(spec)
+    custom = compiler.custom(spec)
+    allow = compiler.patterns(spec.personal_data.allow, True, ("personal_data", None, "allow")) or ()
+    for dup in _duplicate_ids(spec):
+        compiler.errors.append(
             (("forbidden", None, None), f"duplicate policy id {dup!r} (email, phone and card are built in)")
         )
     policies = AnswerPolicies(
@@ -251,4 +227,65 @@ def compile_policies(
         allow=allow,
         custom=tuple(custom),
     )
-    return policies, errors
+    return policies, compiler.errors
+
+
+class _PolicyCompiler:
+    """Compiles each section's patterns, collecting the problems in :attr:`errors`."""
+
+    def __init__(self, resolve: Resolve | None) -> None:
+        self.resolve = resolve
+        self.errors: list[tuple[Loc, str]] = []
+
+    def patterns(self, sources: list[str], ignore_case: bool, loc: Loc) -> tuple[re.Pattern[str], ...] | None:
+        """The compiled patterns, or None when any of them is not a valid regular expression."""
+        out = []
+        for source in sources:
+            try:
+                out.append(re.compile(source, re.IGNORECASE if ignore_case else 0))
+            except re.error as exc:
+                self.errors.append((loc, f"not a valid regular expression ({exc}): {source!r}"))
+        return tuple(out) if len(out) == len(sources) else None
+
+    def cite(self, citation: CitationSpec | None, section: str, index: int) -> Cited:
+        if citation is None or self.resolve is None:
+            return None
+        where = ("personal_data", "patterns") if section == "personal_data" else (section,)
+        return self.resolve(citation, ("answer_policies", *where, index, "citation"))
+
+    def forbidden(self, spec: AnswerPoliciesSpec) -> list[_Patterns]:
+        out = []
+        for i, f in enumerate(spec.forbidden):
+            patterns = self.patterns(f.pattern, f.ignore_case, ("forbidden", i, "pattern"))
+            if patterns is not None:
+                out.append(_Patterns(f.id, patterns, f.message, self.cite(f.citation, "forbidden", i)))
+        return out
+
+    def required(self, spec: AnswerPoliciesSpec) -> list[_Required]:
+        out = []
+        for i, r in enumerate(spec.required):
+            when = self.patterns(r.when, r.ignore_case, ("required", i, "when"))
+            need = self.patterns(r.require_any, r.ignore_case, ("required", i, "require_any"))
+            if when is not None and need is not None:
+                out.append(_Required(r.id, when, need, r.message, self.cite(r.citation, "required", i)))
+        return out
+
+    def custom(self, spec: AnswerPoliciesSpec) -> list[_Patterns]:
+        out = []
+        for i, c in enumerate(spec.personal_data.patterns):
+            patterns = self.patterns(c.pattern, c.ignore_case, ("personal_data", None, "patterns"))
+            message = c.message or f"Personal data ({c.id.replace('_', ' ')}) must not appear in the answer."
+            if patterns is not None:
+                out.append(_Patterns(c.id, patterns, message, self.cite(c.citation, "personal_data", i)))
+        return out
+
+
+def _duplicate_ids(spec: AnswerPoliciesSpec) -> list[str]:
+    """Policy ids used twice, a built-in detector's name counting as used when a policy takes it."""
+    ids = (
+        [f.id for f in spec.forbidden]
+        + [r.id for r in spec.required]
+        + [c.id for c in spec.personal_data.patterns]
+    )
+    ids += [kind for kind in BUILT_IN_DETECTORS if kind in ids]
+    return sorted({i for i in ids if ids.count(i) > 1})

@@ -207,15 +207,8 @@ class _Checker:
 
     def primary(self) -> _Node:
         tok = self.take()
-        end = self.end_of(tok)
-        if tok.kind == "number":
-            text = tok.text.lower()
-            if text.endswith("u"):
-                return self.node(UINT, tok.start, end)
-            is_double = not text.startswith("0x") and any(c in text for c in ".e")
-            return self.node(DOUBLE if is_double else INT, tok.start, end)
-        if tok.kind == "string":
-            return self.node(t("bytes") if tok.text[:2].lower() in ("b'", 'b"') else STRING, tok.start, end)
+        if tok.kind in ("number", "string"):
+            return self.constant(tok)
         if tok.text == "(":
             inner = self.expression()
             close = self.take(")")
@@ -224,6 +217,22 @@ class _Checker:
             return self.literal(tok)
         if tok.kind != "ident":
             raise _Unparsed
+        return self.name(tok)
+
+    def constant(self, tok: Token) -> _Node:
+        """A number or string literal: ``1`` is int, ``1.0`` and ``1e3`` double, ``1u`` uint."""
+        end = self.end_of(tok)
+        if tok.kind == "string":
+            return self.node(t("bytes") if tok.text[:2].lower() in ("b'", 'b"') else STRING, tok.start, end)
+        text = tok.text.lower()
+        if text.endswith("u"):
+            return self.node(UINT, tok.start, end)
+        is_double = not text.startswith("0x") and any(c in text for c in ".e")
+        return self.node(DOUBLE if is_double else INT, tok.start, end)
+
+    def name(self, tok: Token) -> _Node:
+        """A name: a literal, a call, a namespace, a macro's variable or a declared variable."""
+        end = self.end_of(tok)
         if tok.text in ("true", "false"):
             return self.node(BOOL, tok.start, end)
         if tok.text == "null":
@@ -313,20 +322,7 @@ class _Checker:
         lefts, rights = left.type - {"null"}, right.type - {"null"}
         if "dyn" in lefts or "dyn" in rights or not lefts or not rights:
             return DYN if op in ARITHMETIC else BOOL
-        results: set[str] = set()
-        failed: list[tuple[str, str]] = []
-        for a in sorted(lefts):
-            for b in sorted(rights):
-                if op in ARITHMETIC:
-                    result = ARITHMETIC[op].get((a, b))
-                    if result is None:
-                        failed.append((a, b))
-                    else:
-                        results.add(result)
-                elif (a in NUMERIC and b in NUMERIC) or (a, b) in ORDERED:
-                    results.add("bool")
-                else:
-                    failed.append((a, b))
+        results, failed = _overloads(op, lefts, rights)
         if failed:
             self.problem(left.start, right.end, self.no_overload(op, left.type, right.type, failed))
         return frozenset(results) or DYN
@@ -359,6 +355,24 @@ class _Checker:
                 "or convert with double(...) or int(...)"
             )
         return message
+
+
+def _overloads(op: str, lefts: Type, rights: Type) -> tuple[set[str], list[tuple[str, str]]]:
+    """The result types of ``op`` over each pair of operand types, and the pairs it has none for."""
+    results: set[str] = set()
+    failed: list[tuple[str, str]] = []
+    for a in sorted(lefts):
+        for b in sorted(rights):
+            if op in ARITHMETIC:
+                result = ARITHMETIC[op].get((a, b))
+            else:
+                ordered = (a in NUMERIC and b in NUMERIC) or (a, b) in ORDERED
+                result = "bool" if ordered else None
+            if result is None:
+                failed.append((a, b))
+            else:
+                results.add(result)
+    return results, failed
 
 
 def check_types(source: str, env: Mapping[str, Binding]) -> tuple[Type, list[TypeProblem]]:

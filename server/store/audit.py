@@ -274,32 +274,43 @@ class AuditLog:
             for row in db.execute("SELECT * FROM audit ORDER BY seq"):
                 record = _record(row)
                 count += 1
-                if record.seq != count:
-                    return VerifyResult(
-                        False, count, prev, f"record {count} is missing (next is {record.seq})"
-                    )
-                if record.prev_hash != prev:
-                    return VerifyResult(
-                        False, count, prev, f"record {record.seq} does not follow record {record.seq - 1}"
-                    )
-                if _digest(prev, _body(record)) != record.hash:
-                    return VerifyResult(False, count, prev, f"record {record.seq} was altered")
+                broken = _broken_link(record, count, prev)
+                if broken is not None:
+                    return VerifyResult(False, count, prev, broken)
                 prev = record.hash
                 if anchor is not None and record.seq == anchor.seq:
                     anchored = record.hash
             head = _head(db)
-        problem = None
-        if head is None:
-            problem = MISSING_HEAD
-        elif head is not None and head.seq != count:
-            problem = f"the log ends at record {count} but its head says {head.seq}"
-        elif head is not None and head.hash != prev:
-            problem = f"record {count} is not the one its head names"
-        elif anchor is not None and anchored is None:
-            problem = f"the log ends at record {count}, before the anchored record {anchor.seq}"
-        elif anchor is not None and anchored != anchor.hash:
-            problem = f"record {anchor.seq} is not the anchored one: the log was rewritten"
+        problem = _broken_end(head, count, prev, anchor, anchored)
         return VerifyResult(problem is None, count, prev, problem)
+
+
+def _broken_link(record: AuditRecord, count: int, prev: str) -> str | None:
+    """What is wrong with the ``count``-th record, which must follow the record hashed ``prev``."""
+    if record.seq != count:
+        return f"record {count} is missing (next is {record.seq})"
+    if record.prev_hash != prev:
+        return f"record {record.seq} does not follow record {record.seq - 1}"
+    if _digest(prev, _body(record)) != record.hash:
+        return f"record {record.seq} was altered"
+    return None
+
+
+def _broken_end(
+    head: Anchor | None, count: int, last: str, anchor: Anchor | None, anchored: str | None
+) -> str | None:
+    """What is wrong with how the chain ends: against its head, and against ``anchor``."""
+    if head is None:
+        return MISSING_HEAD
+    if head.seq != count:
+        return f"the log ends at record {count} but its head says {head.seq}"
+    if head.hash != last:
+        return f"record {count} is not the one its head names"
+    if anchor is not None and anchored is None:
+        return f"the log ends at record {count}, before the anchored record {anchor.seq}"
+    if anchor is not None and anchored != anchor.hash:
+        return f"record {anchor.seq} is not the anchored one: the log was rewritten"
+    return None
 
 
 def _head(db: Connection) -> Anchor | None:

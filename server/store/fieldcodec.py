@@ -1,43 +1,30 @@
-"""JSON for record fields that keeps their types (dates, times, decimals, bytes) across storage."""
+"""JSON for record fields that keeps their types (dates, times, decimals, bytes) across storage.
+
+A value JSON has no type for is stored as ``{"$type": type, "value": text}``, typed by the
+connectors' own value module (the one the record connectors type their fields with).
+"""
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
+
+from strongroom.connectors.values import TAGGED_TYPES, tag_value, untag_value
 
 _TAG = "$type"
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {_TAG: "datetime", "value": value.isoformat()}
-    if isinstance(value, date):
-        return {_TAG: "date", "value": value.isoformat()}
-    if isinstance(value, time):
-        return {_TAG: "time", "value": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {_TAG: "decimal", "value": str(value)}
-    if isinstance(value, bytes):
-        return {_TAG: "bytes", "value": base64.b64encode(value).decode()}
-    raise TypeError(f"cannot store a field of type {type(value).__name__}")
-
-
-_DECODERS = {
-    "datetime": datetime.fromisoformat,
-    "date": date.fromisoformat,
-    "time": time.fromisoformat,
-    "decimal": Decimal,
-    "bytes": base64.b64decode,
-}
+    tagged = tag_value(value)
+    if tagged is None:
+        raise TypeError(f"cannot store a field of type {type(value).__name__}")
+    return {_TAG: tagged[0], "value": tagged[1]}
 
 
 def _decode(obj: dict[str, Any]) -> Any:
     kind = obj.get(_TAG)
-    if isinstance(kind, str) and kind in _DECODERS and set(obj) == {_TAG, "value"}:
-        return _DECODERS[kind](obj["value"])
+    if isinstance(kind, str) and kind in TAGGED_TYPES and set(obj) == {_TAG, "value"}:
+        return untag_value(kind, obj["value"])
     return obj
 
 

@@ -13,7 +13,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -187,8 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
             respond()  # the client may give up early (an oversized or slow page)
 
     def _route(self, path: str, count: int) -> Any:
+        """The responder for ``path``, requested ``count`` times so far (this request included)."""
         site = self.server.site
-        base = site.base
         if path in site.broken:
             return lambda: self._send(503, {}, b"broken for now")
         if path in site.pages:
@@ -197,55 +197,64 @@ class _Handler(BaseHTTPRequestHandler):
             return lambda: self._send(302, {"Location": site.redirects[path]}, b"")
         if path in site.sitemaps:
             return lambda: self._xml(_urlset(site.sitemaps[path]))
-        if path == "/sitemap.xml":
-            locs = ["/", "/docs/a", "/docs/b", "/docs/plain.txt"]
-            urls = [base + loc for loc in locs] + ["http://localhost:9/elsewhere"]
-            return lambda: self._xml(_urlset(urls))
-        if path == "/sitemap-index.xml":
-            return lambda: self._xml(_index([base + "/sitemaps/one.xml", "/sitemaps/two.xml"]))
-        if path == "/sitemaps/one.xml":
-            return lambda: self._xml(_urlset([base + "/docs/a"]))
-        if path == "/sitemaps/two.xml":
-            return lambda: self._xml(_urlset([base + "/docs/b", base + "/docs/a#dup"]))
-        if path == "/sitemap-empty.xml":
-            return lambda: self._xml(_urlset([]))
-        if path == "/sitemap.txt":
-            return lambda: self._send(
+        routes = {**self._sitemap_routes(site.base), **self._misbehaving_routes(count)}
+        return routes.get(path, lambda: self._send(404, {"Content-Type": "text/html"}, b"<h1>Not found</h1>"))
+
+    def _sitemap_routes(self, base: str) -> dict[str, Callable[[], None]]:
+        locs = ["/", "/docs/a", "/docs/b", "/docs/plain.txt"]
+        urls = [base + loc for loc in locs] + ["http://localhost:9/elsewhere"]
+        return {
+            "/sitemap.xml": lambda: self._xml(_urlset(urls)),
+            "/sitemap-index.xml": lambda: self._xml(
+                _index([base + "/sitemaps/one.xml", "/sitemaps/two.xml"])
+            ),
+            "/sitemaps/one.xml": lambda: self._xml(_urlset([base + "/docs/a"])),
+            "/sitemaps/two.xml": lambda: self._xml(_urlset([base + "/docs/b", base + "/docs/a#dup"])),
+            "/sitemap-empty.xml": lambda: self._xml(_urlset([])),
+            "/sitemap.txt": lambda: self._send(
                 200, {"Content-Type": "text/plain"}, f"{base}/docs/a\n{base}/docs/b\n".encode()
-            )
-        if path == "/not-a-sitemap.xml":
-            return lambda: self._send(200, {"Content-Type": "text/html"}, b"<html><body>oops</body></html>")
-        if path == "/flaky":  # 503 twice, then the page
-            if count <= 2:
-                return lambda: self._send(503, {}, b"try later")
-            return lambda: self._page(Page(b"<title>Flaky</title><p>Third time lucky: the flaky page.</p>"))
-        if path == "/down":
-            return lambda: self._send(503, {}, b"down")
-        if path == "/busy":  # 429 with Retry-After once, then the page
-            if count == 1:
-                return lambda: self._send(429, {"Retry-After": "1"}, b"slow down")
-            return lambda: self._page(Page(b"<title>Busy</title><p>Patience rewarded on the busy page.</p>"))
-        if path == "/moved":
-            return lambda: self._send(301, {"Location": "/docs/target"}, b"")
-        if path == "/away":
-            return lambda: self._send(302, {"Location": f"http://localhost:{self.server.port}/docs/a"}, b"")
-        if path == "/loop":
-            return lambda: self._send(302, {"Location": f"/loop?n={count}"}, b"")
-        if path == "/big":  # no Content-Length: the cap must hold while streaming
-            return self._big
-        if path == "/big-declared":
-            return lambda: self._send(200, {"Content-Type": "text/html"}, b"<p>" + b"x" * BIG_BYTES + b"</p>")
-        if path == "/report.pdf":
-            return lambda: self._send(
+            ),
+            "/not-a-sitemap.xml": lambda: self._send(
+                200, {"Content-Type": "text/html"}, b"<html><body>oops</body></html>"
+            ),
+        }
+
+    def _misbehaving_routes(self, count: int) -> dict[str, Callable[[], None]]:
+        return {
+            "/flaky": self._flaky(count),  # 503 twice, then the page
+            "/down": lambda: self._send(503, {}, b"down"),
+            "/busy": self._busy(count),  # 429 with Retry-After once, then the page
+            "/moved": lambda: self._send(301, {"Location": "/docs/target"}, b""),
+            "/away": lambda: self._send(
+                302, {"Location": f"http://localhost:{self.server.port}/docs/a"}, b""
+            ),
+            "/loop": lambda: self._send(302, {"Location": f"/loop?n={count}"}, b""),
+            "/big": self._big,  # no Content-Length: the cap must hold while streaming
+            "/big-declared": lambda: self._send(
+                200, {"Content-Type": "text/html"}, b"<p>" + b"x" * BIG_BYTES + b"</p>"
+            ),
+            "/report.pdf": lambda: self._send(
                 200, {"Content-Type": "application/pdf"}, b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
-            )
-        if path == "/slow":
-            return self._slow
-        if path == "/private":
-            if self.headers.get("Authorization") != SECRET:
-                return lambda: self._send(401, {}, b"who are you")
-            return lambda: self._page(Page(b"<title>Private</title><p>Staff-only price list for tents.</p>"))
-        return lambda: self._send(404, {"Content-Type": "text/html"}, b"<h1>Not found</h1>")
+            ),
+            "/slow": self._slow,
+            "/private": self._private,
+        }
+
+    def _flaky(self, count: int) -> Callable[[], None]:
+        if count <= 2:
+            return lambda: self._send(503, {}, b"try later")
+        return lambda: self._page(Page(b"<title>Flaky</title><p>Third time lucky: the flaky page.</p>"))
+
+    def _busy(self, count: int) -> Callable[[], None]:
+        if count == 1:
+            return lambda: self._send(429, {"Retry-After": "1"}, b"slow down")
+        return lambda: self._page(Page(b"<title>Busy</title><p>Patience rewarded on the busy page.</p>"))
+
+    def _private(self) -> None:
+        if self.headers.get("Authorization") != SECRET:
+            self._send(401, {}, b"who are you")
+        else:
+            self._page(Page(b"<title>Private</title><p>Staff-only price list for tents.</p>"))
 
     def _page(self, page: Page) -> None:
         validators = {}

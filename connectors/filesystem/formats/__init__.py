@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, NamedTuple
 
+from ...document_text import first_heading
 from . import markdown, plaintext
-from .base import Parsed, ParseError, Parser, first_heading
+from .base import Parsed, ParseError, Parser
 
 _DEFERRED = ("html", "pdf", "docx")
 

@@ -1,4 +1,7 @@
-"""What every format parser returns, and the small text helpers they share."""
+"""What every format parser returns, and the small text helpers they share.
+
+The Document text convention itself (headings, fences, pages) is read by :mod:`...document_text`.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...api import JsonScalar
+from ...document_text import first_heading
+
+__all__ = [
+    "ParseError",
+    "Parsed",
+    "Parser",
+    "collapse_whitespace",
+    "error_reason",
+    "first_heading",
+    "format_size",
+    "normalise_line_ends",
+    "tidy",
+]
 
 _LINE_END = re.compile(r"\r\n?")
 _BLANK_RUN = re.compile(r"\n{3,}")
-# Only the opening: a pattern that also matched the closing ``#``s and trailing blanks
-# backtracked quadratically over a long run of spaces.
-_ATX_OPEN = re.compile(r" {0,3}(?P<hashes>#{1,6})(?:[ \t]|$)")
 _BLANKS = " \t"
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
-_FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})")
 
 
 class ParseError(Exception):
@@ -58,37 +70,6 @@ def error_reason(exc: BaseException, limit: int = 160) -> str:
     """A one-line description of ``exc``, at most ``limit`` characters, for a skip reason."""
     text = collapse_whitespace(str(exc)) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def first_heading(text: str) -> str | None:
-    """The text of the first ``#`` heading line outside fenced code blocks, if any."""
-    fence: str | None = None
-    for line in text.split("\n"):
-        if fence is not None:
-            if line.strip().startswith(fence):
-                fence = None
-            continue
-        if opened := _FENCE.match(line):
-            fence = opened["marker"]
-        elif heading := atx_heading(line):
-            return heading[1]
-    return None
-
-
-def atx_heading(line: str) -> tuple[int, str] | None:
-    """``(level, title)`` of a ``#`` heading line (one line, no newline), else None.
-
-    ``"## Fees ##"`` → ``(2, "Fees")``; the closing ``#``s go only after a blank, so
-    ``"# C#"`` keeps its title. Linear in the line's length.
-    """
-    opening = _ATX_OPEN.match(line)
-    if opening is None:
-        return None
-    title = line[opening.end() :].strip(_BLANKS)
-    unclosed = title.rstrip("#")
-    if unclosed != title and unclosed[-1:] in (" ", "\t"):
-        title = unclosed.rstrip(_BLANKS)
-    return (len(opening["hashes"]), title) if title else None
 
 
 def format_size(size: int) -> str:

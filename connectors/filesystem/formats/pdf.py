@@ -7,9 +7,8 @@ import logging
 
 from pypdf import PasswordType, PdfReader
 
+from ...document_text import PAGE_BREAK
 from .base import Parsed, ParseError, collapse_whitespace, error_reason, tidy
-
-PAGE_BREAK = "\f"
 
 logger = logging.getLogger(__name__)
 
