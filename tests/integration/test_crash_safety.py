@@ -214,7 +214,7 @@ def snapshot(kb: KnowledgeBase) -> dict[str, Snapshot]:
 
 
 def ledger(kb: KnowledgeBase) -> set[str]:
-    return {r[0] for r in kb.catalog._db().execute("SELECT chunk_id FROM vector_ledger")}
+    return {r[0] for r in kb.catalog._rows("SELECT chunk_id FROM vector_ledger")}
 
 
 def committed_chunk_ids(kb: KnowledgeBase) -> set[str]:
