@@ -6,7 +6,8 @@ Usage: python benchmarks/freshness.py [--files 10000] [--idle-s 60] [--json]
    vectors come from a stub embedder (random unit vectors under the real model's name): this
    benchmark is about watching and syncing, and embedding 10,000 files on a small CPU would take
    minutes. The server's catch-up sync then finds every document unchanged.
-2. Times a no-change incremental sync of the whole tree (what each debounced sync costs).
+2. Times a no-change incremental sync of the whole tree (the catch-up at start, and a sync after
+   more than 500 changed paths), and one of a single changed path (what a debounced sync costs).
 3. Starts `strongroom serve` (stdio, native file events), waits for its catch-up sync, then reads
    its CPU time from /proc over --idle-s seconds: percent of one core while idle.
 4. Edits, adds and deletes a file and times each until the catalog shows it (change to visible),
@@ -168,6 +169,10 @@ def main() -> None:
         report = kb.sync()
         results["no_change_sync_s"] = round(time.monotonic() - t, 2)
         assert report.sources[0].unchanged == args.files, report
+        t = time.monotonic()
+        report = kb.sync(["tree"], paths={"tree": ["team-042/note-04242.md"]})
+        results["one_path_sync_s"] = round(time.monotonic() - t, 3)
+        assert report.sources[0].partial and report.sources[0].unchanged == 1, report
         kb.close()
 
         data, catalog = root / ".strongroom", root / ".strongroom" / "catalog.sqlite3"

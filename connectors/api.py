@@ -7,7 +7,8 @@ one async generator and never imports the vector store, the embedding model or M
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,16 +76,30 @@ class Config(BaseModel):
 ConnectorConfig = Config  # the name ``Config`` is shadowed inside Connector
 
 
+def in_scope(item_id: str, scopes: AbstractSet[str]) -> bool:
+    """Whether ``item_id`` is one of ``scopes`` or lies under one (``scope/...``): the items a
+    run of :meth:`Connector.documents_in` covers."""
+    end = len(item_id)
+    while end != -1:
+        if item_id[:end] in scopes:
+            return True
+        end = item_id.rfind("/", 0, end)
+    return False
+
+
 class Connector(abc.ABC):
     """Base class of every connector.
 
     Subclasses set ``name`` (the value of ``connector =`` in the configuration), a nested or
-    referenced ``Config`` model, and implement :meth:`documents`.
+    referenced ``Config`` model, and implement :meth:`documents`; those that can read part of
+    their source also implement :meth:`documents_in` and set ``partial``.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Config: ClassVar[type[ConnectorConfig]]
+    partial: ClassVar[bool] = False
+    """Whether :meth:`documents_in` is implemented; otherwise every run covers the whole source."""
 
     def __init__(self, config: ConnectorConfig) -> None:
         self.config = config
@@ -116,3 +131,14 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def documents(self) -> AsyncIterator[Document]:
         """Yield every document of the source. Raise ConnectorError if the source is unreadable."""
+
+    def documents_in(self, scopes: Sequence[str]) -> AsyncIterator[Document]:
+        """Optional (see ``partial``): :meth:`documents` for part of the source only, the items
+        :func:`in_scope` of ``scopes`` (ids, or id prefixes ending before a ``/``: the files and
+        folders a watcher saw change).
+
+        Items in scope that are neither yielded, nor reported with :meth:`unchanged` or
+        :meth:`skip`, are deleted from the index; items out of scope are left as they are, so
+        ``state`` must end up updated for the items in scope and unchanged for the others.
+        """
+        raise NotImplementedError(f"the {self.name} connector reads its whole source on every run")

@@ -28,9 +28,11 @@ This module needs pytest (a test dependency of your plug-in); Strongroom never i
 The contract: at least one document; ids unique within a run and stable across runs (same ids,
 same text); every document has a title and text; a second run given the first run's ``state``
 accounts for every document (yielded again, or reported with ``unchanged()``/``skip()``), and
-the state is JSON; ``Config`` subclasses :class:`strongroom.connectors.Config` and rejects unknown
-keys by name; ``SecretStr`` settings never show in ``repr``/``str``/JSON, and settings named like
-secrets are ``SecretStr``; ``name`` is an identifier; a source that cannot be read raises
+the state is JSON; with ``partial``, ``documents_in()`` accounts for its scope and nothing
+outside it, and a whole run given its state still accounts for every document; ``Config``
+subclasses :class:`strongroom.connectors.Config` and rejects unknown keys by name;
+``SecretStr`` settings never show in ``repr``/``str``/JSON, and settings named like secrets are
+``SecretStr``; ``name`` is an identifier; a source that cannot be read raises
 :class:`ConnectorError` and nothing else; importing the connector loads none of chromadb,
 sentence_transformers or mcp.
 """
@@ -53,7 +55,7 @@ from typing import Any, ClassVar, TypeVar, get_args, get_origin
 import pytest
 from pydantic import SecretBytes, SecretStr, ValidationError
 
-from strongroom.connectors.api import Config, Connector, ConnectorError, Document
+from strongroom.connectors.api import Config, Connector, ConnectorError, Document, in_scope
 from strongroom.connectors.registry import GROUP, configure, is_secret
 
 __all__ = ["SECRET", "ConnectorContract", "acollect", "collect", "secret_settings"]
@@ -83,6 +85,10 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called from inside an event loop
         return pool.submit(asyncio.run, coro).result()
+
+
+async def _documents_in(connector: Connector, scopes: Sequence[str]) -> list[Document]:
+    return [document async for document in connector.documents_in(scopes)]
 
 
 def collect(connector: Connector) -> list[Document]:
@@ -276,6 +282,27 @@ class ConnectorContract:
             "given the first run's state, the second run neither yielded nor called unchanged() for "
             f"{missing}: Strongroom would delete them from the index"
         )
+
+    def test_a_partial_run_covers_its_scope_and_keeps_the_rest_of_the_state(
+        self, contract_config: dict[str, Any], contract_base_dir: Path | None
+    ) -> None:
+        if not self.connector_class.partial:
+            pytest.skip("partial is False: every run covers the whole source")
+        first = self.make_connector(contract_config, contract_base_dir)
+        ids = sorted(d.id for d in collect(first))
+        second = self.make_connector(contract_config, contract_base_dir)
+        second.state = json.loads(json.dumps(first.state))
+        scope = ids[:1]
+        yielded = {d.id for d in _run(_documents_in(second, scope))}
+        accounted = yielded | second.kept | {s.id for s in second.skipped}
+        assert set(scope) <= accounted, f"documents_in({scope}) neither yielded nor kept {scope}"
+        outside = sorted(i for i in accounted if not in_scope(i, set(scope)))
+        assert not outside, f"documents_in({scope}) reported items out of its scope: {outside}"
+        json.dumps(second.state)
+        third = self.make_connector(contract_config, contract_base_dir)
+        third.state = second.state
+        again = {d.id for d in collect(third)} | third.kept | {s.id for s in third.skipped}
+        assert set(ids) <= again, f"after a partial run, a whole run lost {sorted(set(ids) - again)}"
 
     def test_estimated_count_is_a_count_or_none(self, contract_connector: Connector) -> None:
         count = _run(contract_connector.estimated_count())

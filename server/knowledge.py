@@ -225,9 +225,10 @@ class KnowledgeBase:
         progress: SyncProgress | None = None,
         wait_s: float = 0.0,
         stop: threading.Event | None = None,
+        paths: Mapping[str, Sequence[str]] | None = None,
     ) -> SyncReport:
         recorder = ProgressRecorder(self.settings.data_dir, progress)
-        return self.indexer.sync(sources, full=full, progress=recorder, wait_s=wait_s, stop=stop)
+        return self.indexer.sync(sources, full=full, progress=recorder, wait_s=wait_s, stop=stop, paths=paths)
 
     def last_synced(self) -> dict[str, datetime | None]:
         """When each source was last synced; empty if the catalog cannot be read now (background

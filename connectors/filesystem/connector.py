@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from pydantic import Field
 
-from ..api import Config, Connector, ConnectorError, Document
+from ..api import Config, Connector, ConnectorError, Document, in_scope
 from .extract import ExtractionWorker, Limits
 from .formats import ParseError, first_heading, format_for
 from .formats.base import error_reason
@@ -76,16 +76,26 @@ class FilesystemConnector(Connector):
     Config = FilesystemConfig
     config: FilesystemConfig
 
+    partial = True
+
     def __init__(self, config: FilesystemConfig) -> None:
         super().__init__(config)
 
-    async def documents(self) -> AsyncIterator[Document]:
+    def documents(self) -> AsyncIterator[Document]:
         """Yield one document per readable file; unusable files are recorded with :meth:`skip`."""
+        return self._documents(None)
+
+    def documents_in(self, scopes: Sequence[str]) -> AsyncIterator[Document]:
+        """The same for the files and folders ``scopes`` name (relative paths), without listing
+        the rest of the tree; the other files' stamps are kept."""
+        return self._documents(scopes)
+
+    async def _documents(self, scopes: Sequence[str] | None) -> AsyncIterator[Document]:
         root = await asyncio.to_thread(self._root)
         scanned_at = time.time()
-        entries = await asyncio.to_thread(self._list, root, self.skip)
+        entries = await asyncio.to_thread(self._list, root, self.skip, scopes)
         before = _Stamps.load(self.state)
-        stamps: dict[str, list[float]] = {}
+        stamps = {} if scopes is None else before.outside(set(scopes))
         worker = ExtractionWorker(self.config.parse_timeout)
         try:
             for entry in entries:
@@ -106,7 +116,8 @@ class FilesystemConnector(Connector):
                     yield document
         finally:
             await asyncio.to_thread(worker.close)
-        self.state = {"files": stamps, "scanned_at": scanned_at}
+        # After part of the tree, trust the other files' stamps as far as the last full scan did.
+        self.state = {"files": stamps, "scanned_at": scanned_at if scopes is None else before.scanned_at}
 
     async def estimated_count(self) -> int | None:
         """How many files a run will parse: a walk of the tree without reading any file."""
@@ -126,7 +137,7 @@ class FilesystemConnector(Connector):
             raise ConnectorError(f"{path}: not a folder")
         return root
 
-    def _list(self, root: Path, on_skip: SkipCallback) -> list[FileEntry]:
+    def _list(self, root: Path, on_skip: SkipCallback, only: Sequence[str] | None = None) -> list[FileEntry]:
         include, exclude = GlobSet(self.config.include), GlobSet(self.config.exclude)
         try:
             return list(
@@ -136,6 +147,7 @@ class FilesystemConnector(Connector):
                     exclude=exclude,
                     on_skip=on_skip,
                     allow_hard_links=self.config.allow_hard_links,
+                    only=only,
                 )
             )
         except OSError as exc:
@@ -154,6 +166,10 @@ class _Stamps:
         files, scanned_at = state.get("files"), state.get("scanned_at")
         ok = isinstance(files, dict) and isinstance(scanned_at, float | int)
         return cls(files if ok else {}, float(scanned_at) if ok else 0.0)  # type: ignore[arg-type]
+
+    def outside(self, scopes: set[str]) -> dict[str, list[float]]:
+        """The stamps of the files out of ``scopes``."""
+        return {rel: stamp for rel, stamp in self.files.items() if not in_scope(rel, scopes)}
 
     def trusts(self, rel: str, stamp: list[float]) -> bool:
         # A file modified just before or during the last scan may have changed again within the

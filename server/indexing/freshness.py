@@ -1,10 +1,12 @@
 """Keeping the index fresh while serving: watched folders, refresh schedules, one sync at a time.
 
 One task decides what is due and runs the (blocking, incremental, crash-safe) sync in a worker
-thread, so searches go on meanwhile; another watches the filesystem sources' folders and marks
-a source dirty. A source is synced once its files have been quiet for ``debounce_s`` (a burst
-of saves is one sync), when its ``refresh`` schedule comes round, and once at start for a
-watched source (catching up on what changed while nobody watched). A change arriving during a
+thread, so searches go on meanwhile; another watches the filesystem sources' folders and notes
+the paths that changed. Once a source's files have been quiet for ``debounce_s`` (a burst of
+saves is one sync), just those paths are synced. A source is synced whole when its ``refresh``
+schedule comes round, once at start for a watched source (catching up on what changed while
+nobody watched), when more than ``MAX_PATHS`` changed, and when the watcher may have missed
+changes (it failed, or a watched folder itself went or came back). A change arriving during a
 sync makes a next one; a sync another process is running is waited out. What each source is
 waiting for is published under the data directory for ``strongroom status``.
 """
@@ -17,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from watchfiles import Change, awatch
 from strongroom.connectors.api import ConnectorError
 from strongroom.connectors.filesystem.connector import FilesystemConfig
 from strongroom.connectors.filesystem.globs import GlobSet
+from strongroom.connectors.filesystem.walk import visible
 from strongroom.connectors.registry import build_connector
 from strongroom.server.indexing.sync import SyncBusy, SyncReport, SyncStopped
 from strongroom.server.settings import ServerSettings, Settings, SourceSettings
@@ -40,11 +43,12 @@ from strongroom.server.store.locks import exclusive_lock
 log = logging.getLogger(__name__)
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected" on every save
 
-SyncFn = Callable[[Sequence[str], threading.Event], SyncReport]
+SyncFn = Callable[[Sequence[str], Mapping[str, Sequence[str]], threading.Event], SyncReport]
+"""Syncs the named sources, those in the mapping only at the paths given (relative to the folder)."""
 BUSY_RETRY_S = 3.0
 FAILURE_RETRY_S = 60.0
-MAX_SLEEP_S = 60.0  # re-check the wall clock at least this often (a laptop that slept)
-_HIDDEN = (".", "~$")
+MAX_SLEEP_S = 60.0  # re-check the wall clock (a laptop that slept) and the watched folders this often
+MAX_PATHS = 500  # more changed paths than this: one walk of the tree costs less than their stats
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ class _Source:
     include: GlobSet | None = None
     exclude: GlobSet | None = None
     pending: set[str] = field(default_factory=set)  # changed paths since the last sync began
-    requested: bool = False
+    requested: bool = False  # due now, quiet or not
+    whole: bool = False  # the next sync covers the whole source, not just the pending paths
     first_change: float | None = None  # monotonic
     last_change: float | None = None
     next_at: datetime | None = None
@@ -78,14 +83,25 @@ class _Source:
             rel = Path(path).relative_to(self.root).as_posix()
         except ValueError:
             return None
-        parts = rel.split("/")
-        if rel == "." or any(p.startswith(_HIDDEN) for p in parts):
+        if rel == "." or not visible(rel, self.exclude):
             return None
-        if any(self.exclude.matches("/".join(parts[: i + 1])) for i in range(len(parts))):
-            return None
-        if self.include.matches(rel) or change == Change.deleted or os.path.isdir(path):
-            return rel  # a matching file, or a folder moved or deleted with its files
-        return None
+        if self.include.matches(rel) or change == Change.deleted:
+            return rel  # a matching file, or something deleted (a folder goes with its files)
+        if change == Change.added and os.path.isdir(path):
+            return rel  # a folder moved in: its files are not reported one by one
+        return None  # a folder whose entries changed (polling) reports them too
+
+    def lost(self, change: Change, path: str) -> bool:
+        """Whether the watched folder itself went or came back (its watch with it)."""
+        return change != Change.modified and Path(path) == self.root
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What one sync of a source was asked to cover."""
+
+    paths: set[str]
+    whole: bool
 
 
 class Freshness:
@@ -115,7 +131,7 @@ class Freshness:
             if state.schedule is not None:
                 last = last_synced.get(source.name)
                 state.next_at = state.schedule.next_after(last) if last else now
-            state.requested = settings.server.sync_on_start or state.root is not None
+            state.requested = state.whole = settings.server.sync_on_start or state.root is not None
             self._sources[source.name] = state
 
     @property
@@ -195,10 +211,13 @@ class Freshness:
 
     async def _sync_now(self, names: list[str]) -> None:
         taken = {name: self._take(name) for name in names}
+        paths = {name: sorted(work.paths) for name, work in taken.items() if not work.whole}
         self._publish()
         started = datetime.now(UTC).replace(microsecond=0)
         try:
-            report = await anyio.to_thread.run_sync(self._sync, names, self._stop, abandon_on_cancel=True)
+            report = await anyio.to_thread.run_sync(
+                self._sync, names, paths, self._stop, abandon_on_cancel=True
+            )
         except SyncStopped:
             return
         except SyncBusy:
@@ -221,17 +240,20 @@ class Freshness:
         if self._on_documents_changed and any(r.added or r.deleted for r in report.sources):
             await self._on_documents_changed()
 
-    def _take(self, name: str) -> set[str]:
+    def _take(self, name: str) -> _Work:
         state = self._sources[name]
-        taken = state.pending
-        state.pending, state.requested, state.syncing = set(), False, True
+        scheduled = state.next_at is not None and state.next_at <= datetime.now(UTC)
+        whole = state.whole or scheduled or not state.pending or len(state.pending) > MAX_PATHS
+        work = _Work(state.pending, whole)
+        state.pending, state.requested, state.whole, state.syncing = set(), False, False, True
         state.first_change = state.last_change = None
-        return taken
+        return work
 
-    def _give_back(self, taken: dict[str, set[str]], delay: float) -> None:
-        for name, pending in taken.items():
+    def _give_back(self, taken: dict[str, _Work], delay: float) -> None:
+        for name, work in taken.items():
             state = self._sources[name]
-            state.pending |= pending
+            state.pending |= work.paths
+            state.whole |= work.whole
             state.requested = True
         self._not_before = time.monotonic() + delay
 
@@ -239,11 +261,16 @@ class Freshness:
 
     async def _watch_forever(self) -> None:
         polling = self._server.watch_polling
+        started = False
         while True:
-            roots = sorted({s.root for s in self._sources.values() if s.root and s.root.is_dir()})
-            if not roots:
-                await anyio.sleep(MAX_SLEEP_S)  # the folders do not exist yet; their syncs say so
+            roots = self._roots()
+            if not roots:  # the folders do not exist (yet); their syncs say so
+                await anyio.sleep(self._recheck_s(roots))
+                started = True
                 continue
+            if started:  # nothing watched these folders for a moment: look at all of them
+                self._resync(roots)
+            started = True
             try:
                 await self._watch(roots, polling)
             except Exception as exc:
@@ -254,29 +281,56 @@ class Freshness:
                     log.warning("native file events unavailable (%s); polling for changes instead", exc)
                 polling = True
 
-    async def _watch(self, roots: Iterable[Path], polling: bool) -> None:
+    async def _watch(self, roots: set[Path], polling: bool) -> None:
+        """Note changes under ``roots`` until a watched folder goes or one comes back."""
         stop = anyio.Event()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_set_when_cancelled, stop)
-            async for changes in awatch(
-                *roots,
-                watch_filter=None,
+            changes = awatch(
+                *sorted(roots),
+                # Applied by watchfiles in Python to what its watcher found: the polling watcher
+                # still stats every file under the folders, excluded and hidden trees included
+                # (and native events watch every folder); watchfiles has no way to prune them.
+                watch_filter=self._wanted,
                 step=200,  # the watcher thread's wake-up period: idle cost, not latency (see debounce)
-                rust_timeout=int(MAX_SLEEP_S * 1000),
+                rust_timeout=int(self._recheck_s(roots) * 1000),
+                yield_on_timeout=True,  # to look for a missing folder
                 stop_event=stop,
                 force_polling=polling,
                 poll_delay_ms=int(self._server.poll_interval_s * 1000),
                 ignore_permission_denied=True,
-            ):
-                self._note(changes)
+            )
+            async with contextlib.aclosing(changes):
+                async for batch in changes:
+                    if self._note(batch) or self._roots() != roots:
+                        break
             tasks.cancel_scope.cancel()
 
-    def _note(self, changes: set[tuple[Change, str]]) -> None:
+    def _roots(self) -> set[Path]:
+        return {s.root for s in self._sources.values() if s.root and s.root.is_dir()}
+
+    def _recheck_s(self, roots: set[Path]) -> float:
+        """How often to look whether watched folders came or went: a missing one (an unplugged
+        drive, a folder being restored) as often as a poll."""
+        missing = any(s.root and s.root not in roots for s in self._sources.values())
+        return self._server.poll_interval_s if missing else MAX_SLEEP_S
+
+    def _wanted(self, change: Change, path: str) -> bool:
+        """Whether a change may matter to a watched source (its folder itself, or what it indexes)."""
+        return any(
+            s.root is not None and (s.lost(change, path) or s.relevant(change, path) is not None)
+            for s in self._sources.values()
+        )
+
+    def _note(self, changes: set[tuple[Change, str]]) -> bool:
+        """Note the changed paths; whether a watched folder itself went (or came back)."""
         now = time.monotonic()
-        noted = False
+        noted = lost = False
         for state in self._sources.values():
             if state.root is None:
                 continue
+            if any(state.lost(change, path) for change, path in changes):
+                state.requested = state.whole = lost = noted = True
             rels = {rel for change, path in changes if (rel := state.relevant(change, path))}
             if rels:
                 state.pending |= rels
@@ -286,6 +340,17 @@ class Freshness:
         if noted:
             self._publish()
             self._wake.set()
+        return lost
+
+    def _resync(self, roots: set[Path]) -> None:
+        """Sync the sources watching ``roots`` whole: changes there may have gone unseen.
+
+        (watchfiles drops the events by which a native watcher says it lost some: an
+        overflowing queue is seen only as many changed paths, more than ``MAX_PATHS``.)"""
+        for state in self._sources.values():
+            if state.root in roots:
+                state.requested = state.whole = True
+        self._wake.set()
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -324,8 +389,9 @@ def log_report(report: SyncReport) -> None:
     """One line per source: counts and the source error, never document text."""
     for s in report.sources:
         log.info(
-            "sync %s: added %d, updated %d, unchanged %d, deleted %d, skipped %d%s",
+            "sync %s%s: added %d, updated %d, unchanged %d, deleted %d, skipped %d%s",
             s.name,
+            " (changed paths)" if s.partial else "",
             s.added,
             s.updated,
             s.unchanged,

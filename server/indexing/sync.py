@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from strongroom.connectors.api import Connector, ConnectorError, Document
+from strongroom.connectors.api import Connector, ConnectorError, Document, in_scope
 from strongroom.connectors.registry import build_connector
 from strongroom.server.embedder import Embedder
 from strongroom.server.errors import StrongroomError
@@ -74,6 +74,8 @@ class SourceReport:
     flagged: dict[str, int] = field(default_factory=dict)
     """Documents written this sync with passages that read like instructions to a model: how many."""
     error: str | None = None
+    partial: bool = False
+    """Only the items named for this sync were read (a watched folder's changed paths)."""
 
 
 @dataclass
@@ -121,6 +123,7 @@ class _Reading:
     batch: list[_Prepared] = field(default_factory=list)
     done: int = 0
     connector: Connector | None = None
+    part: Sequence[str] | None = None  # the paths a partial run reads (None: the whole source)
 
 
 @dataclass(frozen=True)
@@ -189,11 +192,14 @@ class Indexer:
         progress: SyncProgress | None = None,
         wait_s: float = 0.0,
         stop: threading.Event | None = None,
+        paths: Mapping[str, Sequence[str]] | None = None,
     ) -> SyncReport:
         """Sync the named sources (all by default). One failing source never stops the others.
 
         Waits up to ``wait_s`` for another process's sync; ``stop`` ends the sync early (between
-        two documents), leaving the index consistent, and raises SyncStopped.
+        two documents), leaving the index consistent, and raises SyncStopped. ``paths`` limits
+        a source to those items (files or folders of a watched tree) where its connector can
+        read part of its source and has done a whole run before; the others sync whole.
         """
         sources = (
             [self._settings.source(n) for n in source_names] if source_names else self._settings.all_sources()
@@ -206,8 +212,10 @@ class Indexer:
             for source in sources:
                 if stop is not None and stop.is_set():
                     break
-                reports.append(asyncio.run(self._sync_source(source, full, progress)))
-            everything = {s.name for s in self._settings.all_sources()} <= {r.name for r in reports}
+                scopes = None if full or paths is None else paths.get(source.name)
+                reports.append(asyncio.run(self._sync_source(source, full, progress, scopes)))
+            whole = {r.name for r in reports if not r.partial}
+            everything = {s.name for s in self._settings.all_sources()} <= whole
             if previous is not None and everything and all(r.error is None for r in reports):
                 self._catalog.set_embedding(self._embedder.identity, None)  # nothing older is left
             purged = self._purge_removed() if everything and not source_names else {}
@@ -298,7 +306,11 @@ class Indexer:
                 self._mark_current()
 
     async def _sync_source(
-        self, source: SourceSettings, full: bool, progress: SyncProgress | None
+        self,
+        source: SourceSettings,
+        full: bool,
+        progress: SyncProgress | None,
+        scopes: Sequence[str] | None = None,
     ) -> SourceReport:
         report = SourceReport(source.name)
         self._catalog.register_source(source.name, source.connector, source.description)
@@ -306,12 +318,15 @@ class Indexer:
         reading = _Reading()
         pipeline = _Pipeline(self._embedder.embed, lambda b, v: self._write(b, report, v))
         try:
-            await self._read(source, full, progress, known, report, reading, pipeline)
+            await self._read(source, full, progress, known, report, reading, pipeline, scopes)
         except Exception as exc:
             self._keep_read(source, report, reading, pipeline, exc)
         if reading.connector is not None:
             self._settle(source, report, reading.seen, reading.connector)
         seen = reading.seen | self._catalog.canary_source_ids(source.name)  # planted decoys stay
+        if reading.part:  # only what was looked at can be gone
+            covered = {clean_id(scope) for scope in reading.part}
+            known = {k: v for k, v in known.items() if in_scope(k, covered)}
         if report.error is None:
             self._delete_gone(source, report, set(known) - seen)
         if not (self._stop is not None and self._stop.is_set()):
@@ -329,14 +344,20 @@ class Indexer:
         report: SourceReport,
         reading: _Reading,
         pipeline: _Pipeline,
+        scopes: Sequence[str] | None = None,
     ) -> None:
-        """Read the source's documents, submitting each batch to embed and write as it fills."""
+        """Read the source's documents (only those in ``scopes`` when the connector can, after a
+        whole run), submitting each batch to embed and write as it fills."""
         connector = build_connector(source.connector, source.connector_options(), self._settings.base_dir)
         reading.connector = connector
         connector.state = self._load_state(source, full)
+        if scopes and connector.partial and connector.state:  # else a whole run
+            reading.part = scopes
+        report.partial = reading.part is not None
         if progress:
-            progress.source_started(source.name, await connector.estimated_count())
-        async for document in _until_stopped(connector.documents(), self._stop):
+            progress.source_started(source.name, None if reading.part else await connector.estimated_count())
+        documents = connector.documents_in(reading.part) if reading.part else connector.documents()
+        async for document in _until_stopped(documents, self._stop):
             source_id = clean_id(document.id)
             if not source_id or source_id in reading.seen:
                 problem = "duplicate document id in this source" if source_id else "blank document id"

@@ -106,7 +106,7 @@ def _lifespan(
         kb.embedder.start_loading()  # initialize must not wait for torch
         freshness = Freshness(
             app.settings,
-            lambda names, stop: kb.sync(names, stop=stop),
+            lambda names, paths, stop: kb.sync(names, paths=paths, stop=stop),
             kb.last_synced(),
             rule_tools.notifier.resources_changed,
         )

@@ -214,8 +214,7 @@ def snapshot(kb: KnowledgeBase) -> dict[str, Snapshot]:
 
 
 def ledger(kb: KnowledgeBase) -> set[str]:
-    with kb.catalog.database.read() as db:
-        return {r[0] for r in db.execute("SELECT chunk_id FROM vector_ledger")}
+    return {r[0] for r in kb.catalog._rows("SELECT chunk_id FROM vector_ledger")}
 
 
 def committed_chunk_ids(kb: KnowledgeBase) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.types import ResourceListChangedNotification
 
 from strongroom.server.app import build_app
@@ -34,7 +36,7 @@ pytestmark = pytest.mark.model
 
 DEBOUNCE_S = 0.3
 VISIBLE_WITHIN_S = 10.0  # debounce + an incremental sync + embedding a file, loaded machine
-GUARD = "[guard.limits]\ncalls_per_minute = 100000\n\n"  # these tests poll
+GUARD = "[guard.limits]\ncalls_per_minute = 100000\nburst = 1000\n\n"  # these tests poll
 
 
 def _params(config: Path) -> StdioServerParameters:
@@ -64,11 +66,27 @@ async def _top_documents(client: Client, query: str) -> list[str]:
     return [h["document_id"] for h in hits]
 
 
-def test_search_follows_edits_adds_renames_and_deletes_under_a_running_server(tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
+async def _top_is(client: Client, query: str, doc: str) -> bool:
+    return (await _top_documents(client, query))[:1] == [doc]
+
+
+async def _synced(client: Client, name: str, documents: int) -> bool:
+    """The source holds ``documents``, has synced, and waits for nothing."""
+    s = await _source(client, name)
+    return bool(
+        s["documents"] == documents and s["last_synced"] and not s["pending_changes"] and not s["syncing"]
+    )
+
+
+def _stoves_and_kayaks(docs: Path) -> None:
     docs.mkdir()
     (docs / "kayaks.md").write_text("# Kayak storage\n\nKayaks are stored upside down on padded racks.")
     (docs / "stoves.md").write_text("# Camp stoves\n\nCanister stoves must be tested outdoors before sale.")
+
+
+def test_search_follows_edits_adds_renames_and_deletes_under_a_running_server(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    _stoves_and_kayaks(docs)
     config = tmp_path / "strongroom.toml"
     config.write_text(
         f"[server]\ndebounce_s = {DEBOUNCE_S}\n\n{GUARD}"
@@ -88,16 +106,12 @@ def test_search_follows_edits_adds_renames_and_deletes_under_a_running_server(tm
             caps = client.session.initialize_result.capabilities  # type: ignore[union-attr]
             assert caps.resources is not None and caps.resources.list_changed
 
-            async def first_sync_done() -> bool:
-                s = await _source(client, "n")
-                return bool(s["documents"] == 2 and s["last_synced"] and s["watching"])
-
-            await _until("catch-up sync at start", first_sync_done, 180)
-            assert (await _source(client, "n"))["pending_changes"] == 0
+            await _until("catch-up sync at start", lambda: _synced(client, "n", 2), 180)
+            assert (await _source(client, "n"))["watching"]
             heard.clear()
 
-            async def top_is(query: str, doc: str) -> bool:
-                return (await _top_documents(client, query))[:1] == [doc]
+            def top_is(query: str, doc: str) -> Any:
+                return _top_is(client, query, doc)
 
             # Edit: a burst of saves is one sync, and the last version is what is found.
             for n in range(3):
@@ -288,3 +302,155 @@ def test_a_sigkill_during_a_background_sync_leaves_the_index_consistent(tmp_path
     check_invariants(kb)
     assert chroma_ids(kb) == committed_chunk_ids(kb) and not ledger(kb)
     kb.close()
+
+
+def test_polling_sees_edits_and_adds_and_syncs_just_the_changed_files(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    _stoves_and_kayaks(docs)
+    config = tmp_path / "strongroom.toml"
+    config.write_text(
+        f"[server]\ndebounce_s = {DEBOUNCE_S}\nwatch_polling = true\npoll_interval_s = 0.5\n\n{GUARD}"
+        "[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n"
+    )
+    log = tmp_path / "serve.log"
+
+    async def session() -> None:
+        with log.open("w") as errlog:
+            async with Client(
+                stdio_client(_params(config), errlog=errlog), read_timeout_seconds=120
+            ) as client:
+                await _until("catch-up sync at start", lambda: _synced(client, "n", 2), 180)
+                (docs / "stoves.md").write_text("# Camp stoves\n\nStoves are kept in the zebracorn cabinet.")
+                await _until(
+                    "edited file",
+                    lambda: _top_is(client, "zebracorn cabinet", "n/stoves.md"),
+                    VISIBLE_WITHIN_S,
+                )
+                (docs / "bikes.md").write_text("# Bicycles\n\nEvery bicycle gets a quokkaline chain check.")
+                await _until(
+                    "added file",
+                    lambda: _top_is(client, "quokkaline chain check", "n/bikes.md"),
+                    VISIBLE_WITHIN_S,
+                )
+
+    anyio.run(session)
+    syncs = re.findall(
+        r"sync n( \(changed paths\))?: added (\d+), updated (\d+), unchanged (\d+)", log.read_text()
+    )
+    assert syncs[0] == ("", "2", "0", "0"), syncs  # the catch-up at start: the whole folder
+    assert all(s[0] for s in syncs[1:]), syncs  # then only what changed
+    assert (" (changed paths)", "0", "1", "0") in syncs, syncs  # the edit
+    assert (" (changed paths)", "1", "0", "0") in syncs, syncs  # the new file
+
+
+_VERSION = re.compile(r"version (\d+):")
+
+
+def _harbour_notes(docs: Path, version: int, n: int) -> None:
+    for i in range(n):
+        paragraphs = (
+            f"Note {i} version {version}: the harbour tide table for pier {p} lists the spring tides, "
+            "the neap tides and the mooring ropes checked at dawn."
+            for p in range(3)
+        )
+        (docs / f"note-{i:02}.md").write_text(f"# Note {i}\n\n" + "\n\n".join(paragraphs))
+
+
+def test_searches_during_a_background_sync_never_see_a_half_written_document(tmp_path: Path) -> None:
+    notes = 30  # three passages each, written a few at a time (batch_size) while searches run
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _harbour_notes(docs, 1, notes)
+    config = tmp_path / "strongroom.toml"
+    config.write_text(
+        f"[server]\ndebounce_s = {DEBOUNCE_S}\n\n{GUARD}[embedding]\nbatch_size = 4\n\n"
+        "[chunking]\nmax_chars = 200\nmin_chars = 0\n\n[retrieval]\nper_document = 3\n\n"
+        "[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n"
+    )
+    searches = errors = mixed_documents = during = 0
+
+    async def session() -> None:
+        nonlocal searches, errors, mixed_documents, during
+        async with Client(_params(config), read_timeout_seconds=120) as client:
+            await _until("catch-up sync at start", lambda: _synced(client, "n", notes), 180)
+            _harbour_notes(docs, 2, notes)  # every document rewritten: one background sync
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                query = {"query": "harbour tide table spring neap mooring ropes", "k": 20}
+                result = await client.call_tool("search", query)
+                searches += 1
+                if result.is_error:
+                    errors += 1
+                    continue
+                versions: dict[str, set[str]] = {}
+                for hit in structured(result)["results"]:
+                    versions.setdefault(hit["document_id"], set()).update(_VERSION.findall(hit["text"]))
+                mixed_documents += sum(len(v) > 1 for v in versions.values())
+                seen = set().union(*versions.values())
+                during += seen == {"1", "2"}  # some documents already new, others not yet
+                if seen == {"2"} and await _synced(client, "n", notes):
+                    break
+            else:
+                raise AssertionError("the background sync did not finish")
+
+    anyio.run(session)
+    print(f"{searches} searches, {during} during the sync")
+    assert errors == 0 and mixed_documents == 0
+    assert during > 0, "no search ran while the sync was half done"
+
+
+def test_a_source_whose_folder_goes_keeps_its_index_and_reports_it_while_another_syncs(
+    tmp_path: Path,
+) -> None:
+    for name in ("a", "b"):
+        _stoves_and_kayaks(tmp_path / name)
+    config = tmp_path / "strongroom.toml"
+    sources = "".join(f"[[sources]]\nname = '{n}'\nconnector = 'filesystem'\npath = '{n}'\n\n" for n in "ab")
+    config.write_text(f"[server]\ndebounce_s = {DEBOUNCE_S}\npoll_interval_s = 0.5\n\n{GUARD}{sources}")
+
+    async def session() -> None:
+        async with Client(_params(config), read_timeout_seconds=120) as client:
+            for name in "ab":
+                await _until(f"catch-up sync of {name}", lambda n=name: _synced(client, n, 2), 180)
+
+            (tmp_path / "a").rename(tmp_path / "a-away")  # an unplugged drive, a folder moved
+
+            async def failed() -> bool:
+                return "folder not found" in ((await _source(client, "a"))["last_error"] or "")
+
+            await _until("the missing folder reported", failed, VISIBLE_WITHIN_S)
+            assert (await _source(client, "a"))["documents"] == 2  # its last good index is kept
+            hits = structured(await client.call_tool("search", {"query": "kayaks padded racks", "k": 5}))
+            assert "a/kayaks.md" in [h["document_id"] for h in hits["results"]]
+
+            (tmp_path / "b" / "stoves.md").write_text(
+                "# Camp stoves\n\nStoves are kept in the zebracorn cabinet."
+            )
+            await _until(
+                "the other source's edit",
+                lambda: _top_is(client, "zebracorn cabinet", "b/stoves.md"),
+                VISIBLE_WITHIN_S,
+            )
+            assert not (await _source(client, "b"))["last_error"]
+
+            (tmp_path / "a-away" / "kayaks.md").write_text(
+                "# Kayaks\n\nKayaks hang from the wombatite hooks."
+            )
+            (tmp_path / "a-away").rename(tmp_path / "a")  # back, changed while away
+
+            async def recovered() -> bool:
+                return not (await _source(client, "a"))["last_error"] and await _top_is(
+                    client, "wombatite hooks", "a/kayaks.md"
+                )
+
+            await _until("the folder back, watched and synced", recovered, VISIBLE_WITHIN_S)
+            (tmp_path / "a" / "bikes.md").write_text(
+                "# Bicycles\n\nEvery bicycle gets a quokkaline chain check."
+            )
+            await _until(
+                "a change in it",
+                lambda: _top_is(client, "quokkaline chain check", "a/bikes.md"),
+                VISIBLE_WITHIN_S,
+            )
+
+    anyio.run(session)

@@ -177,8 +177,7 @@ def assert_consistent(kb: KnowledgeBase) -> None:
     assert chroma_ids(kb) == chunks
     assert kb.vectors.count() == len(chunks) == kb.catalog.counts()[1]
     assert kb.catalog.orphaned_vectors() == []
-    with kb.catalog.database.read() as db:
-        ledger = db.execute("SELECT COUNT(*) FROM vector_ledger").fetchone()[0]
+    ledger = kb.catalog._row("SELECT COUNT(*) FROM vector_ledger")[0]
     assert ledger == 0
 
 
@@ -269,6 +268,47 @@ def test_deleting_a_file_removes_it_from_search(kb: KnowledgeBase, config: Path)
     assert kb.catalog.counts()[0] == 5
     assert_consistent(kb)
     assert all(h.document_id != doc_id("chess.md") for h in hits(kb, "Sicilian Defence Najdorf", k=20))
+
+
+def test_a_sync_of_changed_paths_reads_just_those_and_deletes_only_within_them(
+    kb: KnowledgeBase,
+    config: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = config.parent / "docs"
+    changed = {SOURCE: ["lighthouse.md", "chess.md", "extra"]}
+    first = only(kb.sync(paths=changed))  # nothing synced before: the whole source
+    assert not first.partial and first.added == 6
+
+    (docs / "lighthouse.md").write_text(EDITED_LIGHTHOUSE, encoding="utf-8")
+    (docs / "chess.md").unlink()
+    (docs / "extra").mkdir()
+    (docs / "extra" / "bells.md").write_text("# Bells\n\n" + EDITED_LIGHTHOUSE, encoding="utf-8")
+    (docs / "volcano.md").unlink()  # not among the paths: left for a later sync
+    counter = EmbedCounter(monkeypatch, embedder)
+    report = only(kb.sync(paths=changed))
+    assert report.partial and report.error is None
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (1, 1, 0, 1)
+    assert counter.texts == report.chunks
+    assert kb.catalog.document(doc_id("chess.md")) is None
+    assert kb.catalog.document(doc_id("volcano.md")) is not None
+    assert hits(kb, "solar-charged LED beacon telemetry modem", k=3)[0].document_id in {
+        doc_id("lighthouse.md"),
+        doc_id("extra/bells.md"),
+    }
+    assert_consistent(kb)
+    # The connector's memory: the files read now, and those not looked at, as they were.
+    stamps = kb.catalog.connector_state(SOURCE)["data"]["files"]
+    assert sorted(stamps) == sorted(
+        ["beekeeping.md", "extra/bells.md", "glacier.md", "lighthouse.md", "sourdough.md", "volcano.md"]
+    )
+
+    counter.reset()
+    whole = only(kb.sync())
+    assert not whole.partial and whole.deleted == 1 and whole.added == whole.updated == 0
+    assert counter.texts == 0
+    assert_consistent(kb)
 
 
 def test_full_sync_reembeds_everything_without_duplicates(

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from watchfiles import Change
 
 from strongroom.connectors.filesystem import FilesystemConnector
+from strongroom.connectors.filesystem import walk as walk_module
 from strongroom.connectors.filesystem.connector import FilesystemConfig
 from strongroom.connectors.testing import collect
-from strongroom.server.indexing.freshness import Freshness, read_published
+from strongroom.server.indexing import freshness as freshness_module
+from strongroom.server.indexing.freshness import MAX_PATHS, Freshness, read_published
 from strongroom.server.indexing.sync import SourceReport, SyncBusy, SyncReport
 from strongroom.server.settings import ConfigError, load_settings
 from strongroom.server.settings.schedule import Cron, Every, parse_refresh
@@ -74,6 +80,48 @@ def test_the_filesystem_connector_reads_only_the_files_that_changed(tmp_path: Pa
     assert again.kept == {"a.md"}
 
 
+def test_the_filesystem_connector_reads_just_the_paths_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for rel in ("a.md", "b.md", "sub/c.md", "sub/d.md", "node_modules/x.md", ".hidden/y.md"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n\nSome text of {rel}.")
+    old = time.time() - 60
+    for p in tmp_path.rglob("*"):
+        os.utime(p, (old, old))
+    config = FilesystemConfig(path=tmp_path, exclude=["node_modules"])
+    first = FilesystemConnector(config)
+    assert len(collect(first)) == 4
+    (tmp_path / "a.md").unlink()
+    (tmp_path / "b.md").write_text("# b\n\nNew text.")
+    (tmp_path / "sub" / "d.md").unlink()  # changed, but not among the paths: still remembered
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "f.md").write_text("# f\n\nA folder moved in.")
+    (tmp_path / "node_modules" / "x.md").write_text("changed, excluded")
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def counting_scandir(path: Any) -> Any:
+        listed.append(Path(path).relative_to(tmp_path).as_posix())
+        return scandir(path)
+
+    monkeypatch.setattr(walk_module.os, "scandir", counting_scandir)
+    again = FilesystemConnector(config)
+    again.state = first.state
+    scopes = ["a.md", "b.md", "new", "node_modules/x.md", ".hidden/y.md", "new/f.md", "../a.md"]
+
+    async def run() -> list[str]:
+        return [d.id async for d in again.documents_in(scopes)]
+
+    assert asyncio.run(run()) == ["b.md", "new/f.md"]
+    assert listed == ["new"]  # only the folder named is listed; files are stat'ed
+    assert again.kept == set() and again.skipped == []
+    # The stamps: the files read now added, a.md forgotten, those not looked at kept as they were.
+    assert sorted(again.state["files"]) == ["b.md", "new/f.md", "sub/c.md", "sub/d.md"]
+    assert again.state["files"]["sub/d.md"] == first.state["files"]["sub/d.md"]
+    assert again.state["scanned_at"] == first.state["scanned_at"]
+
+
 def _settings(tmp_path: Path, extra: str = ""):  # type: ignore[no-untyped-def]
     (tmp_path / "docs").mkdir()
     config = tmp_path / "strongroom.toml"
@@ -88,14 +136,18 @@ class _Recorder:
 
     def __init__(self, busy_once: bool = False, seconds: float = 0.0) -> None:
         self.calls: list[float] = []
+        self.paths: list[dict[str, Sequence[str]]] = []  # what each sync was limited to
         self.busy_once = busy_once
         self.seconds = seconds
 
-    def __call__(self, names: Sequence[str], stop: threading.Event) -> SyncReport:
+    def __call__(
+        self, names: Sequence[str], paths: Mapping[str, Sequence[str]], stop: threading.Event
+    ) -> SyncReport:
         if self.busy_once:
             self.busy_once = False
             raise SyncBusy("another sync is running")
         self.calls.append(time.monotonic())
+        self.paths.append(dict(paths))
         time.sleep(self.seconds)
         return SyncReport([SourceReport(n, added=1) for n in names])
 
@@ -161,3 +213,85 @@ def test_a_busy_lock_and_a_change_during_a_sync_each_lead_to_another_sync(tmp_pa
 
     _run(freshness, body)
     assert len(sync.calls) == 2
+
+
+async def _until(check: Any, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_watched_change_syncs_just_its_paths_and_missed_changes_the_whole_source(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "poll_interval_s = 0.5")
+    docs = tmp_path / "docs"
+    sync = _Recorder()
+    freshness = Freshness(settings, sync, {})
+
+    async def body() -> None:
+        await _until(lambda: len(sync.calls) == 1)
+        assert sync.paths[0] == {}  # the catch-up at start: the whole source
+        await anyio.sleep(0.5)
+        (docs / "sub").mkdir()
+        (docs / "sub" / "a.md").write_text("x")
+        await _until(lambda: len(sync.calls) == 2)
+        assert sync.paths[1] in ({"n": ["sub"]}, {"n": ["sub", "sub/a.md"]})  # a new folder: walked
+
+        (docs / "sub" / "a.md").write_text("y")
+        (docs / "sub" / "a.md").rename(docs / "b.md")
+        await _until(lambda: len(sync.calls) == 3)
+        assert sync.paths[2] == {"n": ["b.md", "sub/a.md"]}
+
+        for i in range(MAX_PATHS + 1):  # too many to look at one by one
+            (docs / f"many-{i}.md").write_text("x")
+        await _until(lambda: len(sync.calls) == 4 and freshness.snapshot()["n"].pending_changes == 0)
+        assert sync.paths[3] == {}
+
+        shutil.rmtree(docs)  # the folder itself goes: a whole sync (which reports the folder missing)
+        await _until(lambda: len(sync.calls) == 5)
+        assert sync.paths[4] == {}
+        await anyio.sleep(1.0)
+        docs.mkdir()  # ... and comes back (a drive plugged in again): watched again, synced whole
+        await _until(lambda: len(sync.calls) == 6)
+        assert sync.paths[5] == {}
+        (docs / "c.md").write_text("x")
+        await _until(lambda: len(sync.calls) == 7)
+        assert sync.paths[6] == {"n": ["c.md"]}
+
+    _run(freshness, body)
+
+
+def test_the_watcher_is_given_the_sources_rules_as_its_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(
+        tmp_path,
+        "watch_polling = true\n[[sources]]\nname = 'o'\nconnector = 'filesystem'\n"
+        "path = 'other'\nexclude = ['node_modules', '*.tmp']\n",
+    )
+    (tmp_path / "other").mkdir()
+    called: list[dict[str, Any]] = []
+
+    async def fake_awatch(*paths: Path, **options: Any) -> AsyncIterator[set[tuple[Change, str]]]:
+        called.append({"paths": paths, **options})
+        await anyio.sleep_forever()
+        yield set()
+
+    monkeypatch.setattr(freshness_module, "awatch", fake_awatch)
+    freshness = Freshness(settings, _Recorder(), {})
+
+    async def body() -> None:
+        await _until(lambda: bool(called))
+
+    _run(freshness, body)
+    docs, other = (tmp_path / "docs").resolve(), (tmp_path / "other").resolve()
+    options = called[0]
+    assert options["force_polling"] is True and set(options["paths"]) == {docs, other}
+    wanted = options["watch_filter"]
+    assert wanted(Change.modified, str(docs / "a.md"))
+    assert wanted(Change.deleted, str(other))  # a watched folder itself
+    assert wanted(Change.added, str(docs / "node_modules" / "a.md"))  # only 'o' excludes it
+    for rejected in ("node_modules/a.md", "x/node_modules/b/c.md", "a.tmp", ".git/HEAD", "sub/.a.md"):
+        assert not wanted(Change.added, str(other / rejected)), rejected
+    assert not wanted(Change.modified, str(docs))  # a folder's own time: its entries say what changed
+    assert not wanted(Change.added, str(tmp_path / "elsewhere.md"))
