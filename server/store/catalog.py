@@ -88,54 +88,21 @@ def _connector_state_and_flags(db: Any) -> None:
     add_missing_columns(db, "chunks", {"flags": "TEXT NOT NULL DEFAULT '[]'"})
 
 
-_POSTGRES_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE sources (
-    name TEXT PRIMARY KEY,
-    connector TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    last_synced TEXT,
-    last_error TEXT,
-    connector_state TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE documents (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    source_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    uri TEXT NOT NULL,
-    text TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    updated_at TEXT,
-    indexed_at TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    fields TEXT,
-    labels TEXT NOT NULL,
-    UNIQUE (source, source_id)
-);
-CREATE TABLE chunks (
-    id TEXT PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    chunk_index INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    page INTEGER,
-    headings TEXT NOT NULL,
-    text TEXT NOT NULL,
-    flags TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX chunks_by_document ON chunks(document_id, chunk_index);
-CREATE TABLE chunks_fts (chunk_id TEXT PRIMARY KEY, tsv tsvector NOT NULL);
-CREATE INDEX chunks_fts_tsv ON chunks_fts USING GIN (tsv);
-CREATE TABLE canaries (
-    document_id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    source_id TEXT NOT NULL,
-    token TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE vector_ledger (chunk_id TEXT PRIMARY KEY, document_id TEXT NOT NULL);
-"""
+_FTS5 = """CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    chunk_id UNINDEXED, title, headings, body, tokenize = 'porter unicode61'
+);"""
+# The same tables on PostgreSQL (the first SQLite script is frozen: it has shipped); the keyword
+# index is a tsvector column with a GIN index instead of an FTS5 table.
+_POSTGRES_SCHEMA = (
+    _SCHEMA.replace(
+        _FTS5,
+        "CREATE TABLE chunks_fts (chunk_id TEXT PRIMARY KEY, tsv tsvector NOT NULL);\n"
+        "CREATE INDEX chunks_fts_tsv ON chunks_fts USING GIN (tsv);",
+    )
+    .replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE")
+    .replace("CREATE INDEX IF NOT EXISTS", "CREATE INDEX")
+)
+assert "fts5" not in _POSTGRES_SCHEMA
 
 CATALOG_SCHEMA = Schema(
     "catalog", {"sqlite": [_SCHEMA, _connector_state_and_flags], "postgresql": [_POSTGRES_SCHEMA]}

@@ -78,6 +78,13 @@ async def seen(client: Client) -> set[str]:
     return found
 
 
+async def seen_with_token(url: str, token: str) -> set[str]:
+    """:func:`seen` by a client presenting ``token`` over streamable HTTP."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+        return await seen(client)
+
+
 @pytest.fixture(scope="module")
 def jwt_only(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[tuple[str, Issuer]]:  # type: ignore[no-untyped-def]
     """`serve --transport http` with a JWT issuer and not one declared principal."""
@@ -101,11 +108,7 @@ def test_with_no_declared_principals_a_jwt_sees_only_what_its_claim_grants(
     url, issuer = jwt_only
 
     async def sources(**claims: Any) -> set[str]:
-        http = httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {issuer.token(url, **claims)}"}, timeout=120
-        )
-        async with http, Client(streamable_http_client(url, http_client=http)) as client:
-            return await seen(client)
+        return await seen_with_token(url, issuer.token(url, **claims))
 
     async def run() -> None:
         assert await sources(groups=["finance"]) == {"finance", "public"}
@@ -140,11 +143,7 @@ def test_the_operators_jwt_choices_apply_over_http(jwt_options: tuple[str, Issue
     url, issuer = jwt_options
 
     async def sources(**claims: Any) -> set[str]:
-        http = httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {issuer.token(url, **claims)}"}, timeout=120
-        )
-        async with http, Client(streamable_http_client(url, http_client=http)) as client:
-            return await seen(client)
+        return await seen_with_token(url, issuer.token(url, **claims))
 
     async def run() -> None:
         assert await sources(groups=None) == set()  # without_labels = "nothing"

@@ -49,19 +49,7 @@ def test_stdio_finishes_the_call_in_flight_then_exits_0(
 ) -> None:
     peer = StdioPeer(paced(fresh_example), tmp_path / "serve.log")
     try:
-        peer.send(
-            {
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "shutdown-test", "version": "1"},
-                },
-            }
-        )
-        peer.response(1)
-        peer.send({"method": "notifications/initialized"})
+        peer.initialize()
         peer.call(2, QUERY)  # loads the model; paced too
         assert not peer.response(2)["result"].get("isError")
         peer.call(3, QUERY)
@@ -142,19 +130,7 @@ def test_draining_is_bounded_and_refuses_new_calls(fresh_example: Path, tmp_path
     )
     peer = StdioPeer(config, tmp_path / "serve.log")
     try:
-        peer.send(
-            {
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "shutdown-test", "version": "1"},
-                },
-            }
-        )
-        peer.response(1)
-        peer.send({"method": "notifications/initialized"})
+        peer.initialize()
         peer.send({"id": 2, "method": "tools/call", "params": {"name": "list_sources", "arguments": {}}})
         peer.response(2)  # serving
         peer.call(3, {**QUERY, "k": 1})  # one passage: at the soft limit, not paced
