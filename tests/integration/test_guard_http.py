@@ -353,7 +353,8 @@ def test_check_answer_judges_no_passage_the_caller_saw_only_in_part(server: Serv
                 )
                 assert result["not_retrieved"] == [cut] and not result["passed"]
                 assert [f["status"] for f in result["sentences"]] != ["supported"]
-                answers.append(json.dumps(result).replace(str(days), "N"))
+                result["sentences"] = [{**f, "text": ""} for f in result["sentences"]]  # the draft itself
+                answers.append(json.dumps(result).replace(f" {days} ", " N "))
             assert answers[0] == answers[1]
 
     anyio.run(run)
