@@ -86,8 +86,23 @@ class Retriever:
     def search(self, query: str, k: int, where: SearchFilter) -> list[SearchHit]:
         s = self.settings
         n = max(s.candidates, k)
-        dense = dense_candidates(self.vectors, self.embedder, query, n, where)
-        keyword = keyword_candidates(self.catalog, query, n, where)
+        narrowed = self.index_filter(where)
+        dense = dense_candidates(self.vectors, self.embedder, query, n, narrowed)
+        keyword = keyword_candidates(self.catalog, query, n, narrowed, s.keyword_postings)
         names = identifiers(query) if s.identifiers else []
-        exact = exact_candidates(self.catalog, names, n, where) if names else []
-        return shape_hits(self.catalog, fuse(s, dense, keyword, query, exact), k, s.per_document)
+        exact = exact_candidates(self.catalog, names, n, narrowed) if names else []
+        fused = fuse(s, dense, keyword, query, exact)
+        return shape_hits(self.catalog, fused, k, s.per_document, sources=where.sources)
+
+    def index_filter(self, where: SearchFilter) -> SearchFilter:
+        """The filter the indexes apply: none when ``where`` keeps every source the catalog
+        knows and no metadata filter narrows it (a caller who may see everything).
+
+        A filter costs time in proportion to what it keeps, not what it drops: Chroma lists
+        every passage it keeps before its nearest-neighbour search, and the keyword query joins
+        each match to its document; at 100k passages that is most of a search. Shaping keeps
+        only ``where.sources`` all the same, so a source registered meanwhile is never shown.
+        """
+        if where.sources is None or where.metadata or not set(where.sources) >= self.catalog.source_names():
+            return where
+        return SearchFilter()
