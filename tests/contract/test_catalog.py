@@ -198,6 +198,7 @@ def test_windows_spans_and_what_is_indexed_without_reading_documents(catalog: Ca
     assert catalog.document_slice("s/missing", 0, 5) is None
     assert catalog.chunk_spans("s/u", 30, 50) == [("s/u#h-0", 0, 40), ("s/u#h-1", 40, 100)]
     assert catalog.chunk_spans("s/u", 40, 100) == [("s/u#h-1", 40, 100)]
+    assert catalog.word_counts(["zürich", "nothing"]) == {"zürich": 3, "nothing": 0}
 
 
 def test_sources_canaries_and_the_embedding_record(catalog: Catalog) -> None:

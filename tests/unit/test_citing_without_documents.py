@@ -1,5 +1,6 @@
-"""Citing a passage never reads its whole document: search shaping, check_answer and read windows
-read chunks, document heads (source, title, uri) and the window's characters only.
+"""Search at scale: citing a passage never reads its whole document (search shaping, check_answer
+and read windows read chunks, document heads and the window's characters only), the indexes filter
+only when that narrows, and the keyword query keeps within its posting budget.
 
 The document here is 4 MB: a whole-document read shows up both as a call to the catalog's
 whole-document methods and as an allocation of the document's size.
@@ -18,6 +19,7 @@ import pytest
 from strongroom.server.answers.checker import AnswerChecker
 from strongroom.server.app import build_app
 from strongroom.server.models import PolicyViolation
+from strongroom.server.retrieval.candidates import keyword_candidates, rarest_words
 from strongroom.server.retrieval.pipeline import Retriever
 from strongroom.server.retrieval.shaping import shape_hits
 from strongroom.server.settings import AnswersSettings, RetrievalSettings, load_settings
@@ -175,3 +177,38 @@ def test_document_slice_counts_characters_not_bytes(catalog: NoWholeDocuments) -
     part = catalog.document_slice("docs/u", 9, 4)
     assert part == DocumentSlice(part.head, len(record.text), 9, record.text[9:13]) if part else False
     assert catalog.document_slice("docs/missing", 0, 10) is None
+
+
+def test_the_keyword_query_leaves_out_its_most_common_words_past_the_budget(
+    catalog: NoWholeDocuments,
+) -> None:
+    counts = {"refund": 900, "tent": 40, "stove": 0, "policy": 3000}
+    words = ["policy", "refund", "tent", "stove"]
+    assert rarest_words(words, counts, 1000) == ["refund", "tent", "stove"]  # in query order
+    assert rarest_words(words, counts, 100) == ["tent", "stove"]
+    assert rarest_words(words, counts, 10**6) == words
+    assert rarest_words(["policy", "refund"], counts, 10) == ["refund"]  # the rarest always counts
+    # On a catalog: the counts are the keyword index's, and the search uses what is kept.
+    for i in range(6):
+        record = DocumentRecord(
+            id=f"docs/{i}",
+            source="docs",
+            source_id=str(i),
+            title=f"d{i}",
+            uri="",
+            text=("tent " if i == 0 else "") + "policy text",
+            content_hash=f"h{i}",
+            updated_at=None,
+            metadata={},
+            fields=None,
+            labels=(),
+        )
+        chunk = ChunkRecord(f"docs/{i}#h{i}-0", record.id, 0, 0, len(record.text), None, (), record.text)
+        catalog.commit_document(record, [chunk])
+    assert catalog.word_counts(["tent", "policy", "nothing"]) == {"tent": 1, "policy": 6, "nothing": 0}
+    everything = keyword_candidates(catalog, "policy tent", 10, SearchFilter())
+    assert len(everything) == 6 and everything[0][0] == "docs/0#h0-0"
+    assert [c for c, _ in keyword_candidates(catalog, "policy tent", 10, SearchFilter(), 3)] == [
+        "docs/0#h0-0"
+    ]
+    assert len(keyword_candidates(catalog, "policy tent", 10, SearchFilter(), 7)) == 6
