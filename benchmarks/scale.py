@@ -1,7 +1,14 @@
 """Scaling: sync rate, search latency through MCP and serving memory at 1k, 10k and 100k chunks.
 
-Usage: python benchmarks/scale.py [--work DIR] [--sizes 1000,10000,100000] [--rebuild] [--json]
+Usage: python benchmarks/scale.py [--work DIR] [--sizes 1000,10000,100000] [--rebuild]
        python benchmarks/scale.py --profile 100000   # in-process time of each search stage
+       python benchmarks/scale.py --compare 100000 [--base TREE] [--variant LABEL:KEY=VALUE]
+           # servers side by side on one index: this tree, the tree TREE (e.g. a `git archive` of
+           # an older commit) and this tree with other [retrieval] settings
+       python benchmarks/scale.py --budget-quality /work/cache/pydoc-index
+           # what the keyword posting budget costs in quality, on the real manual's index
+
+Results are printed as JSON and recorded by hand in benchmarks/RESULTS.md (Scaling).
 
 Indexes are built once into ``--work`` (default ``/work/cache/scale``) and reused:
 
@@ -49,6 +56,7 @@ from stdio_peer import StdioPeer
 from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder
 from strongroom.server.settings import load_settings
+from strongroom.server.store.records import SearchFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 MANUAL = Path("/usr/share/doc/python3.11/html")
@@ -408,7 +416,6 @@ def profile(directory: Path, rounds: int) -> dict[str, Any]:
     from strongroom.server.retrieval.candidates import exact_candidates, keyword_candidates
     from strongroom.server.retrieval.pipeline import fuse, identifiers
     from strongroom.server.retrieval.shaping import shape_hits
-    from strongroom.server.store.records import SearchFilter
     from strongroom.server.store.vectors import chroma_where
 
     app = build_app(load_settings(directory / "strongroom.toml"))
@@ -450,6 +457,41 @@ def profile(directory: Path, rounds: int) -> dict[str, Any]:
     }
 
 
+def budget_quality(cache: Path, budgets: Sequence[int]) -> dict[str, Any]:
+    """nDCG@10 by page on the Python manual's index (``benchmarks/pydoc_quality.py --cache``) with
+    the keyword query's posting budget scaled to this index: a budget ``B`` at 100k chunks leaves
+    out the words that cover as large a share of the index as ``B * N / 100k`` does here."""
+    from pydoc_corpus import load_questions
+    from pydoc_quality import pages_of, scores, strongroom_pages
+
+    from strongroom.server.retrieval.candidates import keyword_candidates
+
+    app = build_app(load_settings(cache / "strongroom.toml"))
+    rows = {r["q"]: r for r in json.loads((cache / "candidates-onnx.json").read_text())["rows"]}
+    pages = {d.source_id for d in app.catalog.documents()}
+    questions = [q for q in load_questions() if all(p in pages for p in q["pages"])]
+    total = app.catalog.counts()[1]
+    settings = app.settings.retrieval
+    where = SearchFilter(sources=("pydoc",))
+    out: dict[str, Any] = {"questions": len(questions), "chunks": total}
+    for budget in [None, *budgets]:
+        scaled = None if budget is None else max(1, round(budget * total / 100_000))
+        kinds: dict[str, list[float]] = {}
+        alone: list[float] = []
+        for q in questions:
+            c = dict(rows[str(q["question"])])
+            c["keyword"] = keyword_candidates(app.catalog, str(q["question"]), 200, where, scaled)
+            kinds.setdefault("all", []).append(scores(strongroom_pages(settings, c), q["pages"])["ndcg@10"])
+            kinds.setdefault(str(q["kind"]), []).append(kinds["all"][-1])
+            alone.append(scores(pages_of(c["keyword"]), q["pages"])["ndcg@10"])
+        out["none" if budget is None else f"{budget} at 100k ({scaled} here)"] = {
+            "ndcg@10": {k: round(statistics.mean(v), 4) for k, v in kinds.items()},
+            "bm25_alone_ndcg@10": round(statistics.mean(alone), 4),
+        }
+    app.close()
+    return out
+
+
 def machine() -> dict[str, Any]:
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return {
@@ -478,12 +520,20 @@ def main() -> None:
         metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
         help="--compare: this tree with these [retrieval] settings",
     )
+    parser.add_argument(
+        "--budget-quality",
+        type=Path,
+        metavar="PYDOC_CACHE",
+        help="nDCG@10 on the Python manual's index with the keyword posting budget scaled to it",
+    )
     args = parser.parse_args()
     before = machine()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.profile:
         directory, _ = ensure_index(args.work, args.profile, False)
         out: dict[str, Any] = {"profile": profile(directory, args.rounds)}
+    elif args.budget_quality:
+        out = {"budget_quality": budget_quality(args.budget_quality, [5000, 10000, 20000])}
     elif args.compare:
         directory, info = ensure_index(args.work, args.compare, False)
         out = {"index": info, "compare": compare(directory, args.base, args.variant)}

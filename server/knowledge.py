@@ -154,7 +154,8 @@ class KnowledgeBase:
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
         # Only the window's characters are read: a document may be far larger than any window.
-        window = self.catalog.document_slice(document_id, offset, max_chars)
+        # An offset past what the store's integers hold is past every document's end all the same.
+        window = self.catalog.document_slice(document_id, min(offset, INT64_MAX - 1), max_chars)
         if window is None or window.head.source not in self.visible_sources(access):
             raise NotFound(f"no document with id {document_id!r}; use a document_id from search results")
         doc, total = window.head, window.total_chars
