@@ -391,22 +391,32 @@ def measure(servers: dict[Any, tuple[Path, Path | None]]) -> dict[Any, dict[str,
             peer.close()
 
 
-def variant_config(directory: Path, label: str, retrieval: str) -> Path:
-    """The index's configuration with ``retrieval`` (TOML lines) as its ``[retrieval]`` section."""
-    config = directory / f"strongroom-{label}.toml"
-    config.write_text((directory / "strongroom.toml").read_text() + f"\n[retrieval]\n{retrieval}\n")
-    return config
+def variant_config(config: Path, label: str, retrieval: str) -> Path:
+    """``config`` with ``retrieval`` (TOML lines) as its ``[retrieval]`` section."""
+    variant = config.with_name(f"strongroom-{label.replace(' ', '-')}.toml")
+    variant.write_text(config.read_text() + f"\n[retrieval]\n{retrieval}\n")
+    return variant
 
 
-def compare(directory: Path, base: Path | None, variants: Sequence[str]) -> dict[str, Any]:
+def compare(
+    directory: Path, base: Path | None, variants: Sequence[str], labels: Sequence[str] | None = None
+) -> dict[str, Any]:
     """This tree's server against ``base``'s (the code before a change) and against settings
-    variants (``label:key=value``), interleaved on one index."""
-    servers: dict[str, tuple[Path, Path | None]] = {"this tree": (directory / "strongroom.toml", None)}
+    variants (``label:key=value``), interleaved on one index; with ``labels``, the principal
+    sees only those labels (and unlabelled sources) instead of everything."""
+    config = directory / "strongroom.toml"
+    if labels is not None:
+        restricted = directory / "strongroom-restricted.toml"
+        restricted.write_text(
+            config.read_text().replace('labels = ["*"]', f"labels = {json.dumps(list(labels))}")
+        )
+        config = restricted
+    servers: dict[str, tuple[Path, Path | None]] = {"this tree": (config, None)}
     if base is not None:
-        servers[f"base tree {base}"] = (directory / "strongroom.toml", base)
+        servers[f"base tree {base}"] = (config, base)
     for variant in variants:
         label, _, setting = variant.partition(":")
-        servers[label] = (variant_config(directory, label, setting.replace(",", "\n")), None)
+        servers[label] = (variant_config(config, label, setting.replace(",", "\n")), None)
     return measure(servers)
 
 
@@ -434,9 +444,9 @@ def profile(directory: Path, rounds: int) -> dict[str, Any]:
 
     for _ in range(rounds):
         for q in queries():
-            narrowed = timed("index filter", app.retriever.index_filter, where)
+            narrowed, factor = timed("index filter", app.retriever.index_filter, where)
             vector = timed("encode query", app.embedder.embed_query, q)
-            matches = timed("chroma query", app.vectors.query, vector, n, chroma_where(narrowed))
+            matches = timed("chroma query", app.vectors.query, vector, n * factor, chroma_where(narrowed))
             dense = [(m.id, 1.0 - m.distance) for m in matches]
             keyword = timed(
                 "fts5 keyword", keyword_candidates, app.catalog, q, n, narrowed, s.keyword_postings
@@ -521,6 +531,11 @@ def main() -> None:
         help="--compare: this tree with these [retrieval] settings",
     )
     parser.add_argument(
+        "--principal-labels",
+        metavar="L1,L2",
+        help="--compare: the principal sees only these labels (and unlabelled sources)",
+    )
+    parser.add_argument(
         "--budget-quality",
         type=Path,
         metavar="PYDOC_CACHE",
@@ -536,7 +551,8 @@ def main() -> None:
         out = {"budget_quality": budget_quality(args.budget_quality, [5000, 10000, 20000])}
     elif args.compare:
         directory, info = ensure_index(args.work, args.compare, False)
-        out = {"index": info, "compare": compare(directory, args.base, args.variant)}
+        labels = args.principal_labels.split(",") if args.principal_labels else None
+        out = {"index": info, "compare": compare(directory, args.base, args.variant, labels)}
     else:
         built = {size: ensure_index(args.work, size, args.rebuild) for size in sizes}
         results = measure({size: (d / "strongroom.toml", None) for size, (d, _) in built.items()})

@@ -20,7 +20,7 @@ from strongroom.server.answers.checker import AnswerChecker
 from strongroom.server.app import build_app
 from strongroom.server.models import PolicyViolation
 from strongroom.server.retrieval.candidates import keyword_candidates, rarest_words
-from strongroom.server.retrieval.pipeline import Retriever
+from strongroom.server.retrieval.pipeline import Retriever, only_sources
 from strongroom.server.retrieval.shaping import shape_hits
 from strongroom.server.settings import AnswersSettings, RetrievalSettings, load_settings
 from strongroom.server.store.catalog import Catalog, DocumentSlice
@@ -97,17 +97,26 @@ def test_shaping_cites_hits_of_a_huge_document_from_its_head(catalog: NoWholeDoc
     assert [h.id for h in shape_hits(catalog, fused, 10, 2, sources=("docs",))] == [big[7].id, big[9].id]
 
 
-def test_the_indexes_filter_only_when_the_filter_drops_something(catalog: NoWholeDocuments) -> None:
-    _commit(catalog, "docs", "a", 1)
+def test_the_indexes_filter_only_when_the_filter_drops_much(catalog: NoWholeDocuments) -> None:
+    _commit(catalog, "docs", "a", 3)
     _commit(catalog, "secret", "b", 1)
+    _commit(catalog, "tiny", "c", 1)
+    for i in range(40):
+        _commit(catalog, "big", f"d{i}", 1)
     retriever = Retriever(RetrievalSettings(), catalog, None, None)  # type: ignore[arg-type]
-    everything = SearchFilter(sources=("docs", "secret", "new"))
-    assert retriever.index_filter(everything) == SearchFilter()
+    # Every source the catalog knows (and one it does not): no filter.
+    everything = SearchFilter(sources=("docs", "secret", "tiny", "big", "new"))
+    assert retriever.index_filter(everything) == (SearchFilter(), 1)
+    # 41 of 45 passages: no filter, a few more candidates; 3 of 45: filtered in the indexes.
+    assert retriever.index_filter(SearchFilter(sources=("big", "tiny"))) == (SearchFilter(), 2)
     some = SearchFilter(sources=("docs",))
-    assert retriever.index_filter(some) is some
-    by_metadata = SearchFilter(sources=("docs", "secret"), metadata={"kind": "policy"})
-    assert retriever.index_filter(by_metadata) is by_metadata
-    assert retriever.index_filter(SearchFilter()) == SearchFilter()
+    assert retriever.index_filter(some) == (some, 1)
+    by_metadata = SearchFilter(sources=("docs", "secret", "tiny", "big"), metadata={"kind": "policy"})
+    assert retriever.index_filter(by_metadata) == (by_metadata, 1)
+    assert retriever.index_filter(SearchFilter()) == (SearchFilter(), 1)
+    ranking = [("big/d1#h-0", 0.9), ("docs/a#h-0", 0.8), ("tiny/c#h-0", 0.7), ("big/d2#h-0", 0.6)]
+    assert only_sources(ranking, ("big", "tiny"), 2) == [("big/d1#h-0", 0.9), ("tiny/c#h-0", 0.7)]
+    assert only_sources(ranking, None, 3) == ranking[:3]
 
 
 class _Embeds:
