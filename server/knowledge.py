@@ -153,19 +153,23 @@ class KnowledgeBase:
             raise InvalidArgument(f"max_chars must be between 1 and {cap}, got {max_chars}")
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
-        doc = self.catalog.document(document_id)
-        if doc is None or doc.source not in self.visible_sources(access):
+        # Only the window's characters are read: a document may be far larger than any window.
+        # An offset past what the store's integers hold is past every document's end all the same.
+        window = self.catalog.document_slice(document_id, min(offset, INT64_MAX - 1), max_chars)
+        if window is None or window.head.source not in self.visible_sources(access):
             raise NotFound(f"no document with id {document_id!r}; use a document_id from search results")
-        total = len(doc.text)
+        doc, total = window.head, window.total_chars
         if offset >= total and not (offset == 0 and total == 0):
             raise InvalidArgument(
                 f"offset {offset} is past the end of document {document_id!r} ({total} characters)"
             )
-        end = _window_end(doc.text, offset, max_chars)
+        text = window.part[
+            : _window_length(window.part, max_chars, at_end=offset + len(window.part) >= total)
+        ]
+        end = offset + len(text)
         spans = [
-            (c.id, min(end, c.end) - max(offset, c.start), c.end - c.start)
-            for c in self.catalog.document_chunks(doc.id)
-            if c.start < end and c.end > offset
+            (cid, min(end, c_end) - max(offset, start), c_end - start)
+            for cid, start, c_end in self.catalog.chunk_spans(doc.id, offset, end)
         ]
         return DocumentWindow(
             document_id=doc.id,
@@ -173,7 +177,7 @@ class KnowledgeBase:
             title=doc.title,
             uri=doc.uri,
             offset=offset,
-            text=doc.text[offset:end],
+            text=text,
             total_chars=total,
             next_offset=end if end < total else None,
             chunk_ids=[cid for cid, _, _ in spans],
@@ -249,7 +253,7 @@ class KnowledgeBase:
 
         ``before`` a search, only an empty index counts (so the model is not loaded for nothing).
         """
-        if before and self.catalog.counts()[0]:
+        if before and self.catalog.has_documents():
             return
         message = not_ready_message(self.catalog, self.settings.data_dir)
         if message:
@@ -329,14 +333,14 @@ def _within(hits: list[SearchHit], max_chars: int) -> list[SearchHit]:
     return kept
 
 
-def _window_end(text: str, offset: int, max_chars: int) -> int:
-    """End of a window: at most ``max_chars`` on, preferring a paragraph or line break."""
-    end = min(len(text), offset + max_chars)
-    if end == len(text):
-        return end
-    floor = offset + max_chars // 2
+def _window_length(part: str, max_chars: int, *, at_end: bool) -> int:
+    """How much of ``part`` (at most ``max_chars`` of a document from a window's offset) the
+    window shows: all of it at the document's end, else up to a paragraph or line break in
+    its second half if there is one."""
+    if at_end:
+        return len(part)
     for sep in ("\n\n", "\n", " "):
-        cut = text.rfind(sep, floor, end)
+        cut = part.rfind(sep, max_chars // 2, len(part))
         if cut != -1:
             return cut + len(sep)
-    return end
+    return len(part)

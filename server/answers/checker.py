@@ -23,7 +23,8 @@ from strongroom.server.answers.text import Span, content_words, numbers, split_s
 from strongroom.server.errors import InvalidArgument
 from strongroom.server.models import PolicyViolation, RuleDecision, Served
 from strongroom.server.settings import AnswersSettings
-from strongroom.server.store.records import ChunkRecord, DocumentRecord
+from strongroom.server.store.catalog import DocumentHead
+from strongroom.server.store.records import ChunkRecord
 
 if TYPE_CHECKING:  # numpy loads with the first check, not on the MCP handshake path
     import numpy as np
@@ -46,9 +47,12 @@ class Policies(Protocol):
 
 
 class ChunkIndex(Protocol):
+    """What the checker reads of the catalog: cited passages and their documents' heads (never
+    a whole document's text)."""
+
     def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]: ...
 
-    def document(self, document_id: str) -> DocumentRecord | None: ...
+    def document_heads(self, ids: Sequence[str]) -> Mapping[str, DocumentHead]: ...
 
 
 class SentenceFinding(BaseModel):
@@ -239,7 +243,8 @@ class AnswerChecker:
         chunk_ids = [c for c in cited if c not in decisions]
         chunks = self.index.chunks(chunk_ids) if chunk_ids else {}
         shown = shown_to(list(chunks)) if shown_to is not None and chunks else None
-        docs: dict[str, DocumentRecord | None] = {}
+        documents = list(dict.fromkeys(c.document_id for c in chunks.values()))
+        heads = self.index.document_heads(documents) if documents else {}
         evidence: dict[str, Evidence] = {}
         unknown: list[str] = []
         not_shown: list[str] = []
@@ -252,9 +257,7 @@ class AnswerChecker:
             if chunk is None:
                 unknown.append(cid)
                 continue
-            if chunk.document_id not in docs:
-                docs[chunk.document_id] = self.index.document(chunk.document_id)
-            doc = docs[chunk.document_id]
+            doc = heads.get(chunk.document_id)
             if doc is None or (visible is not None and not visible(doc.source)):
                 unknown.append(cid)  # the same answer as for an id that does not exist
                 continue

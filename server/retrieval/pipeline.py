@@ -7,9 +7,10 @@ long page cannot crowd out a second page that also answers.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from strongroom.server.embedder import Embedder
 from strongroom.server.models import SearchHit
@@ -24,7 +25,7 @@ from strongroom.server.retrieval.fusion import (
 from strongroom.server.retrieval.shaping import shape_hits
 from strongroom.server.settings import RetrievalSettings
 from strongroom.server.store.catalog import Catalog
-from strongroom.server.store.records import SearchFilter, document_of_chunk
+from strongroom.server.store.records import SearchFilter, document_of_chunk, source_of_chunk
 from strongroom.server.store.vectors import VectorStore
 
 # What only exact matching finds: dotted, ``::`` and snake_case names (os.path.join,
@@ -82,12 +83,65 @@ class Retriever:
     catalog: Catalog
     vectors: VectorStore
     embedder: Embedder
+    _sizes: tuple[int, dict[str, int]] | None = field(default=None, init=False, repr=False)
 
     def search(self, query: str, k: int, where: SearchFilter) -> list[SearchHit]:
         s = self.settings
         n = max(s.candidates, k)
-        dense = dense_candidates(self.vectors, self.embedder, query, n, where)
-        keyword = keyword_candidates(self.catalog, query, n, where)
+        narrowed, factor = self.index_filter(where)
+        m = n * factor
+
+        def visible(ranking: Ranking) -> Ranking:
+            return ranking if narrowed is where else only_sources(ranking, where.sources, n)
+
+        dense = visible(dense_candidates(self.vectors, self.embedder, query, m, narrowed))
+        keyword = visible(keyword_candidates(self.catalog, query, m, narrowed, s.keyword_postings))
         names = identifiers(query) if s.identifiers else []
-        exact = exact_candidates(self.catalog, names, n, where) if names else []
-        return shape_hits(self.catalog, fuse(s, dense, keyword, query, exact), k, s.per_document)
+        exact = visible(exact_candidates(self.catalog, names, m, narrowed)) if names else []
+        fused = fuse(s, dense, keyword, query, exact)
+        return shape_hits(self.catalog, fused, k, s.per_document, sources=where.sources)
+
+    def index_filter(self, where: SearchFilter) -> tuple[SearchFilter, int]:
+        """The filter the indexes apply, and by how much more than ``n`` candidates to ask them.
+
+        A filter costs time in proportion to what it keeps, not what it drops: Chroma lists
+        every passage it keeps before its nearest-neighbour search, and the keyword query joins
+        each match to its document; at 100k passages a filter keeping everything costs over half
+        a second. So a caller who may see every source the catalog knows gets no filter, and
+        one who may see at least 1/``MAX_OVERSAMPLE`` of the passages gets none either but asks
+        for that many times more candidates, of which those of other sources are dropped (an
+        unfiltered query for 8 x 150 passages takes a fraction of a filtered one). Smaller shares
+        and metadata filters are filtered in the indexes, which is cheap when little is kept.
+        Shaping keeps only ``where.sources`` all the same, so a source registered meanwhile is
+        never shown.
+        """
+        if where.sources is None or where.metadata:
+            return where, 1
+        if set(where.sources) >= self.catalog.source_names():
+            return SearchFilter(), 1
+        sizes = self._source_sizes()
+        total = sum(sizes.values())
+        kept = sum(sizes.get(name, 0) for name in set(where.sources))
+        if not kept or kept * MAX_OVERSAMPLE < total:
+            return where, 1
+        return SearchFilter(), math.ceil(total / kept)
+
+    def _source_sizes(self) -> dict[str, int]:
+        """Chunks per source, counted again only when the index changed."""
+        version = self.catalog.index_version()
+        if self._sizes is None or self._sizes[0] != version:
+            self._sizes = (version, {state.name: state.chunks for state in self.catalog.source_states()})
+        return self._sizes[1]
+
+
+MAX_OVERSAMPLE = 8
+"""The most candidates an unfiltered query asks for, as a multiple of those wanted (see
+:meth:`Retriever.index_filter`)."""
+
+
+def only_sources(ranking: Ranking, sources: Sequence[str] | None, n: int) -> list[tuple[str, float]]:
+    """The first ``n`` of ``ranking`` from ``sources`` (None: any)."""
+    if sources is None:
+        return list(ranking[:n])
+    allowed = set(sources)
+    return [(cid, score) for cid, score in ranking if source_of_chunk(cid) in allowed][:n]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from strongroom.server.models import SearchHit
 from strongroom.server.store.catalog import Catalog
@@ -10,10 +10,16 @@ from strongroom.server.store.records import document_of_chunk
 
 
 def shape_hits(
-    catalog: Catalog, fused: Sequence[tuple[str, float]], k: int, per_document: int | None = None
+    catalog: Catalog,
+    fused: Sequence[tuple[str, float]],
+    k: int,
+    per_document: int | None = None,
+    *,
+    sources: Collection[str] | None = None,
 ) -> list[SearchHit]:
     """The top ``k`` committed chunks with their citations, at most ``per_document`` from one
-    document; unknown ids are skipped. Only the documents' titles and uris are read."""
+    document and only from ``sources`` (None: any); unknown ids are skipped. Of the documents,
+    only their heads (source, title, uri) are read, in one query: never their text."""
     cap = per_document or k
     wanted: list[str] = []
     per_doc: dict[str, int] = {}
@@ -32,6 +38,8 @@ def shape_hits(
         chunk = chunks.get(cid)
         doc = heads.get(chunk.document_id) if chunk else None
         if chunk is None or doc is None or taken.get(doc.id, 0) == cap:
+            continue
+        if sources is not None and doc.source not in sources:
             continue
         taken[doc.id] = taken.get(doc.id, 0) + 1
         hits.append(

@@ -123,6 +123,12 @@ class RetrievalSettings(_Section):
     default_k: int = Field(default=5, ge=1)
     max_k: int = Field(default=20, ge=1, le=100)
     candidates: int = Field(default=150, ge=5, le=500, description="Candidates per ranker before fusion.")
+    keyword_postings: int = Field(
+        default=10_000,
+        ge=100,
+        description="Passages the keyword query may score: past that, its most common words are left out "
+        "(the rarest always counts; a huge number: every word). BM25 scores every passage holding any of them.",
+    )
     fusion: Literal["relative", "rrf"] = Field(
         default="relative",
         description="How dense and keyword rankings combine: weighted normalised scores, or RRF.",

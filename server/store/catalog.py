@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ CATALOG_SCHEMA = Schema(
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_WORD_COUNTS_KEPT = 100_000  # words whose chunk counts are remembered (then forgotten at once)
 
 
 def _now() -> str:
@@ -138,6 +140,16 @@ class DocumentHead:
 
 
 @dataclass(frozen=True)
+class DocumentSlice:
+    """Part of a document's text, ``text[offset:offset + len(part)]``, with its head and length."""
+
+    head: DocumentHead
+    total_chars: int
+    offset: int
+    part: str
+
+
+@dataclass(frozen=True)
 class KeywordMatch:
     id: str
     score: float
@@ -149,6 +161,8 @@ class Catalog:
     def __init__(self, database: Database | Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.database = SqliteDatabase(database, busy_timeout_s) if isinstance(database, Path) else database
         self.database.migrate(CATALOG_SCHEMA)
+        self._word_counts: tuple[int, dict[str, int]] = (-1, {})  # (index version, counts)
+        self._word_counts_lock = threading.Lock()
 
     def _tx(self) -> AbstractContextManager[Connection]:
         return self.database.tx("catalog")
@@ -285,6 +299,28 @@ class Catalog:
         rows = self._in("SELECT id, source, title, uri FROM documents WHERE id IN ({})", ids)
         return {r["id"]: DocumentHead(r["id"], r["source"], r["title"], r["uri"]) for r in rows}
 
+    def document_slice(self, document_id: str, offset: int, length: int) -> DocumentSlice | None:
+        """``length`` characters of a committed document's text from ``offset`` (a read window),
+        without reading the rest of it."""
+        row = self._row(
+            "SELECT id, source, title, uri, length(text) AS total, substr(text, ?, ?) AS part"
+            " FROM documents WHERE id=?",
+            (offset + 1, length, document_id),
+        )
+        if row is None:
+            return None
+        head = DocumentHead(row["id"], row["source"], row["title"], row["uri"])
+        return DocumentSlice(head, int(row["total"]), offset, row["part"] or "")
+
+    def chunk_spans(self, document_id: str, start: int, end: int) -> list[tuple[str, int, int]]:
+        """``(id, start, end)`` of a committed document's chunks overlapping ``[start, end)``, in order."""
+        rows = self._rows(
+            'SELECT id, start, "end" FROM chunks WHERE document_id=? AND start < ? AND "end" > ?'
+            " ORDER BY chunk_index",
+            (document_id, end, start),
+        )
+        return [(r["id"], int(r["start"]), int(r["end"])) for r in rows]
+
     def document(self, document_id: str) -> DocumentRecord | None:
         row = self._row("SELECT * FROM documents WHERE id=?", (document_id,))
         return None if row is None else _document(row)
@@ -317,6 +353,14 @@ class Catalog:
                 batch = list(ids[start : start + 500])
                 found.extend(db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall())
         return found
+
+    def has_documents(self) -> bool:
+        """Whether anything is indexed (without counting it)."""
+        return bool(self._row("SELECT EXISTS (SELECT 1 FROM documents)")[0])
+
+    def source_names(self) -> frozenset[str]:
+        """Every source the catalog knows: no committed chunk belongs to any other."""
+        return frozenset(r["name"] for r in self._rows("SELECT name FROM sources"))
 
     def counts(self) -> tuple[int, int]:
         row = self._row("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)")
@@ -425,6 +469,25 @@ class Catalog:
         with self.database.read() as db:
             found = self.database.keywords.search(db, words, sequences, n, self._filter_sql(where))
         return [KeywordMatch(i, score) for i, score in found]
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        """How many committed chunks hold each of ``words`` (what a keyword query for it has to
+        score); remembered until the index changes."""
+        version = self.index_version()
+        with self._word_counts_lock:
+            if self._word_counts[0] != version or len(self._word_counts[1]) > _WORD_COUNTS_KEPT:
+                self._word_counts = (version, {})
+            known = self._word_counts[1]
+            found = {w: known[w] for w in words if w in known}
+        missing = [w for w in dict.fromkeys(words) if w not in found]
+        if missing:
+            with self.database.read() as db:
+                counted = {w: self.database.keywords.count(db, w) for w in missing}
+            found.update(counted)
+            with self._word_counts_lock:
+                if self._word_counts[0] == version:
+                    self._word_counts[1].update(counted)
+        return found
 
     def _filter_sql(self, where: SearchFilter) -> tuple[str, list[Any]]:
         parts: list[str] = []

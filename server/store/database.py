@@ -66,6 +66,9 @@ class KeywordIndex(Protocol):
 
     def remove(self, db: Connection, chunk_ids: Sequence[str]) -> None: ...
 
+    def count(self, db: Connection, word: str) -> int:
+        """How many chunks hold ``word``: what a search for it has to score."""
+
     def search(
         self,
         db: Connection,

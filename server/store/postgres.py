@@ -179,6 +179,16 @@ class TextSearchIndex:
     def remove(self, db: Connection, chunk_ids: Sequence[str]) -> None:
         db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in chunk_ids])
 
+    def count(self, db: Connection, word: str) -> int:
+        words = _words(word)
+        if not words:
+            return 0
+        row = db.execute(
+            f"SELECT count(*) AS n FROM chunks_fts WHERE tsv @@ websearch_to_tsquery('{self.config}', ?)",
+            [words],
+        ).fetchone()
+        return int(row["n"])
+
     def search(
         self,
         db: Connection,
@@ -191,6 +201,10 @@ class TextSearchIndex:
         if not terms:
             return []
         clause, params = where
+        # The join to the documents is for the filter only: a search without one does without it.
+        joined = (
+            " JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id" if clause else ""
+        )
         each = ", ".join(f"(websearch_to_tsquery('{self.config}', ?))" for _ in terms)
         rank = f"ts_rank('{self.weights}', m.tsv, t.q, {self.normalization})"
         rows = db.execute(
@@ -201,8 +215,7 @@ class TextSearchIndex:
             " FROM terms, total, LATERAL (SELECT count(*) AS n FROM chunks_fts x WHERE x.tsv @@ terms.q) df"
             " WHERE numnode(terms.q) > 0),"
             " m AS (SELECT f.chunk_id, f.tsv"
-            f" FROM websearch_to_tsquery('{self.config}', ?) q, chunks_fts f"
-            " JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id"
+            f" FROM websearch_to_tsquery('{self.config}', ?) q, chunks_fts f{joined}"
             f" WHERE f.tsv @@ q {'AND ' + clause if clause else ''})"
             f" SELECT m.chunk_id AS id, (SELECT sum(t.idf * {rank}) FILTER (WHERE m.tsv @@ t.q) FROM t) AS score"
             " FROM m ORDER BY score DESC, m.chunk_id LIMIT ?",

@@ -28,6 +28,11 @@ def document_of_chunk(chunk: str) -> str:
     return chunk.rpartition("#")[0]
 
 
+def source_of_chunk(chunk: str) -> str:
+    """The source a chunk id carries (source names have no ``/``; see :func:`document_id`)."""
+    return chunk.partition("/")[0]
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     """A committed document. ``id`` is ``"<source>/<source_id>"``, unique across sources."""

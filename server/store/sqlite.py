@@ -177,6 +177,14 @@ class Fts5Index:
     def remove(self, db: Connection, chunk_ids: Sequence[str]) -> None:
         db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in chunk_ids])
 
+    def count(self, db: Connection, word: str) -> int:
+        match = fts5_match([word])
+        return (
+            int(db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", [match]).fetchone()[0])
+            if match
+            else 0
+        )
+
     def search(
         self,
         db: Connection,
@@ -189,12 +197,22 @@ class Fts5Index:
         if match is None:
             return []
         clause, params = where
-        rows = db.execute(
-            "SELECT f.chunk_id AS id, bm25(chunks_fts, 0.0, 2.0, 1.5, 1.0) AS score"
-            " FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id"
-            f" WHERE chunks_fts MATCH ? {'AND ' + clause if clause else ''} ORDER BY score LIMIT ?",
-            [match, *params, n],
-        )
+        score = "bm25(chunks_fts, 0.0, 2.0, 1.5, 1.0)"
+        if clause:
+            sql = (
+                f"SELECT f.chunk_id AS id, {score} AS score FROM chunks_fts f"
+                " JOIN chunks c ON c.id = f.chunk_id JOIN documents d ON d.id = c.document_id"
+                f" WHERE chunks_fts MATCH ? AND {clause} ORDER BY score LIMIT ?"
+            )
+        else:
+            # Without a filter, no join to the documents (two lookups per match), and the chunk
+            # ids (a read of each match's stored row) only for the best n, after the sort.
+            sql = (
+                f"SELECT f.chunk_id AS id, best.score AS score FROM (SELECT rowid AS r, {score} AS score"
+                " FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) best"
+                " JOIN chunks_fts f ON f.rowid = best.r ORDER BY best.score"
+            )
+        rows = db.execute(sql, [match, *params, n])
         return [(r["id"], -float(r["score"])) for r in rows]
 
 

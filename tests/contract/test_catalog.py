@@ -178,6 +178,29 @@ def test_documents_heads_counts_and_the_index_version(catalog: Catalog) -> None:
     assert catalog.index_version() == 3 and catalog.counts() == (1, 1)
 
 
+def test_windows_spans_and_what_is_indexed_without_reading_documents(catalog: Catalog) -> None:
+    assert not catalog.has_documents() and catalog.source_names() == frozenset()
+    text = "zürich — 東京 🙂 " * 10  # characters, not bytes, on every backend
+    record = doc("u", text)
+    parts = [(0, 40), (40, 100), (100, len(text))]
+    chunks = [
+        ChunkRecord(f"s/u#h-{i}", "s/u", i, start, end, None, (), text[start:end])
+        for i, (start, end) in enumerate(parts)
+    ]
+    catalog.register_source("s", "filesystem", "")
+    catalog.commit_document(record, chunks)
+    assert catalog.has_documents() and catalog.source_names() == {"s"}
+    window = catalog.document_slice("s/u", 30, 20)
+    assert window is not None and window.part == text[30:50] and window.total_chars == len(text)
+    assert (window.head.id, window.head.source, window.head.title) == ("s/u", "s", "u")
+    end = catalog.document_slice("s/u", len(text) - 5, 20)
+    assert end is not None and end.part == text[-5:]
+    assert catalog.document_slice("s/missing", 0, 5) is None
+    assert catalog.chunk_spans("s/u", 30, 50) == [("s/u#h-0", 0, 40), ("s/u#h-1", 40, 100)]
+    assert catalog.chunk_spans("s/u", 40, 100) == [("s/u#h-1", 40, 100)]
+    assert catalog.word_counts(["zürich", "nothing"]) == {"zürich": 3, "nothing": 0}
+
+
 def test_sources_canaries_and_the_embedding_record(catalog: Catalog) -> None:
     catalog.register_source("docs", "filesystem", "Policies")
     catalog.mark_synced("docs", None)
