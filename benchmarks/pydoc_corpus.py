@@ -17,15 +17,19 @@ from strongroom.server.settings import Settings, load_settings
 
 MANUAL = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = Path(__file__).resolve().parent / "data" / "pydoc_questions.txt"
-# The whole manual is ~20k passages: more than this 2-core machine indexes in a working session.
-# Indexed here: the HOWTOs, the FAQ and the glossary in full, and every other page a question cites.
+# Two scopes. "full": every page of the manual (~20k passages), as an operator would index it.
+# "cited": the HOWTOs, the FAQ and the glossary in full, and every other page a question cites
+# (3,468 passages: what the first runs on this 2-core machine could index in a session).
+SCOPES = ("full", "cited")
 SECTIONS = ["howto/**", "faq/**"]
 SECTIONS += ["glossary.html"]
 
 
-def indexed_pages() -> list[str]:
-    """The sections above, every cited page up to ``FIRST_PAGES_UNTIL`` in path order (as far
+def indexed_pages(scope: str = "cited") -> list[str]:
+    """Include globs of a scope: ``full`` is every page; ``cited`` is the sections above, every cited page up to ``FIRST_PAGES_UNTIL`` in path order (as far
     as the first full sync got), and every later cited page of at most ``MAX_PAGE_BYTES``."""
+    if scope == "full":
+        return ["**/*.html"]
     pages = [
         p for p in cited_pages() if p < FIRST_PAGES_UNTIL or (MANUAL / p).stat().st_size <= MAX_PAGE_BYTES
     ]
@@ -70,7 +74,7 @@ GUARD = (
 )
 
 
-def write_config(folder: Path, backend: str = "onnx", extra: str = "") -> Path:
+def write_config(folder: Path, backend: str = "onnx", extra: str = "", scope: str = "cited") -> Path:
     """A strongroom.toml in ``folder`` indexing the manual."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "strongroom.toml"
@@ -78,15 +82,17 @@ def write_config(folder: Path, backend: str = "onnx", extra: str = "") -> Path:
         f'[store]\npath = "index"\n\n[embedding]\nbackend = "{backend}"\n{extra}\n'
         + GUARD
         + f'[[sources]]\nname = "pydoc"\nconnector = "filesystem"\npath = "{MANUAL}"\n'
-        f"include = {json.dumps(indexed_pages())}\n"
+        f"include = {json.dumps(indexed_pages(scope))}\n"
     )
     return config
 
 
-def build_index(cache: Path, backend: str = "onnx") -> tuple[Settings, dict[str, float]]:
+def build_index(
+    cache: Path, backend: str = "onnx", scope: str = "cited"
+) -> tuple[Settings, dict[str, float]]:
     """Settings of a synced index of the manual in ``cache`` and the sync's figures (cached)."""
     ensure_manual()
-    config = write_config(cache, backend)
+    config = write_config(cache, backend, scope=scope)
     stats_file = cache / "sync.json"
     if not stats_file.exists():  # an interrupted build resumes: the sync is incremental
         settings = load_settings(config)
@@ -113,4 +119,5 @@ def build_index(cache: Path, backend: str = "onnx") -> tuple[Settings, dict[str,
 if __name__ == "__main__":
     import sys
 
-    print(build_index(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "onnx")[1])
+    args = sys.argv[1:] + ["onnx", "cited"][len(sys.argv) - 2 :]
+    print(build_index(Path(args[0]), args[1], args[2])[1])

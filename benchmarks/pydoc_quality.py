@@ -37,6 +37,7 @@ from strongroom.server.store.records import SearchFilter, document_of_chunk
 
 K = 10
 POOL = 200
+TOP = 10
 KINDS = ("paraphrase", "identifier", "howto", "twopage")
 
 
@@ -167,6 +168,7 @@ def variants(best: RetrievalSettings) -> dict[str, RetrievalSettings]:
     return {
         "strongroom (defaults)": best,
         "- chunk-level fusion instead of by page": best.model_copy(update={"fusion_level": "chunk"}),
+        "- a page scored by its best passage alone": best.model_copy(update={"document_evidence": 0.0}),
         "- 40 candidates instead of 150": best.model_copy(update={"candidates": 40}),
         "- no per-document cap": best.model_copy(update={"per_document": K}),
         "- per-document cap 1": best.model_copy(update={"per_document": 1}),
@@ -249,7 +251,8 @@ def _tune(
 ) -> None:
     """Grid-search the fusion settings on ``subset``; print the ten best."""
     grid = []
-    for fusion, w, iw, g, cap, ident in itertools.product(
+    for evidence, fusion, w, iw, g, cap, ident in itertools.product(
+        (0.0, 0.3, 0.5, 0.7),
         ("relative", "rrf"),
         (0.3, 0.4, 0.5, 0.6, 0.75),
         (0.2, 0.3, 0.5, 0.75),
@@ -257,16 +260,16 @@ def _tune(
         (1, 2),
         (True, False),
     ):
-        update = {"fusion": fusion, "dense_weight": w, "identifier_dense_weight": iw}
+        update = {"document_evidence": evidence, "fusion": fusion, "dense_weight": w}
+        update |= {"identifier_dense_weight": iw}
         update |= {"confidence_gain": g, "per_document": cap, "identifiers": ident}
         s = best.model_copy(update=update)
         r = table({"x": lambda i, s=s: strongroom_pages(s, cands[i])}, questions, subset)
-        grid.append((round(r["x"]["all"]["ndcg@10"], 4), fusion, w, iw, g, cap, ident))
-    for row in sorted(grid, reverse=True)[:10]:
+        grid.append((round(r["x"]["all"]["ndcg@10"], 4), evidence, fusion, w, iw, g, cap, ident))
+    for row in sorted(grid, reverse=True)[:TOP]:
         print(
-            "nDCG {} fusion {} dense_weight {} identifier_dense_weight {} gain {} per_document {} identifiers {}".format(
-                *row
-            )
+            "nDCG {} document_evidence {} fusion {} dense_weight {} identifier_dense_weight {} gain {}"
+            " per_document {} identifiers {}".format(*row)
         )
 
 

@@ -24,6 +24,30 @@ def best_per_group(ranking: Ranking, group_of: Callable[[str], str]) -> list[tup
     return _sorted(best)
 
 
+def group_evidence(
+    ranking: Ranking, group_of: Callable[[str], str], decay: float, depth: int = 3
+) -> list[tuple[str, float]]:
+    """A ranking of groups that counts more than their best member: scores are min-max
+    normalised to [0, 1], and a group scores ``n1 + decay * n2 + decay**2 * n3 ...`` over its
+    ``depth`` best members (``decay`` 0: its best member alone, as :func:`best_per_group`).
+
+    A manual page with three passages about the question is likelier its answer than a page
+    that mentions it once."""
+    if not decay:
+        return best_per_group(ranking, group_of)
+    values = [score for _, score in ranking]
+    low, high = (min(values), max(values)) if values else (0.0, 0.0)
+    members: dict[str, list[float]] = {}
+    for item, score in ranking:
+        members.setdefault(group_of(item), []).append((score - low) / (high - low) if high > low else 1.0)
+    return _sorted(
+        {
+            group: sum(s * decay**j for j, s in enumerate(sorted(found, reverse=True)[:depth]))
+            for group, found in members.items()
+        }
+    )
+
+
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = 60) -> list[tuple[str, float]]:
     """``score(id) = sum(1 / (k + rank))`` over the rankings containing it; scores are ignored."""
     scores: dict[str, float] = {}

@@ -1,7 +1,7 @@
 """Hybrid retrieval: candidates → fusion → shaping. Each stage is a plain function.
 
-Fusion is by document: each ranker scores a document by its best chunk, the documents are
-fused, and each document then brings its best chunks, at most ``per_document`` of them, so a
+Fusion is by document: each ranker scores a document by its best chunks (the best one, plus
+a decaying share of the next two: ``retrieval.document_evidence``), the documents are fused, and each document then brings its best chunks, at most ``per_document`` of them, so a
 long page cannot crowd out a second page that also answers.
 """
 
@@ -17,8 +17,8 @@ from strongroom.server.models import SearchHit
 from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import (
     Ranking,
-    best_per_group,
     confident_weights,
+    group_evidence,
     reciprocal_rank_fusion,
     relative_score_fusion,
 )
@@ -71,7 +71,8 @@ def fuse(
     chunks = _fuse(settings, rankings, weights)
     if settings.fusion_level == "chunk":
         return chunks
-    documents = _fuse(settings, [best_per_group(r, document_of_chunk) for r in rankings], weights)
+    evidence = [group_evidence(r, document_of_chunk, settings.document_evidence) for r in rankings]
+    documents = _fuse(settings, evidence, weights)
     order = {doc: (rank, score) for rank, (doc, score) in enumerate(documents)}
     grouped = sorted(chunks, key=lambda c: order[document_of_chunk(c[0])][0])  # stable: best chunk first
     return [(cid, order[document_of_chunk(cid)][1]) for cid, _ in grouped]

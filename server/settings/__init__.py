@@ -137,6 +137,13 @@ class RetrievalSettings(_Section):
         default="document",
         description="Fuse documents (each ranker's best chunk per document) or single chunks.",
     )
+    document_evidence: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="In document fusion, how much a document's 2nd and 3rd best passages add to its score "
+        "(times this, and its square; 0: its best passage alone).",
+    )
     dense_weight: float = Field(
         default=0.75, ge=0.0, le=1.0, description="Share of the dense score in relative fusion."
     )

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from strongroom.server.retrieval.fusion import (
     best_per_group,
     confident_weights,
+    group_evidence,
     reciprocal_rank_fusion,
     relative_score_fusion,
     standout,
@@ -91,6 +92,19 @@ def test_identifiers_become_the_keyword_index_phrases() -> None:
 def test_best_per_group_scores_a_group_by_its_best_member() -> None:
     ranking = [("a#1", 0.9), ("b#1", 0.8), ("a#2", 0.7), ("c#1", 0.1)]
     assert best_per_group(ranking, lambda i: i.split("#")[0]) == [("a", 0.9), ("b", 0.8), ("c", 0.1)]
+
+
+def test_a_page_with_several_good_passages_outranks_a_page_that_mentions_it_once() -> None:
+    page = lambda i: i.split("#")[0]  # noqa: E731
+    ranking = [("once#1", 1.0), ("often#1", 0.9), ("often#2", 0.85), ("often#3", 0.8), ("other#1", 0.0)]
+    assert [g for g, _ in best_per_group(ranking, page)][:2] == ["once", "often"]
+    scored = dict(group_evidence(ranking, page, decay=0.5))
+    # normalised: 1.0 for "once"; 0.9 + 0.5 * 0.85 + 0.25 * 0.8 for "often"
+    assert scored == pytest.approx({"often": 1.525, "once": 1.0, "other": 0.0})
+    assert group_evidence(ranking, page, decay=0.0) == best_per_group(ranking, page)
+    # only the three best passages of a page count, however many it has
+    many = [(f"long#{n}", 0.5) for n in range(20)] + [("top#1", 1.0), ("low#1", 0.0)]
+    assert dict(group_evidence(many, page, decay=1.0))["long"] == pytest.approx(1.5)
 
 
 def test_a_ranker_whose_first_stands_out_gets_more_say() -> None:
