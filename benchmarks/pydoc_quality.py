@@ -31,13 +31,15 @@ from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import Ranking, best_per_group, reciprocal_rank_fusion
-from strongroom.server.retrieval.pipeline import fuse, identifiers
+from strongroom.server.retrieval.pipeline import candidate_documents, fuse, identifiers
 from strongroom.server.settings import RetrievalSettings
 from strongroom.server.store.records import SearchFilter, document_of_chunk
 
 K = 10
 POOL = 200
 TOP = 10
+TITLES: dict[str, str] = {}
+"""Every document's title (filled once the index is open)."""
 KINDS = ("paraphrase", "identifier", "howto", "twopage")
 
 
@@ -100,11 +102,15 @@ def candidates(kb: KnowledgeBase, questions: list[dict[str, Any]], cache: Path) 
     return out
 
 
-def strongroom_pages(settings: RetrievalSettings, c: dict[str, Any]) -> list[str]:
+def strongroom_pages(settings: RetrievalSettings, c: dict[str, Any], titled: bool = True) -> list[str]:
     """The pages of the k=10 hits the pipeline returns (shaping's per-document cap included)."""
     n = settings.candidates
+    dense, keyword = c["dense"][:n], c["keyword"][:n]
     exact = c["exact"][:n] if settings.identifiers else []
-    fused = fuse(settings, c["dense"][:n], c["keyword"][:n], c["q"], exact)
+    titles = None
+    if titled and settings.identifiers and identifiers(c["q"]):  # as Retriever.search: the candidates' titles
+        titles = {doc: TITLES[doc] for doc in candidate_documents(dense, keyword, exact) if doc in TITLES}
+    fused = fuse(settings, dense, keyword, c["q"], exact, titles)
     taken: dict[str, int] = {}
     hits: list[str] = []
     for cid, _ in fused:
@@ -209,6 +215,12 @@ def main() -> None:
     questions = [q for q in written if all(p in indexed for p in q["pages"])]  # type: ignore[attr-defined]
     skipped = len(written) - len(questions)
     cands = candidates(kb, questions, args.cache)
+    TITLES.update(
+        {
+            doc: h.title
+            for doc, h in kb.catalog.document_heads(sorted(f"pydoc/{page}" for page in indexed)).items()
+        }
+    )
     halves = split_halves(questions)
     best = settings.retrieval
     if args.tune:
@@ -223,6 +235,9 @@ def main() -> None:
     }
     for name, s in variants(best).items():
         rankers[name] = lambda i, s=s: strongroom_pages(s, cands[i])
+    rankers["- identifiers, but no page titled by the name"] = lambda i: strongroom_pages(
+        best, cands[i], False
+    )
     latencies: list[float] = []
     if not args.no_mcp:
         served, latencies = mcp_pages(args.cache / "strongroom.toml", questions)

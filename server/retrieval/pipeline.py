@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from strongroom.server.embedder import Embedder
@@ -44,6 +44,36 @@ def identifiers(query: str) -> list[str]:
     return list(dict.fromkeys(p for p in phrases if p))
 
 
+_TITLE_LEAD = re.compile(r"[\w.:]*\w")
+
+
+def named_by_title(query: str, titles: Mapping[str, str]) -> list[tuple[str, float]]:
+    """Documents whose title begins with a name the query gives, or with the module part of a
+    dotted name: a reference page titled "time — Time access" defines ``time.perf_counter``.
+    A document scores the share of the name its title gives (``time``: 1/2); best first."""
+    names = [re.split(r"\.|::", m.group().lower()) for m in _IDENTIFIER.finditer(query)]
+    named: dict[str, float] = {}
+    for doc, title in titles.items():
+        lead = _TITLE_LEAD.match(title.lstrip().lower())
+        share = max((_share_named(lead.group(), parts) for parts in names), default=0.0) if lead else 0.0
+        if share:
+            named[doc] = share
+    return sorted(named.items(), key=lambda kv: -kv[1])
+
+
+def _share_named(lead: str, parts: Sequence[str]) -> float:
+    """How much of the name ``parts`` a title's first word gives: all of it, a leading part, or none."""
+    for size in range(len(parts), 0, -1):
+        if lead in (".".join(parts[:size]), "::".join(parts[:size])):
+            return size / len(parts)
+    return 0.0
+
+
+def candidate_documents(*rankings: Ranking) -> list[str]:
+    """The documents of the chunks in ``rankings``, in order of first appearance."""
+    return list(dict.fromkeys(document_of_chunk(cid) for r in rankings for cid, _ in r))
+
+
 def dense_weight_for(settings: RetrievalSettings, query: str) -> float:
     """The dense ranker's share; lower when the query names an identifier, which only the
     keyword index can match exactly (embeddings blur "4471" and "4475")."""
@@ -61,10 +91,17 @@ def _fuse(
 
 
 def fuse(
-    settings: RetrievalSettings, dense: Ranking, keyword: Ranking, query: str = "", exact: Ranking = ()
+    settings: RetrievalSettings,
+    dense: Ranking,
+    keyword: Ranking,
+    query: str = "",
+    exact: Ranking = (),
+    titles: Mapping[str, str] | None = None,
 ) -> list[tuple[str, float]]:
     """Chunks ranked for shaping: documents in fused order, each document's chunks together,
-    best first; a chunk's score is its document's."""
+    best first; a chunk's score is its document's. ``titles`` (of the candidates' documents,
+    given when the query names an identifier) rank documents titled by the name as a third
+    keyword-side ranker in document fusion."""
     weight = dense_weight_for(settings, query)
     rankings = [dense, keyword, exact] if exact else [dense, keyword]
     weights = [weight, 1.0 - weight, 1.0 - weight][: len(rankings)]
@@ -72,6 +109,9 @@ def fuse(
     if settings.fusion_level == "chunk":
         return chunks
     evidence = [group_evidence(r, document_of_chunk, settings.document_evidence) for r in rankings]
+    if named := named_by_title(query, titles or {}):
+        evidence.append(named)
+        weights.append(1.0 - weight)
     documents = _fuse(settings, evidence, weights)
     order = {doc: (rank, score) for rank, (doc, score) in enumerate(documents)}
     grouped = sorted(chunks, key=lambda c: order[document_of_chunk(c[0])][0])  # stable: best chunk first
@@ -99,8 +139,14 @@ class Retriever:
         keyword = visible(keyword_candidates(self.catalog, query, m, narrowed, s.keyword_postings))
         names = identifiers(query) if s.identifiers else []
         exact = visible(exact_candidates(self.catalog, names, m, narrowed)) if names else []
-        fused = fuse(s, dense, keyword, query, exact)
+        titles = self._titles(dense, keyword, exact) if names else None
+        fused = fuse(s, dense, keyword, query, exact, titles)
         return shape_hits(self.catalog, fused, k, s.per_document, sources=where.sources)
+
+    def _titles(self, *rankings: Ranking) -> dict[str, str]:
+        """The titles of the candidates' documents (their heads only)."""
+        heads = self.catalog.document_heads(candidate_documents(*rankings))
+        return {doc: head.title for doc, head in heads.items()}
 
     def index_filter(self, where: SearchFilter) -> tuple[SearchFilter, int]:
         """The filter the indexes apply, and by how much more than ``n`` candidates to ask them.

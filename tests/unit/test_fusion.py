@@ -132,3 +132,32 @@ def test_fusion_by_document_keeps_a_keyword_sure_page_that_dense_misses() -> Non
     assert pages == sorted(pages, key=pages.index)  # grouped
     scores = [s for _, s in fused]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_page_titled_by_the_name_the_query_gives_is_its_definition() -> None:
+    from strongroom.server.retrieval.pipeline import fuse, named_by_title
+    from strongroom.server.settings import RetrievalSettings
+
+    titles = {
+        "m/time": "time — Time access and conversions",
+        "m/timeit": "timeit — Measure execution time of small code snippets",
+        "m/os.path": "os.path — Common pathname manipulations",
+        "m/howto": "Sorting HOW TO",
+        "m/rust": "std::vec::Vec - Rust",
+    }
+    assert named_by_title("time.perf_counter", titles) == [("m/time", 0.5)]
+    assert named_by_title("what does os.path.join do", titles) == [("m/os.path", 2 / 3)]
+    assert named_by_title("std::vec::Vec::push", titles) == [("m/rust", 0.75)]
+    assert named_by_title("time", titles) == []  # a plain word is not a name
+    assert named_by_title("how to sort a list", titles) == []
+
+    # the page that uses the name more often loses to the page that defines it
+    dense = [("m/timeit#h-0", 0.60), ("m/time#h-4", 0.58), ("m/howto#h-0", 0.30)]
+    keyword = [("m/timeit#h-0", 9.0), ("m/time#h-4", 7.0), ("m/howto#h-0", 1.0)]
+    settings = RetrievalSettings()
+    assert fuse(settings, dense, keyword, "time.perf_counter")[0][0] == "m/timeit#h-0"
+    assert fuse(settings, dense, keyword, "time.perf_counter", titles=titles)[0][0] == "m/time#h-4"
+    # titles only speak for names: an ordinary query ranks as without them
+    assert fuse(settings, dense, keyword, "measure time", titles=titles) == fuse(
+        settings, dense, keyword, "measure time"
+    )
