@@ -29,6 +29,7 @@ from stdio_peer import StdioPeer
 
 from strongroom.server.app import build_app
 from strongroom.server.knowledge import KnowledgeBase
+from strongroom.server.retrieval import pipeline
 from strongroom.server.retrieval.candidates import dense_candidates, exact_candidates, keyword_candidates
 from strongroom.server.retrieval.fusion import Ranking, best_per_group, reciprocal_rank_fusion
 from strongroom.server.retrieval.pipeline import candidate_documents, fuse, identifiers
@@ -121,6 +122,16 @@ def strongroom_pages(settings: RetrievalSettings, c: dict[str, Any], titled: boo
         if len(hits) == K:
             break
     return list(dict.fromkeys(hits))
+
+
+def without_floors(settings: RetrievalSettings, c: dict[str, Any]) -> list[str]:
+    """:func:`strongroom_pages` with every ranking min-max normalised, the weakest match as 0."""
+    floors = pipeline._floors
+    pipeline._floors = lambda count: [None] * count
+    try:
+        return strongroom_pages(settings, c)
+    finally:
+        pipeline._floors = floors
 
 
 def table(
@@ -237,6 +248,9 @@ def main() -> None:
         rankers[name] = lambda i, s=s: strongroom_pages(s, cands[i])
     rankers["- identifiers, but no page titled by the name"] = lambda i: strongroom_pages(
         best, cands[i], False
+    )
+    rankers["- keyword-side scores min-max normalised (no 0 floor)"] = lambda i: without_floors(
+        best, cands[i]
     )
     latencies: list[float] = []
     if not args.no_mcp:

@@ -5,7 +5,7 @@ Each ranking is a list of ``(id, score)`` pairs, best first, higher scores bette
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 Ranking = Sequence[tuple[str, float]]
 
@@ -24,22 +24,34 @@ def best_per_group(ranking: Ranking, group_of: Callable[[str], str]) -> list[tup
     return _sorted(best)
 
 
+def normaliser(scores: Iterable[float], floor: float | None = None) -> Callable[[float], float]:
+    """Min-max normalisation to [0, 1] over ``scores``, from ``floor`` instead of their minimum
+    when given: what an item the ranker did not match would score (0 for BM25), so the weakest
+    of a few matches still counts as a match."""
+    values = list(scores)
+    if not values:
+        return lambda score: 1.0
+    low, high = (min(values) if floor is None else floor), max(values)
+    if high <= low:
+        return lambda score: 1.0
+    return lambda score: max(0.0, (score - low) / (high - low))
+
+
 def group_evidence(
-    ranking: Ranking, group_of: Callable[[str], str], decay: float, depth: int = 3
+    ranking: Ranking, group_of: Callable[[str], str], decay: float, depth: int = 3, floor: float | None = None
 ) -> list[tuple[str, float]]:
-    """A ranking of groups that counts more than their best member: scores are min-max
-    normalised to [0, 1], and a group scores ``n1 + decay * n2 + decay**2 * n3 ...`` over its
-    ``depth`` best members (``decay`` 0: its best member alone, as :func:`best_per_group`).
+    """A ranking of groups that counts more than their best member: scores are normalised to
+    [0, 1] (:func:`normaliser`), and a group scores ``n1 + decay * n2 + decay**2 * n3 ...`` over
+    its ``depth`` best members (``decay`` 0: its best member alone, as :func:`best_per_group`).
 
     A manual page with three passages about the question is likelier its answer than a page
     that mentions it once."""
     if not decay:
         return best_per_group(ranking, group_of)
-    values = [score for _, score in ranking]
-    low, high = (min(values), max(values)) if values else (0.0, 0.0)
+    normalised = normaliser((score for _, score in ranking), floor)
     members: dict[str, list[float]] = {}
     for item, score in ranking:
-        members.setdefault(group_of(item), []).append((score - low) / (high - low) if high > low else 1.0)
+        members.setdefault(group_of(item), []).append(normalised(score))
     return _sorted(
         {
             group: sum(s * decay**j for j, s in enumerate(sorted(found, reverse=True)[:depth]))
@@ -75,23 +87,24 @@ def confident_weights(rankings: Sequence[Ranking], weights: Sequence[float], gai
     return [w * sum(weights) / total for w in raised] if total > 0 else list(weights)
 
 
-def relative_score_fusion(rankings: Sequence[Ranking], weights: Sequence[float]) -> list[tuple[str, float]]:
-    """Min-max normalise each ranking's scores to [0, 1], then add them with ``weights``.
+def relative_score_fusion(
+    rankings: Sequence[Ranking], weights: Sequence[float], floors: Sequence[float | None] | None = None
+) -> list[tuple[str, float]]:
+    """Normalise each ranking's scores to [0, 1] (min-max, or from its floor: :func:`normaliser`),
+    then add them with ``weights``.
 
     Unlike RRF this keeps how much better the top candidates are, which matters when one
     ranker (dense vectors for paraphrased questions) is usually right.
     """
-    if len(weights) != len(rankings):
-        raise ValueError("one weight per ranking")
+    floors = [None] * len(rankings) if floors is None else floors
+    if not len(weights) == len(floors) == len(rankings):
+        raise ValueError("one weight and one floor per ranking")
     scores: dict[str, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
+    for ranking, weight, floor in zip(rankings, weights, floors, strict=True):
         best: dict[str, float] = {}
         for item, score in ranking:
             best[item] = max(score, best.get(item, score))
-        if not best:
-            continue
-        low, high = min(best.values()), max(best.values())
+        normalised = normaliser(best.values(), floor)
         for item, score in best.items():
-            normalised = (score - low) / (high - low) if high > low else 1.0
-            scores[item] = scores.get(item, 0.0) + weight * normalised
+            scores[item] = scores.get(item, 0.0) + weight * normalised(score)
     return _sorted(scores)

@@ -87,7 +87,15 @@ def _fuse(
 ) -> list[tuple[str, float]]:
     if settings.fusion == "rrf":
         return reciprocal_rank_fusion(rankings, k=settings.rrf_k)
-    return relative_score_fusion(rankings, confident_weights(rankings, weights, settings.confidence_gain))
+    weights = confident_weights(rankings, weights, settings.confidence_gain)
+    return relative_score_fusion(rankings, weights, _floors(len(rankings)))
+
+
+def _floors(count: int) -> list[float | None]:
+    """Each ranking's floor (see :func:`normaliser`): the dense ranker's is its weakest
+    candidate, a cosine meaning nothing in itself; the keyword-side rankers' (BM25, phrases,
+    titles) is 0, what an unmatched passage scores, so a weak match is still a match."""
+    return [None] + [0.0] * (count - 1)
 
 
 def fuse(
@@ -108,7 +116,10 @@ def fuse(
     chunks = _fuse(settings, rankings, weights)
     if settings.fusion_level == "chunk":
         return chunks
-    evidence = [group_evidence(r, document_of_chunk, settings.document_evidence) for r in rankings]
+    evidence = [
+        group_evidence(r, document_of_chunk, settings.document_evidence, floor=floor)
+        for r, floor in zip(rankings, _floors(len(rankings)), strict=True)
+    ]
     if named := named_by_title(query, titles or {}):
         evidence.append(named)
         weights.append(1.0 - weight)

@@ -161,3 +161,16 @@ def test_a_page_titled_by_the_name_the_query_gives_is_its_definition() -> None:
     assert fuse(settings, dense, keyword, "measure time", titles=titles) == fuse(
         settings, dense, keyword, "measure time"
     )
+
+
+def test_the_weakest_of_a_few_keyword_matches_still_counts_as_a_match() -> None:
+    from strongroom.server.retrieval.fusion import normaliser
+
+    assert normaliser([2.0, 4.0])(2.0) == 0.0  # min-max: the weakest match scores as nothing
+    assert normaliser([2.0, 4.0], floor=0.0)(2.0) == 0.5  # from the floor: half the best
+    assert normaliser([], floor=0.0)(1.0) == 1.0 and normaliser([3.0, 3.0])(3.0) == 1.0
+    # two pages match the phrase: the second still beats a page dense alone likes a little more
+    dense = [("p", 0.50), ("q", 0.495), ("r", 0.505), ("s", 0.40)]
+    exact = [("p", 4.0), ("q", 2.0)]
+    assert [i for i, _ in relative_score_fusion([dense, exact], [0.5, 0.5])][:2] == ["p", "r"]
+    assert [i for i, _ in relative_score_fusion([dense, exact], [0.5, 0.5], [None, 0.0])][:2] == ["p", "q"]
