@@ -6,6 +6,7 @@ the same clear errors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +83,18 @@ class KnowledgeBase:
         self.freshness: Callable[[], Mapping[str, SourceFreshness]] = lambda: read_published(
             settings.data_dir
         )
+
+    def warm_up(self) -> None:
+        """Load the model and the vector store's client in background threads (a server does
+        it once the client has its handshake answer), so the first search waits less."""
+        self.embedder.start_loading()
+        threading.Thread(target=self._preload_vectors, name="vectors-load", daemon=True).start()
+
+    def _preload_vectors(self) -> None:
+        # After the model: ONNX Runtime fails to load while another thread is importing numpy.
+        with contextlib.suppress(StrongroomError):  # a search reports it
+            self.embedder.model()
+        self.vectors.preload()
 
     # -- tools ------------------------------------------------------------------------------
 
