@@ -84,17 +84,25 @@ class KnowledgeBase:
             settings.data_dir
         )
 
-    def warm_up(self) -> None:
-        """Load the model and the vector store's client in background threads (a server does
-        it once the client has its handshake answer), so the first search waits less."""
-        self.embedder.start_loading()
-        threading.Thread(target=self._preload_vectors, name="vectors-load", daemon=True).start()
+    def warm_up(self) -> threading.Event:
+        """Load the model and the vector store's client in background threads (a server does it
+        once the client has its handshake answer), so the first search waits less; the event is
+        set when both are done (or failed: the first search reports it)."""
+        done = threading.Event()
 
-    def _preload_vectors(self) -> None:
-        # After the model: ONNX Runtime fails to load while another thread is importing numpy.
-        with contextlib.suppress(StrongroomError):  # a search reports it
-            self.embedder.model()
-        self.vectors.preload()
+        def load() -> None:
+            try:
+                import numpy  # noqa: F401 - whole first: ONNX Runtime fails to load while another thread imports it
+
+                self.embedder.start_loading()
+                self.vectors.preload()  # meanwhile
+                with contextlib.suppress(StrongroomError):
+                    self.embedder.model()
+            finally:
+                done.set()
+
+        threading.Thread(target=load, name="warm-up", daemon=True).start()
+        return done
 
     # -- tools ------------------------------------------------------------------------------
 

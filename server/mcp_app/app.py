@@ -138,11 +138,13 @@ def _lifespan(
 
 async def _start_up(app: App, rule_tools: RuleTools, handshake: _Handshake) -> None:
     """What ``initialize`` must not wait for, once the client has its answer (or after
-    HANDSHAKE_WAIT_S): the knowledge base, then the model and Chroma's client in background
-    threads, and the index is kept fresh until the server stops."""
+    HANDSHAKE_WAIT_S): the knowledge base, then the model and Chroma's client in a background
+    thread, and after them the index is kept fresh until the server stops."""
     await handshake.wait(HANDSHAKE_WAIT_S)
     kb = app.knowledge  # imports the knowledge base: a tool call needs it too, so it may wait
-    kb.warm_up()
+    warm = kb.warm_up()
+    # The start-up sync (and its parser process) would take the cores the first search needs.
+    await anyio.to_thread.run_sync(warm.wait, abandon_on_cancel=True)
     from strongroom.server.indexing.freshness import Freshness  # imported with the knowledge base
 
     freshness = Freshness(
