@@ -1,11 +1,17 @@
 """Speed and memory of the everyday paths, on the example corpus.
 
-Usage: python benchmarks/speed.py [--json]
+Usage: python benchmarks/speed.py [--json] [--startup-only] [--rounds N] [--baseline DIR]
 
 - sync: a fresh full sync, then a no-change re-sync (documents/s, chunks/s)
 - search: warm in-process latency over the labelled queries (p50/p95)
-- stdio server: time to the initialize answer, to tools/list, and to the first search result
-  (which waits for the model), and the server's peak RSS
+- start-up, interleaved with a bare MCPServer hello-world over ``--rounds`` rounds: each
+  spawned ``strongroom serve`` (stdio, the example's config and rules file) is timed to the
+  ``initialize`` answer, to tools/list and to the first search result, with its peak RSS;
+  ``--baseline DIR`` adds a second Strongroom to the same rounds, run from the ``strongroom``
+  package in DIR (a copy of an older tree: DIR/strongroom/server, DIR/strongroom/connectors)
+- encoders: ONNX int8 against torch fp32 (skipped with ``--startup-only``)
+
+A sync's throughput against the raw encode rate is ``benchmarks/sync_throughput.py``.
 Results are recorded by hand in benchmarks/RESULTS.md with the machine they ran on.
 """
 
@@ -66,9 +72,9 @@ def bench_sync_and_search(workdir: Path) -> dict[str, Any]:
     }
 
 
-def bench_stdio(config: Path) -> dict[str, Any]:
+def bench_stdio(config: Path, pythonpath: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    peer = StdioPeer.strongroom(config)
+    peer = StdioPeer.strongroom(config, pythonpath)
 
     def timed(method: str, params: dict[str, Any] | None = None) -> float:
         peer.request(method, params)
@@ -77,13 +83,17 @@ def bench_stdio(config: Path) -> dict[str, Any]:
     init = timed("initialize", INITIALIZE_PARAMS)
     peer.notify("notifications/initialized")
     tools = timed("tools/list")
-    first = timed("tools/call", {"name": "search", "arguments": {"query": "restocking fee for tents"}})
+    answer = peer.request(
+        "tools/call", {"name": "search", "arguments": {"query": "restocking fee for tents"}}
+    )
+    first = time.perf_counter() - started
+    assert not answer["result"].get("isError") and "refund-policy" in json.dumps(answer), answer
     peak = peer.peak_rss_mb()
     peer.close()
     return {
-        "initialize_s": round(init, 2),
-        "tools_list_s": round(tools, 2),
-        "first_search_s": round(first, 2),
+        "initialize_s": round(init, 3),
+        "tools_list_s": round(tools, 3),
+        "first_search_s": round(first, 3),
         "server_peak_rss_mb": peak,
     }
 
@@ -112,7 +122,39 @@ def bench_hello_world(workdir: Path) -> dict[str, Any]:
     peer.request("initialize", INITIALIZE_PARAMS)
     elapsed = time.perf_counter() - started
     peer.close()
-    return {"initialize_s": round(elapsed, 2)}
+    return {"initialize_s": round(elapsed, 3)}
+
+
+def bench_startup(workdir: Path, rounds: int, baseline: Path | None) -> dict[str, Any]:
+    """Strongroom's start-up against the hello-world's (and ``baseline``'s), interleaved: the
+    order turns from round to round, and each round's ratio compares neighbours in time."""
+    config = workdir / "strongroom.toml"
+    runs: dict[str, Any] = {
+        "hello": lambda: bench_hello_world(workdir),
+        "strongroom": lambda: bench_stdio(config),
+    }
+    if baseline is not None:
+        runs["baseline"] = lambda: bench_stdio(config, str(baseline.resolve()))
+    names = list(runs)
+    rows: list[dict[str, dict[str, Any]]] = []
+    for r in range(rounds):
+        turn = names[r % len(names) :] + names[: r % len(names)]
+        rows.append({name: runs[name]() for name in turn})
+    out: dict[str, Any] = {"rounds": rounds}
+    for name in names:
+        out[name] = {k: statistics.median(row[name][k] for row in rows) for k in rows[0][name]}
+    for name in names[1:]:
+        out[f"{name}_initialize_over_hello"] = _median_ratio(rows, name, "hello", "initialize_s")
+    if baseline is not None:
+        for key in ("initialize_s", "first_search_s"):
+            out[f"strongroom_over_baseline_{key}"] = _median_ratio(rows, "strongroom", "baseline", key)
+    return out
+
+
+def _median_ratio(rows: list[dict[str, dict[str, Any]]], a: str, b: str, key: str) -> float:
+    return round(
+        statistics.median(row[a][key] / row[b]["initialize_s" if b == "hello" else key] for row in rows), 2
+    )
 
 
 def bench_encoders(texts: list[str], rounds: int = 3) -> dict[str, Any]:
@@ -149,26 +191,25 @@ def bench_encoders(texts: list[str], rounds: int = 3) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true")
-    parser.parse_args()
+    parser.add_argument("--startup-only", action="store_true", help="Only the start-up rounds.")
+    parser.add_argument("--rounds", type=int, default=5, help="Start-up rounds (default 5).")
+    parser.add_argument("--baseline", type=Path, help="A folder with an older strongroom package.")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"load_average_before": [round(x, 1) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shutil.copytree(
             ROOT / "examples" / "acme", work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".strongroom")
         )
-        results: dict[str, Any] = {"in_process": bench_sync_and_search(work)}
-        stdio, hello = [], []
-        for _ in range(3):  # interleaved: the load changes from one second to the next
-            stdio.append(bench_stdio(work / "strongroom.toml"))
-            hello.append(bench_hello_world(work))
-        results["stdio"] = {k: statistics.median(r[k] for r in stdio) for k in stdio[0]}
-        results["hello_world_initialize_s"] = statistics.median(h["initialize_s"] for h in hello)
-        results["initialize_over_hello_world"] = round(
-            results["stdio"]["initialize_s"] / results["hello_world_initialize_s"], 2
-        )
-        texts = [p.read_text()[:1200] for p in sorted((ROOT / "examples" / "acme").rglob("*.md"))] * 4
-        results["encoders"] = bench_encoders(texts)
+        results["in_process"] = bench_sync_and_search(work)  # the start-up rounds search this index
+        results["startup"] = bench_startup(work, args.rounds, args.baseline)
+        if not args.startup_only:
+            texts = [p.read_text()[:1200] for p in sorted((ROOT / "examples" / "acme").rglob("*.md"))] * 4
+            results["encoders"] = bench_encoders(texts)
     results["load_average"] = [round(x, 1) for x in os.getloadavg()]
     results["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(results, indent=2))

@@ -34,9 +34,12 @@ class StdioPeer:
         self._ids = iter(range(1, 10**9))
 
     @classmethod
-    def strongroom(cls, config: Path) -> StdioPeer:
-        """``strongroom serve`` on ``config``, without the caller's STRONGROOM_* variables."""
+    def strongroom(cls, config: Path, pythonpath: str | None = None) -> StdioPeer:
+        """``strongroom serve`` on ``config``, without the caller's STRONGROOM_* variables
+        (``pythonpath`` first on the path: another copy of the package)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+        if pythonpath is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
         return cls([sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)], env)
 
     def _send(self, message: dict[str, Any]) -> None:

@@ -188,7 +188,7 @@ class App:
             self.settings.guard,
             self.audit,
             self.ledger,
-            self.knowledge,
+            _Inventory(self),
             digest_key=digest_key(self.settings),
         )
 
@@ -196,3 +196,17 @@ class App:
         """Close the database if it was opened."""
         if "database" in self.__dict__:
             self.database.close()
+
+
+class _Inventory:
+    """The guard's view of the index: the knowledge base's, built when the guard first asks (a
+    server builds its guard before the handshake and the knowledge base after it)."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def source_sizes(self) -> dict[str, int]:
+        return self._app.knowledge.source_sizes()
+
+    def canary_documents(self) -> set[str]:
+        return self._app.knowledge.canary_documents()

@@ -6,6 +6,7 @@ the same clear errors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +83,26 @@ class KnowledgeBase:
         self.freshness: Callable[[], Mapping[str, SourceFreshness]] = lambda: read_published(
             settings.data_dir
         )
+
+    def warm_up(self) -> threading.Event:
+        """Load the model and the vector store's client in background threads (a server does it
+        once the client has its handshake answer), so the first search waits less; the event is
+        set when both are done (or failed: the first search reports it)."""
+        done = threading.Event()
+
+        def load() -> None:
+            try:
+                import numpy  # noqa: F401 - whole first: ONNX Runtime fails to load while another thread imports it
+
+                self.embedder.start_loading()
+                self.vectors.preload()  # meanwhile
+                with contextlib.suppress(StrongroomError):
+                    self.embedder.model()
+            finally:
+                done.set()
+
+        threading.Thread(target=load, name="warm-up", daemon=True).start()
+        return done
 
     # -- tools ------------------------------------------------------------------------------
 

@@ -14,14 +14,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
-
-from pydantic import BaseModel, Field, PrivateAttr
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from strongroom.server.answers.claims import Claim, negated, terms
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
-from strongroom.server.models import PolicyViolation, RuleDecision, Served
+from strongroom.server.models import AnswerCheck, PolicyViolation, RuleDecision, SentenceFinding, Served
 from strongroom.server.settings import AnswersSettings
 from strongroom.server.store.catalog import DocumentHead
 from strongroom.server.store.records import ChunkRecord
@@ -53,48 +51,6 @@ class ChunkIndex(Protocol):
     def chunks(self, ids: Sequence[str]) -> dict[str, ChunkRecord]: ...
 
     def document_heads(self, ids: Sequence[str]) -> Mapping[str, DocumentHead]: ...
-
-
-class SentenceFinding(BaseModel):
-    index: int = Field(description="0-based position of the sentence in the draft.")
-    text: str
-    status: Literal["supported", "unsupported", "not_checked"]
-    citation: str | None = Field(
-        default=None, description="The citation that supports it (or, if unsupported, the closest one)."
-    )
-    similarity: float | None = Field(
-        default=None, description="Embedding similarity to that citation's best sentence."
-    )
-    overlap: float | None = Field(
-        default=None, description="Share of the sentence's content words found in what it cites."
-    )
-    missing_numbers: list[str] = Field(
-        default_factory=list, description="Numbers the citation does not state about this subject."
-    )
-    missing_terms: list[str] = Field(
-        default_factory=list, description="Words of the claim that nothing it cites says."
-    )
-    contradicts: bool = Field(default=False, description="The closest cited statement says the opposite.")
-    reason: str
-
-
-class AnswerCheck(BaseModel):
-    """Whether a draft may be sent, and what to fix if not."""
-
-    passed: bool
-    summary: str
-    sentences: list[SentenceFinding]
-    unknown_citations: list[str] = Field(description="Cited ids that do not exist (or that you may not see).")
-    not_retrieved: list[str] = Field(
-        description="Cited passages you were not shown recently (search or read them first)."
-    )
-    violations: list[PolicyViolation]
-    fix: list[str] = Field(description="What to change before calling check_answer again.")
-    _read: list[Served] = PrivateAttr(default_factory=list)
-
-    def exposure(self) -> list[Served]:
-        """The passages this check read, with the characters its reasons quote (for the guard)."""
-        return list(self._read)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ import hashlib
 import hmac
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-import jwt
 from mcp.server.auth.provider import AccessToken
 
 from strongroom.server.settings.guard import GuardSettings, JwtSettings
+
+if TYPE_CHECKING:  # PyJWT (and cryptography) load with the first JWT setting, not with the server
+    import jwt
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class KeySet:
     when it changes)."""
 
     def __init__(self, settings: JwtSettings, base_dir: Path) -> None:
+        import jwt
+
         self._file: Path | None = None
         self._client: jwt.PyJWKClient | None = None
         self._loaded: tuple[float, list[jwt.PyJWK]] | None = None
@@ -51,6 +55,8 @@ class KeySet:
             raise ValueError("guard.jwt needs jwks_file or jwks_url")
 
     def _keys(self) -> list[jwt.PyJWK]:
+        import jwt
+
         if self._client is not None:
             return self._client.get_signing_keys()
         assert self._file is not None
@@ -60,6 +66,8 @@ class KeySet:
         return self._loaded[1]
 
     def key_for(self, token: str) -> Any:
+        import jwt
+
         kid = jwt.get_unverified_header(token).get("kid")
         if kid is not None and self._client is not None:
             return self._client.get_signing_key(str(kid)).key
@@ -91,6 +99,8 @@ class TokenVerifier:
 
     @staticmethod
     def _verify_jwt(token: str, settings: JwtSettings, keys: KeySet) -> AccessToken | None:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in settings.algorithms:

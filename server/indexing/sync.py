@@ -151,6 +151,7 @@ async def _until_stopped(
                     raise SyncStopped("stopped")
                 await asyncio.wait({step}, timeout=_STOP_POLL_S)
             if stop is not None and stop.is_set():
+                step.exception()  # taken, even the end of the documents: asyncio would log it as lost
                 raise SyncStopped("stopped")
             try:
                 document = step.result()

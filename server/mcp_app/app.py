@@ -24,7 +24,6 @@ from strongroom.server.app import App
 from strongroom.server.errors import NotFound, StrongroomError
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenVerifier
-from strongroom.server.indexing.freshness import Freshness
 from strongroom.server.mcp_app.argument_errors import clear_argument_errors
 from strongroom.server.mcp_app.rule_tools import AppContext, Guarded, RuleTools, app_of
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
@@ -46,6 +45,8 @@ READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 DOCUMENT_URI = "strongroom://documents/{+document_id}"
+HANDSHAKE_WAIT_S = 1.0
+"""How long the background start-up waits for a client's handshake before it begins anyway."""
 
 
 def build_server(
@@ -60,11 +61,12 @@ def build_server(
     """
     rule_tools = RuleTools(app)  # compiles the rules file: a broken one stops the server here
     app.guard  # noqa: B018 - built now: a guard that cannot start (its digest key) stops the server here
+    handshake = _Handshake()
     server: MCPServer[App] = MCPServer(
         "strongroom",
         instructions=INSTRUCTIONS,
         version=_version(),
-        lifespan=_lifespan(app, rule_tools),
+        lifespan=_lifespan(app, rule_tools, handshake),
         auth=auth[0] if auth else None,
         token_verifier=auth[1] if auth else None,
         subscriptions=rule_tools.bus,
@@ -89,32 +91,71 @@ def build_server(
     _install_knowledge_tools(server, app, guarded)
     rule_tools.install(server, guarded, current_caller)
     server.middleware.insert(0, _audit_every_call(current_caller))
+    server.middleware.insert(0, handshake)
     server.middleware.append(clear_argument_errors(server))
     _install_document_resource(server, run_guarded)
     _install_research_prompt(server)
     return server
 
 
+class _Handshake:
+    """Middleware that notes the client's first message after ``initialize`` (normally
+    ``notifications/initialized``): the client has its answer, the server may get busy."""
+
+    def __init__(self) -> None:
+        self._done: anyio.Event | None = None
+
+    def _event(self) -> anyio.Event:
+        self._done = self._done or anyio.Event()  # made in the server's event loop
+        return self._done
+
+    async def wait(self, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            await self._event().wait()
+
+    async def __call__(self, ctx: ServerRequestContext[App, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "initialize":
+            self._event().set()
+        return await call_next(ctx)
+
+
 def _lifespan(
-    app: App, rule_tools: RuleTools
+    app: App, rule_tools: RuleTools, handshake: _Handshake
 ) -> Callable[[MCPServer[App]], AbstractAsyncContextManager[App]]:
-    """Start loading the model, keep the index fresh and watch the rules file while serving."""
+    """Watch the rules file while serving, and start the rest in the background (:func:`_start_up`)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
-        kb = app.knowledge
-        kb.embedder.start_loading()  # initialize must not wait for torch
-        freshness = Freshness(
-            app.settings,
-            lambda names, paths, stop: kb.sync(names, paths=paths, stop=stop),
-            kb.last_synced(),
-            rule_tools.notifier.resources_changed,
-        )
-        kb.freshness = freshness.snapshot
-        async with rule_tools.watching(), freshness.running():
-            yield app
+        async with rule_tools.watching(), anyio.create_task_group() as tasks:
+            tasks.start_soon(_start_up, app, rule_tools, handshake)
+            try:
+                yield app
+            finally:
+                tasks.cancel_scope.cancel()  # stops the syncing (see Freshness.running)
 
     return lifespan
+
+
+async def _start_up(app: App, rule_tools: RuleTools, handshake: _Handshake) -> None:
+    """What ``initialize`` must not wait for, once the client has its answer (or after
+    HANDSHAKE_WAIT_S): the knowledge base, then the model and Chroma's client in a background
+    thread, and after them the index is kept fresh until the server stops."""
+    await handshake.wait(HANDSHAKE_WAIT_S)
+    kb = app.knowledge  # imports the knowledge base: a tool call needs it too, so it may wait
+    warm = kb.warm_up()
+    # The start-up sync (and its parser process) would take the cores the first search needs.
+    await anyio.to_thread.run_sync(warm.wait, abandon_on_cancel=True)
+    from strongroom.server.indexing.freshness import Freshness  # imported with the knowledge base
+
+    freshness = Freshness(
+        app.settings,
+        lambda names, paths, stop: kb.sync(names, paths=paths, stop=stop),
+        kb.last_synced(),
+        rule_tools.notifier.resources_changed,
+    )
+    kb.freshness = freshness.snapshot
+    async with freshness.running():
+        await anyio.sleep_forever()
 
 
 def _request_caller(default: Caller) -> Callable[[], Caller]:

@@ -30,11 +30,10 @@ from mcp.shared.subscriptions import ResourcesListChanged, ToolsListChanged
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field
 
-from strongroom.server.answers.checker import AnswerCheck
 from strongroom.server.app import App
 from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Access, Caller
-from strongroom.server.models import RuleDecision
+from strongroom.server.models import AnswerCheck, RuleDecision
 from strongroom.server.rules.engine import CompiledRuleSet
 
 log = logging.getLogger("strongroom.rules")

@@ -101,6 +101,13 @@ class VectorStore:
         else:  # a chromadb without the per-path cache: clear all of it
             SharedSystemClient.clear_system_cache()
 
+    def preload(self) -> None:
+        """Import Chroma's client ahead of the first search or write (about a second)."""
+        try:
+            import chromadb  # noqa: F401
+        except Exception as exc:  # the first real call reports it
+            log.warning("could not load chromadb: %s", exc)
+
     @property
     def location(self) -> str:
         return self._settings.chroma_url or str(self._data_dir / "chroma")

@@ -7,6 +7,7 @@ everything that enters an expression goes through :func:`to_cel` and every expre
 - :mod:`.lexer`: CEL tokens and CEL's reserved words;
 - :mod:`.reads`: the variables, field paths and functions an expression refers to;
 - :mod:`.compiling`: compiling with CEL, its syntax errors made readable;
+- :mod:`.loading`: importing CEL without its command-line tool;
 - :mod:`.templates`: reasons with ``{expression}`` placeholders;
 - :mod:`.values`: Python values into CEL and results back to JSON and text;
 - :mod:`.helpers`: the date and ``coalesce`` functions CEL lacks, and the reserved names;

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from strongroom.server.rules.expressions.loading import load_cel
 from strongroom.server.rules.expressions.reads import Reads, analyse
 
 if TYPE_CHECKING:  # CEL loads with the first rules file, not on the MCP handshake path
@@ -32,6 +33,7 @@ def compile_expression(source: str) -> Expression:
     """Compile ``source`` (raising ExpressionError with CEL's message on a syntax error)."""
     if not source.strip():
         raise ExpressionError("the expression is empty")
+    load_cel()
     import cel
 
     try:

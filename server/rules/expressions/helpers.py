@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from strongroom.server.rules.expressions.lexer import CEL_RESERVED, NAMESPACES
+from strongroom.server.rules.expressions.loading import load_cel
 from strongroom.server.rules.expressions.values import date_timestamp
 
 
@@ -76,6 +77,7 @@ CLOCK_HELPERS = ("days_since",)
 @cache
 def library() -> dict[str, Callable[..., Any]]:
     """CEL's string and math extension functions."""
+    load_cel()
     from cel.stdlib import EXTENSIONS
 
     return {**EXTENSIONS["strings"], **EXTENSIONS["math"]}

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from strongroom.server.rules.expressions.helpers import functions_for
+from strongroom.server.rules.expressions.loading import load_cel
 
 if TYPE_CHECKING:
     import cel
@@ -24,6 +25,7 @@ class Scope:
     context: cel.Context = field(init=False)
 
     def __post_init__(self) -> None:
+        load_cel()
         import cel
 
         self.context = cel.Context({"now": self.now, "today": self.today}, functions_for(self.today))
