@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 from pydantic import BaseModel, Field, PrivateAttr
 
 from strongroom.server.answers.claims import Claim, found, negated, terms
-from strongroom.server.answers.statements import Cited, Structure, conflicts, structure_of
+from strongroom.server.answers.statements import Cited, Statement, Structure, conflicts, structure_of
 from strongroom.server.answers.structure import clauses as clauses_of
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
@@ -541,18 +541,27 @@ def _contradiction(claim: Claim, ev: Evidence, order: Sequence[int], least: floa
 
 def _polarity(claim: Claim, ev: Evidence, j: int) -> bool:
     """Is unit ``j`` negated where the claim touches it? Each clause of the claim is compared
-    with the clause of the unit sharing most of its terms ("... are collected at checkout, so
-    nothing is due" does not deny the collecting); a table row or a one-clause unit as a whole.
-    The opposite of the claim's polarity if a pair differs, else the claim's."""
+    with the clauses of the unit it touches: the one sharing most of its terms, and any it
+    states whole ("... and is not transferable"). A negation elsewhere in the unit ("... are
+    collected at checkout, so nothing is due") denies nothing the claim says. A table row or a
+    one-clause unit counts as a whole. The opposite of the claim's polarity if a pair differs."""
     clauses = [st for st in ev.structure.statements if st.unit == j and not st.whole]
     if not clauses:
         return ev.unit_negated[j]
     for part in clauses_of(claim.text):
         said = set(terms(part))
-        shared = max(clauses, key=lambda st: sum(found(t, set(st.terms)) for t in said))
-        if said and any(found(t, set(shared.terms)) for t in said) and shared.negated != negated(part):
+        if said and any(st.negated != negated(part) for st in _touched(said, clauses)):
             return not claim.negated
     return claim.negated
+
+
+def _touched(said: set[str], clauses: Sequence[Statement]) -> list[Statement]:
+    """The clauses a claim's clause is about: the one sharing most of its terms (if any), and
+    every clause all of whose terms it states."""
+    shared = [(sum(found(t, set(st.terms)) for t in said), st) for st in clauses]
+    count, best = max(shared, key=lambda cs: cs[0])
+    whole = [st for st in clauses if st.terms and all(found(t, said) for t in st.terms)]
+    return ([best] if count else []) + whole
 
 
 def _near(ev: Evidence, order: Sequence[int]) -> set[str]:
