@@ -232,6 +232,11 @@ class SentenceFinding(BaseModel):
         default_factory=list, description="Words of the claim that nothing it cites says."
     )
     contradicts: bool = Field(default=False, description="The closest cited statement says the opposite.")
+    conflicts: list[str] = Field(
+        default_factory=list,
+        description="What the sentence changes in the cited statement it matches: a figure's unit or "
+        "bound, a figure stated about something else, who acts, a condition it does not have.",
+    )
     reason: str
 
 

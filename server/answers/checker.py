@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from strongroom.server.answers.claims import Claim, negated, terms
+from strongroom.server.answers.claims import Claim, found, negated, terms
+from strongroom.server.answers.statements import Cited, Statement, Structure, conflicts, structure_of
+from strongroom.server.answers.structure import clauses as clauses_of
 from strongroom.server.answers.text import Span, content_words, numbers, split_sentences
 from strongroom.server.errors import InvalidArgument
 from strongroom.server.models import AnswerCheck, PolicyViolation, RuleDecision, SentenceFinding, Served
@@ -31,7 +33,9 @@ Visible = Callable[[str], bool]  # may the caller see this source?
 # Characters of each of these passages the caller was shown in the guard's window.
 ShownTo = Callable[[Sequence[str]], Mapping[str, int]]
 _MARKER = re.compile(r"\s*[\[【]([^\[\]【】\n]{3,400})[\]】]")
+_REFERENCE = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # [1], [2, 3]: positions in `citations`
 _CACHE_SIZE = 4096
+_NO_STRUCTURE = Structure()
 
 
 class Embeds(Protocol):
@@ -66,6 +70,11 @@ class Evidence:
     vocabulary: frozenset[str] = frozenset()  # the roots of every content word it states
     unit_terms: tuple[frozenset[str], ...] = ()  # the roots of each unit (with its heading)
     unit_negated: tuple[bool, ...] = ()
+    structure: Structure = _NO_STRUCTURE  # statements and figures (passages only)
+
+    @property
+    def cited(self) -> Cited:
+        return Cited(self.structure, self.unit_terms)
 
     def numbers_near(self, order: Sequence[int], radius: int = 1, top: int = 3) -> set[str]:
         near: set[str] = set()
@@ -91,6 +100,7 @@ def passage_evidence(chunk: ChunkRecord, title: str) -> Evidence:
         contexts=tuple(contexts),
         words=words,
         unit_numbers=tuple(frozenset(numbers(u)) for u in units),
+        structure=structure_of(units, negated(heading)),
         **_claims(" ".join([title, *chunk.headings, chunk.text]), contexts),
     )
 
@@ -158,10 +168,9 @@ class AnswerChecker:
         if len(draft) > s.max_draft_chars:
             raise InvalidArgument(f"draft is too long ({len(draft)} characters; at most {s.max_draft_chars})")
         sentences = split_sentences(draft)
-        inline = [_inline_ids(draft, span) for span in sentences]
-        cited = list(
-            dict.fromkeys([c.strip() for c in citations if c.strip()] + [i for ids in inline for i in ids])
-        )
+        given = [c.strip() for c in citations if c.strip()]
+        inline = [_inline_ids(draft, span, given) for span in sentences]
+        cited = list(dict.fromkeys(given + [i for ids in inline for i in ids]))
         if len(cited) > s.max_citations:
             raise InvalidArgument(f"too many citations ({len(cited)}; at most {s.max_citations})")
 
@@ -308,6 +317,17 @@ class _Sentence:
     clause_vectors: list[Any]
 
 
+class _Problems(NamedTuple):
+    """What the claim check found wrong with a sentence, whichever citation it is measured against."""
+
+    numbers: list[str]
+    terms: list[str]
+    conflicts: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.numbers or self.terms or self.conflicts)
+
+
 class _Measured(NamedTuple):
     """A sentence against one citation: the citation's units by similarity, the best similarity,
     and the share of the sentence's words found among all the citations."""
@@ -334,12 +354,25 @@ class _Judge:
         # The claim: every term stated somewhere in what it cites, every number stated with
         # its subject, and no cited statement about the same thing saying the opposite.
         claim = Claim.of(sentence.text)
+        exempt = self._case_figures(measured)
         missing_numbers = self._numbers_apart(sentence, candidates) | self._unbound(
-            sentence, claim, candidates, measured
+            sentence, claim, candidates, exempt
         )
         vocabulary = set().union(*(self.evidence[c].vocabulary for c in candidates))
-        missing_terms = claim.missing_terms(vocabulary)
-        return self._best(sentence, claim, measured, sorted(missing_numbers, key=_num_key), missing_terms)
+        passages = [self.evidence[c].cited for c in candidates if not c.startswith("decision:")]
+        problems = _Problems(
+            sorted(missing_numbers, key=_num_key),
+            claim.missing_terms(vocabulary),
+            conflicts(sentence.text, claim, passages, self.s.statement_coverage, exempt),
+        )
+        return self._best(sentence, claim, measured, problems)
+
+    def _case_figures(self, measured: Sequence[_Measured]) -> set[str]:
+        """The figures of the cited rule decisions on the sentence's subject (the case's own)."""
+        close = [
+            m for m in measured if m.cid.startswith("decision:") and m.similarity >= self.s.min_similarity
+        ]
+        return set().union(*(m.ev.all_numbers for m in close))
 
     def _measure(self, sentence: _Sentence, candidates: Sequence[str]) -> list[_Measured]:
         import numpy as np
@@ -377,17 +410,10 @@ class _Judge:
         return missing
 
     def _unbound(
-        self, sentence: _Sentence, claim: Claim, candidates: Sequence[str], measured: Sequence[_Measured]
+        self, sentence: _Sentence, claim: Claim, candidates: Sequence[str], exempt: set[str]
     ) -> set[str]:
         """Numbers not stated about their subject: the whole sentence's, or its own clause's."""
         s = self.s
-        exempt = set().union(
-            *(
-                m.ev.all_numbers
-                for m in measured
-                if m.cid.startswith("decision:") and m.similarity >= s.min_similarity
-            )
-        )
         statements = [
             st for c in candidates if not c.startswith("decision:") for st in _statements(self.evidence[c])
         ]
@@ -399,20 +425,14 @@ class _Judge:
         return unbound
 
     def _best(
-        self,
-        sentence: _Sentence,
-        claim: Claim,
-        measured: Sequence[_Measured],
-        missing: list[str],
-        missing_terms: list[str],
+        self, sentence: _Sentence, claim: Claim, measured: Sequence[_Measured], problems: _Problems
     ) -> SentenceFinding:
         s = self.s
+        missing, missing_terms = problems.numbers, problems.terms
         best: tuple[float, SentenceFinding] | None = None
         for m in measured:
             opposite = _contradiction(claim, m.ev, m.order, s.statement_coverage)
-            supported = m.similarity >= s.min_similarity and not (
-                missing or missing_terms or opposite is not None
-            )
+            supported = m.similarity >= s.min_similarity and not (problems or opposite is not None)
             finding = SentenceFinding(
                 index=sentence.index,
                 text=sentence.text,
@@ -423,7 +443,8 @@ class _Judge:
                 missing_numbers=missing,
                 missing_terms=missing_terms,
                 contradicts=opposite is not None,
-                reason=_reason(supported, m.ev, m.similarity, missing, missing_terms, opposite, m.order, s),
+                conflicts=problems.conflicts,
+                reason=_reason(supported, m.ev, m.similarity, problems, opposite, m.order, s),
             )
             score = (1.0 if supported else 0.0) + m.similarity
             if best is None or score > best[0]:
@@ -464,9 +485,34 @@ def _contradiction(claim: Claim, ev: Evidence, order: Sequence[int], least: floa
         return None
     top = list(order[:3])
     j = max(top, key=lambda k: (claim.coverage(set(ev.unit_terms[k])), -top.index(k)))
-    if claim.coverage(set(ev.unit_terms[j])) >= least and ev.unit_negated[j] != claim.negated:
+    if claim.coverage(set(ev.unit_terms[j])) >= least and _polarity(claim, ev, j) != claim.negated:
         return j
     return None
+
+
+def _polarity(claim: Claim, ev: Evidence, j: int) -> bool:
+    """Is unit ``j`` negated where the claim touches it? Each clause of the claim is compared
+    with the clauses of the unit it touches: the one sharing most of its terms, and any it
+    states whole ("... and is not transferable"). A negation elsewhere in the unit ("... are
+    collected at checkout, so nothing is due") denies nothing the claim says. A table row or a
+    one-clause unit counts as a whole. The opposite of the claim's polarity if a pair differs."""
+    clauses = [st for st in ev.structure.statements if st.unit == j and not st.whole]
+    if not clauses:
+        return ev.unit_negated[j]
+    for part in clauses_of(claim.text):
+        said = set(terms(part))
+        if said and any(st.negated != negated(part) for st in _touched(said, clauses)):
+            return not claim.negated
+    return claim.negated
+
+
+def _touched(said: set[str], clauses: Sequence[Statement]) -> list[Statement]:
+    """The clauses a claim's clause is about: the one sharing most of its terms (if any), and
+    every clause all of whose terms it states."""
+    shared = [(sum(found(t, set(st.terms)) for t in said), st) for st in clauses]
+    count, best = max(shared, key=lambda cs: cs[0])
+    whole = [st for st in clauses if st.terms and all(found(t, said) for t in st.terms)]
+    return ([best] if count else []) + whole
 
 
 def _near(ev: Evidence, order: Sequence[int]) -> set[str]:
@@ -474,19 +520,28 @@ def _near(ev: Evidence, order: Sequence[int]) -> set[str]:
     return ev.all_numbers if ev.id.startswith("decision:") else ev.numbers_near(order)
 
 
-def _inline_ids(draft: str, span: Span) -> list[str]:
+def _inline_ids(draft: str, span: Span, citations: Sequence[str]) -> list[str]:
+    """The ids a sentence cites inline: ``[chunk id]`` markers, and ``[1]``-style references to
+    the n-th of ``citations`` (a reference to none is reported as an unknown citation)."""
     ids: list[str] = []
-    for m in _MARKER.finditer(draft, span.start, min(len(draft), span.end + 200)):
+    end = min(len(draft), span.end + 200)
+    for m in _MARKER.finditer(draft, span.start, end):
         if m.start() > span.end:
             break
         for part in re.split(r"[,;]\s*|\s+", m.group(1)):
             part = part.strip().strip("`'\"")
             if "#" in part or part.startswith("decision:"):
                 ids.append(part)
+    for m in _REFERENCE.finditer(draft, span.start, end):
+        if m.start() > span.end:
+            break
+        for n in map(int, re.findall(r"\d+", m.group(1))):
+            ids.append(citations[n - 1] if 1 <= n <= len(citations) else f"[{n}]")
     return ids
 
 
 def _strip_markers(text: str) -> str:
+    text = _REFERENCE.sub("", text)
     return _MARKER.sub(
         lambda m: "" if ("#" in m.group(1) or "decision:" in m.group(1)) else m.group(), text
     ).strip()
@@ -503,8 +558,7 @@ def _reason(
     supported: bool,
     ev: Evidence,
     similarity: float,
-    missing: Sequence[str],
-    missing_terms: Sequence[str],
+    problems: _Problems,
     opposite: int | None,
     order: Sequence[int],
     s: AnswersSettings,
@@ -516,13 +570,15 @@ def _reason(
         return f"supported by {ev.label}: {closest}"
     if opposite is not None:
         return f"{ev.label} says the opposite: {closest}"
-    if missing:
-        stated = ", ".join(missing)
+    if problems.numbers:
+        stated = ", ".join(problems.numbers)
         there = sorted(ev.numbers_near(order), key=_num_key)
         says = f" (it says {', '.join(there)})" if there else ""
         return f"states {stated}, which {ev.label} does not state about this{says}: {closest}"
-    if missing_terms:
-        said = ", ".join(f"“{w}”" for w in missing_terms)
+    if problems.conflicts:
+        return f"{'; '.join(problems.conflicts)}; the closest statement is: {closest}"
+    if problems.terms:
+        said = ", ".join(f"“{w}”" for w in problems.terms)
         return f"nothing it cites says {said}; the closest statement is: {closest}"
     return f"no cited passage says this (similarity {similarity:.2f}); the closest is {ev.label}: {closest}"
 
@@ -594,6 +650,11 @@ def _sentence_fix(f: SentenceFinding) -> str | None:
         return (
             f"Sentence {f.index + 1} (“{quote}”): what you cite says the opposite; correct it to what the "
             "source says, or remove it."
+        )
+    if f.conflicts:
+        return (
+            f"Sentence {f.index + 1} (“{quote}”): {'; '.join(f.conflicts)}; say it as the source does, "
+            "or remove it."
         )
     if f.missing_terms:
         said = ", ".join(f"“{w}”" for w in f.missing_terms)

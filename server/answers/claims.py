@@ -19,7 +19,7 @@ _NEUTRAL = frozenset(
     re.findall(
         r"\S+",
         """
-        customer customers client clients shopper shoppers you your we our us acme outfitters
+        customer customers client clients shopper shoppers you your we our us
         company policy policies rule rules still also get gets getting got make makes made take
         takes taking took give gives given have has having become becomes became back go goes
         going went come comes came
@@ -68,12 +68,17 @@ def normalise(text: str) -> str:
 
 
 def root(word: str) -> str:
-    """A word's root, a little deeper than :func:`stem`: transferable/transferred -> transfer."""
+    """A word's root, a little deeper than :func:`stem`: transferable/transferred -> transfer,
+    coverage/covered -> cover, absence/absences -> absenc."""
     w = stem(word)
     for suffix in ("able", "ible"):
         if w.endswith(suffix) and len(w) - len(suffix) >= 4:
             w = w[: -len(suffix)]
             break
+    if w.endswith("age") and len(w) >= 7:
+        w = w[:-3]  # coverage -> cover
+    elif w.endswith("e") and len(w) > 4:
+        w = w[:-1]  # absence/absences, merge/merged: one root whichever suffix was stripped
     if len(w) > 4 and w[-1] == w[-2] and w[-1] not in "aeiouls":
         w = w[:-1]  # shipp -> ship, transferr -> transfer
     return w
@@ -116,10 +121,11 @@ class Claim:
     words: tuple[tuple[str, str], ...]  # (root, the word as written)
     numbers: frozenset[str]
     negated: bool
+    text: str = ""
 
     @staticmethod
     def of(text: str) -> Claim:
-        return Claim(tuple(terms(text).items()), frozenset(numbers(text)), negated(text))
+        return Claim(tuple(terms(text).items()), frozenset(numbers(text)), negated(text), text)
 
     @property
     def terms(self) -> frozenset[str]:

@@ -19,6 +19,7 @@ _EXTRA_STOPWORDS = frozenset(
     )
 )
 _STOP = STOPWORDS | _EXTRA_STOPWORDS
+STOP = _STOP  # function words: no claim of their own
 
 _ABBREVIATIONS = frozenset(
     re.findall(
@@ -169,6 +170,12 @@ def numbers(text: str) -> set[str]:
     for m in [*_SPELLED_QUANTITY.finditer(text), *_SPELLED_COUNT.finditer(text)]:
         found.add(_SPELLED[m.group(1).lower()])
     return found
+
+
+def spelled_value(word: str) -> str | None:
+    """The value of a spelled number that counts things ("two", "twelve"), else None."""
+    w = word.lower()
+    return None if w in ("once", "single", "double", "half") else _SPELLED.get(w)
 
 
 def _normal(value: Decimal) -> str:

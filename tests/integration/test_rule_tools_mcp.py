@@ -255,3 +255,39 @@ def test_check_answer_judges_what_a_sentence_claims(acme: Path, embedder: Embedd
             assert not result["passed"]
 
     anyio.run(session)
+
+
+def test_check_answer_judges_who_acts_and_the_bounds_of_figures(acme: Path, embedder: Embedder) -> None:
+    """A sentence made of the passage's own words is not supported when it swaps who acts or a
+    figure's bound; a model's answer cites per sentence with [n] references to its citations."""
+    server = make_server(acme, embedder)
+
+    async def session() -> None:
+        async with Client(server) as client:
+            hits = structured(
+                await client.call_tool("search", {"query": "kayak oversize freight delivery slot"})
+            )
+            oversized = next(h["id"] for h in hits["results"] if "delivery slot" in h["text"])
+            hits = structured(
+                await client.call_tool("search", {"query": "express overnight delivery prices"})
+            )
+            prices = next(h["id"] for h in hits["results"] if "Overnight" in h["text"])
+            await read_whole(client, [oversized, prices])
+            draft = (
+                "Express delivery takes 2 business days and costs $18 [1]. "
+                "Standard ground shipping is free on orders under $75 [1]. "
+                "The customer calls the carrier to book a delivery slot [2]. "
+                "The carrier calls the customer to book a delivery slot [2]."
+            )
+            arguments = {"draft": draft, "citations": [prices, oversized]}
+            result = structured(await client.call_tool("check_answer", arguments))
+            express, bound, swapped, faithful = result["sentences"]
+            assert express["status"] == "supported" and express["citation"] == prices, express
+            assert bound["status"] == "unsupported", bound
+            assert bound["conflicts"] == ["at most $75: the cited statement says at least $75"], bound
+            assert swapped["status"] == "unsupported" and swapped["citation"] == oversized, swapped
+            assert "carrier calls" in swapped["conflicts"][0], swapped
+            assert faithful["status"] == "supported", faithful
+            assert not result["passed"] and len(result["fix"]) == 2
+
+    anyio.run(session)
