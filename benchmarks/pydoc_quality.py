@@ -160,7 +160,7 @@ def mcp_pages(config: Path, questions: list[dict[str, Any]]) -> tuple[list[list[
         latencies.append(time.perf_counter() - started)
         hits = answer["result"]["structuredContent"]["results"]
         pages.append(list(dict.fromkeys(h["document_id"].removeprefix("pydoc/") for h in hits)))
-    peer.close()
+    print(f"server exited {peer.close():.1f} s after its stdin closed")
     return pages, latencies
 
 

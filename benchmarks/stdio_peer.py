@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,10 @@ class StdioPeer:
         with open(f"/proc/{self.proc.pid}/status") as status:
             return round(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024)
 
-    def close(self) -> None:
+    def close(self) -> float:
+        """Close the server's stdin and wait for it to exit; how long that took, in seconds."""
         assert self.proc.stdin
+        started = time.perf_counter()
         self.proc.stdin.close()
-        self.proc.wait(30)
+        self.proc.wait(120)
+        return time.perf_counter() - started
