@@ -162,7 +162,8 @@ class RuleTools:
                 list[str],
                 Field(
                     description="Ids the draft relies on: chunk ids from search/read_document and "
-                    "decision_id values from rule tools. Inline [id] markers in the draft count too.",
+                    "decision_id values from rule tools. Inline [id] markers in the draft count too, and "
+                    "[1]-style references to positions in this list.",
                     max_length=settings.max_citations,
                 ),
             ] = [],  # noqa: B006 - the SDK copies defaults; never mutated
