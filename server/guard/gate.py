@@ -195,8 +195,11 @@ class Guard:
         """Judge a result and write what follows from it in one worker-thread hop: the ledger
         (what was shown, or the flag a crawler refusal sets), in the same transaction as the
         judgement so no other replica's call comes between them, then the call's audit record."""
+        # The inventory first: building the knowledge base on first use opens (and may migrate)
+        # the catalog, which must not happen inside the ledger's transaction on the same file.
+        inventory = (self._inventory.source_sizes(), self._inventory.canary_documents())
         with self.ledger.settling() as ledger:
-            outcome = self._judge(ledger, principal, served, now)
+            outcome = self._judge(ledger, principal, served, now, inventory)
             decision = outcome.decision
             if pacing.delay_s:
                 outcome.events.append(GuardEvent("paced", "info", f"delayed {pacing.delay_s:.2f} s"))
@@ -227,7 +230,12 @@ class Guard:
         return outcome
 
     def _judge(
-        self, ledger: LedgerView, principal: ResolvedPrincipal, served: list[Served], now: float
+        self,
+        ledger: LedgerView,
+        principal: ResolvedPrincipal,
+        served: list[Served],
+        now: float,
+        inventory: tuple[dict[str, int], set[str]],
     ) -> _Outcome:
         limits = principal.limits
         since = now - limits.window_hours * 3600
@@ -238,7 +246,7 @@ class Guard:
         new_documents = ledger.new_documents(
             principal.name, list(dict.fromkeys(s.document_id for s in served))
         )
-        sizes = self._inventory.source_sizes()
+        sizes, canary_documents = inventory
         decision = judge_result(
             exposure=exposure,
             served=served,
@@ -255,7 +263,7 @@ class Guard:
             trusted=principal.trusted,
             contact=self.settings.contact,
         )
-        canaries = self._inventory.canary_documents() & {s.document_id for s in served}
+        canaries = canary_documents & {s.document_id for s in served}
         return _Outcome(decision, len(never), len(new_documents), canaries)
 
     async def _record(
