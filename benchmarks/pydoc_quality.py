@@ -1,6 +1,6 @@
 """Retrieval quality on a real generated manual: the Python 3.11 documentation.
 
-Usage: python benchmarks/pydoc_quality.py [--cache DIR] [--no-mcp]
+Usage: python benchmarks/pydoc_quality.py [--scope full|cited] [--cache DIR] [--no-mcp] [--tune]
 
 Builds (once, into ``--cache``) an index of the manual with Strongroom's own sync, then
 scores 250+ hand-written questions (benchmarks/data/pydoc_questions.txt) by page:
@@ -207,7 +207,13 @@ def variants(best: RetrievalSettings) -> dict[str, RetrievalSettings]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cache", type=Path, default=Path("/work/cache/pydoc-index"))
+    parser.add_argument("--cache", type=Path, help="index folder (default /work/cache/pydoc-SCOPE)")
+    parser.add_argument(
+        "--scope",
+        choices=["full", "cited"],
+        default="full",
+        help="full: every page of the manual; cited: the HOWTOs, FAQ and the cited pages only",
+    )
     parser.add_argument(
         "--backend",
         choices=["onnx", "torch"],
@@ -219,7 +225,8 @@ def main() -> None:
         "--tune", action="store_true", help="grid-search the fusion settings on the tune half"
     )
     args = parser.parse_args()
-    settings, sync = build_index(args.cache, args.backend)
+    args.cache = args.cache or Path(f"/work/cache/pydoc-{args.scope}")
+    settings, sync = build_index(args.cache, args.backend, args.scope)
     kb = build_app(settings).knowledge
     indexed = set(kb.catalog.document_hashes("pydoc"))  # source ids: paths in the manual
     written = load_questions()

@@ -174,6 +174,9 @@ class Indexer:
         self._vectors = vectors
         self._embedder = embedder
         self._stop: threading.Event | None = None
+        # Passages gathered before encoding: sorted by length across the whole window, batches
+        # pad little (on Python's HOWTOs a window of 32 encodes 1.27x the tokens of its text, 256: 1.05x).
+        self._window = max(settings.embedding.sort_window, settings.embedding.batch_size)
         self._signature = json.dumps(
             [
                 embedder.identity,
@@ -389,7 +392,7 @@ class Indexer:
             report.skipped.append(prepared)
         else:
             reading.batch.append(prepared)
-            if sum(len(p.chunks) for p in reading.batch) >= self._settings.embedding.batch_size:
+            if sum(len(p.chunks) for p in reading.batch) >= self._window:
                 self._submit(pipeline, reading.batch, progress)
                 reading.batch = []
 

@@ -107,6 +107,13 @@ class EmbeddingSettings(_Section):
         " unset: onnx for the packaged model, torch for any other.",
     )
     batch_size: int = Field(default=32, ge=1, le=1024)
+    sort_window: int = Field(
+        default=256,
+        ge=1,
+        le=8192,
+        description="Passages a sync gathers and sorts by length before encoding them in batches of"
+        " batch_size (less padding) and writes together; at least batch_size.",
+    )
     device: str = Field(default="cpu", description="torch device (the torch backend only).")
 
 

@@ -196,7 +196,7 @@ def make_config(root: Path) -> Path:
     config = root / "strongroom.toml"
     config.write_text(
         '[store]\npath = ".strongroom"\n\n'
-        "[embedding]\nbatch_size = 2\n\n"
+        "[embedding]\nbatch_size = 2\nsort_window = 2\n\n"
         "[chunking]\nmax_chars = 400\n\n"
         f'[[sources]]\nname = "{SOURCE}"\nconnector = "filesystem"\npath = "docs"\n',
         encoding="utf-8",

@@ -260,7 +260,7 @@ def test_a_sigkill_during_a_background_sync_leaves_the_index_consistent(tmp_path
     _write_corpus(tmp_path / "docs", total)
     config = tmp_path / "strongroom.toml"
     config.write_text(
-        "[embedding]\nbatch_size = 4\n\n"
+        "[embedding]\nbatch_size = 4\nsort_window = 4\n\n"
         "[[sources]]\nname = 'notes'\nconnector = 'filesystem'\npath = 'docs'\n"
     )
     data = tmp_path / ".strongroom"
@@ -363,7 +363,7 @@ def test_searches_during_a_background_sync_never_see_a_half_written_document(tmp
     _harbour_notes(docs, 1, notes)
     config = tmp_path / "strongroom.toml"
     config.write_text(
-        f"[server]\ndebounce_s = {DEBOUNCE_S}\n\n{GUARD}[embedding]\nbatch_size = 4\n\n"
+        f"[server]\ndebounce_s = {DEBOUNCE_S}\n\n{GUARD}[embedding]\nbatch_size = 4\nsort_window = 4\n\n"
         "[chunking]\nmax_chars = 200\nmin_chars = 0\n\n[retrieval]\nper_document = 3\n\n"
         "[[sources]]\nname = 'n'\nconnector = 'filesystem'\npath = 'docs'\n"
     )

@@ -519,3 +519,36 @@ def test_a_failed_deletion_is_finished_by_the_next_sync(
         assert_consistent(kb)
     finally:
         kb.close()
+
+
+def test_passages_are_encoded_in_length_sorted_windows_and_each_keeps_its_own_vector(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(7)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    words = " ".join(CORPUS.values()).split()
+    for i in range(24):  # one passage each, 40 to 380 characters: sorting reorders them
+        text = " ".join(rng.sample(words, 60))[: rng.randrange(40, 380)]
+        (docs / f"note{i:02}.md").write_text(f"note {i} {text}\n", encoding="utf-8")
+    config = tmp_path / "strongroom.toml"
+    config.write_text(
+        '[store]\npath = ".strongroom"\n\n[embedding]\nbatch_size = 4\nsort_window = 10\n\n'
+        f'[[sources]]\nname = "{SOURCE}"\nconnector = "filesystem"\npath = "docs"\n',
+        encoding="utf-8",
+    )
+    counter = EmbedCounter(monkeypatch, embedder)
+    sizes: list[int] = []
+    counted = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts: sizes.append(len(texts)) or counted(texts))
+    knowledge = build_app(load_settings(config), embedder=embedder).knowledge
+    try:
+        assert only(knowledge.sync()).added == 24
+        assert counter.texts == 24 and all(size >= 10 for size in sizes[:-1]), sizes
+        stored = knowledge.vectors._open().get(include=["embeddings"])
+        texts = {i: c.text for i, c in knowledge.catalog.chunks(stored["ids"]).items()}  # no headings
+        for chunk, vector in zip(stored["ids"], stored["embeddings"], strict=True):
+            alone = embedder.encode([texts[chunk]])[0]  # encoded on its own, unpadded
+            assert float(alone @ vector) > 0.999, texts[chunk][:40]
+    finally:
+        knowledge.close()
