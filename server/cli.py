@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -22,9 +23,36 @@ from strongroom.server.settings import ConfigError
 
 log = logging.getLogger("strongroom")
 SYNC_WAIT_S = 600.0
+# Subcommands imported when run (``module:attribute`` under strongroom.server): `serve` loads none.
+LAZY_COMMANDS = {
+    "audit": "cli_guard:audit",
+    "budget": "cli_guard:budget",
+    "canary": "cli_guard:canary",
+    "token": "cli_guard:token",
+    "guard": "cli_guard:guard_group",
+    "rules": "cli_rules:rules",
+    "init": "cli_setup:init",
+    "example": "cli_setup:example",
+    "doctor": "cli_setup:doctor",
+    "claude-config": "cli_setup:claude_config",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A command group whose listed subcommands are imported only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(f"strongroom.server.{module}"), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="strongroom")
 def main() -> None:
     """Strongroom: let AI models use your private documents without handing them over."""
@@ -158,15 +186,3 @@ def connectors(as_json: bool) -> None:
     from strongroom.server.cli_output import print_connectors
 
     print_connectors(as_json)
-
-
-def _register_subcommands() -> None:
-    from strongroom.server.cli_guard import audit, budget, canary, guard_group, token
-    from strongroom.server.cli_rules import rules
-    from strongroom.server.cli_setup import claude_config, doctor, example, init
-
-    for command in (audit, budget, canary, token, guard_group, rules, init, example, doctor, claude_config):
-        main.add_command(command)
-
-
-_register_subcommands()

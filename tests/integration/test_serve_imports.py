@@ -43,6 +43,8 @@ AFTER_HANDSHAKE = [
     "strongroom.server.knowledge",
     "strongroom.server.indexing.sync",
     "strongroom.connectors.filesystem",
+    "strongroom.server.cli_guard",  # other commands' modules: the CLI loads a subcommand when run
+    "strongroom.server.cli_setup",
 ]
 
 
