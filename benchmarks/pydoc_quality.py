@@ -151,7 +151,7 @@ def table(
 
 def mcp_pages(config: Path, questions: list[dict[str, Any]]) -> tuple[list[list[str]], list[float]]:
     """Ask a spawned ``strongroom serve`` (stdio) every question through the ``search`` tool."""
-    peer = StdioPeer.strongroom(config)
+    peer = StdioPeer.strongroom(config, log=config.parent / "serve.log")
     peer.initialize()
     pages, latencies = [], []
     for q in questions:

@@ -23,25 +23,28 @@ INITIALIZE_PARAMS = {
 class StdioPeer:
     """``command`` started with pipes; :meth:`request` waits for its answer, :meth:`notify` does not."""
 
-    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, command: list[str], env: dict[str, str] | None = None, log: Path | None = None
+    ) -> None:
+        self._log = log.open("a") if log is not None else None
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log or subprocess.DEVNULL,
             env=env,
             text=True,
         )
         self._ids = iter(range(1, 10**9))
 
     @classmethod
-    def strongroom(cls, config: Path, pythonpath: str | None = None) -> StdioPeer:
+    def strongroom(cls, config: Path, pythonpath: str | None = None, log: Path | None = None) -> StdioPeer:
         """``strongroom serve`` on ``config``, without the caller's STRONGROOM_* variables
-        (``pythonpath`` first on the path: another copy of the package)."""
+        (``pythonpath`` first on the path: another copy of the package; its stderr appended to ``log``)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         if pythonpath is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-        return cls([sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)], env)
+        return cls([sys.executable, "-m", "strongroom.server", "serve", "--config", str(config)], env, log)
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin
@@ -72,4 +75,6 @@ class StdioPeer:
         started = time.perf_counter()
         self.proc.stdin.close()
         self.proc.wait(120)
+        if self._log is not None:
+            self._log.close()
         return time.perf_counter() - started

@@ -320,7 +320,7 @@ class Indexer:
         self._catalog.register_source(source.name, source.connector, source.description)
         known = self._catalog.document_hashes(source.name)
         reading = _Reading()
-        pipeline = _Pipeline(self._embedder.embed, lambda b, v: self._write(b, report, v))
+        pipeline = _Pipeline(self._encode, lambda b, v: self._write(b, report, v))
         try:
             await self._read(source, full, progress, known, report, reading, pipeline, scopes)
         except Exception as exc:
@@ -396,6 +396,20 @@ class Indexer:
                 self._submit(pipeline, reading.batch, progress)
                 reading.batch = []
 
+    def _encode(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for a window of passages: sorted by length across the window, encoded
+        ``batch_size`` at a time; a stop is seen between two batches (SyncStopped)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        size = self._settings.embedding.batch_size
+        for start in range(0, len(order), size):
+            if self._stop is not None and self._stop.is_set():
+                raise SyncStopped("sync stopped before it finished")
+            rows = order[start : start + size]
+            for i, vector in zip(rows, self._embedder.embed([texts[i] for i in rows]), strict=True):
+                vectors[i] = vector
+        return vectors
+
     def _submit(self, pipeline: _Pipeline, prepared: list[_Prepared], progress: SyncProgress | None) -> None:
         if prepared:
             self._wait_for_model(progress)
@@ -409,9 +423,10 @@ class Indexer:
         pipeline: _Pipeline,
         exc: Exception,
     ) -> None:
-        """The source as a whole failed: keep what was read, delete nothing."""
+        """The source as a whole failed: keep what was read, delete nothing. A stopped sync
+        writes no more (the next one embeds the rest: a shutdown does not wait for the encoder)."""
         pipeline.drain(raising=False)
-        if reading.batch:
+        if reading.batch and not isinstance(exc, SyncStopped):
             try:
                 self._write(reading.batch, report)
             except Exception as again:  # e.g. the store failed: the next sync writes them

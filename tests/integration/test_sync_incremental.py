@@ -7,6 +7,7 @@ Everything runs in-process against a real embedded Chroma (and once against a re
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from strongroom.server.app import build_app
 from strongroom.server.cli_output import print_sync_summary
 from strongroom.server.embedder import Embedder
-from strongroom.server.indexing.sync import SourceReport, SyncReport
+from strongroom.server.indexing.sync import SourceReport, SyncReport, SyncStopped
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.models import SearchHit
 from strongroom.server.settings import load_settings
@@ -521,34 +522,73 @@ def test_a_failed_deletion_is_finished_by_the_next_sync(
         kb.close()
 
 
-def test_passages_are_encoded_in_length_sorted_windows_and_each_keeps_its_own_vector(
-    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _notes(tmp_path: Path, count: int, window: int) -> Path:
+    """``count`` one-passage notes of 40 to 380 characters (sorting reorders them) and a
+    config encoding them 4 at a time in windows of ``window``."""
     rng = random.Random(7)
     docs = tmp_path / "docs"
     docs.mkdir()
     words = " ".join(CORPUS.values()).split()
-    for i in range(24):  # one passage each, 40 to 380 characters: sorting reorders them
+    for i in range(count):
         text = " ".join(rng.sample(words, 60))[: rng.randrange(40, 380)]
         (docs / f"note{i:02}.md").write_text(f"note {i} {text}\n", encoding="utf-8")
     config = tmp_path / "strongroom.toml"
     config.write_text(
-        '[store]\npath = ".strongroom"\n\n[embedding]\nbatch_size = 4\nsort_window = 10\n\n'
+        f'[store]\npath = ".strongroom"\n\n[embedding]\nbatch_size = 4\nsort_window = {window}\n\n'
         f'[[sources]]\nname = "{SOURCE}"\nconnector = "filesystem"\npath = "docs"\n',
         encoding="utf-8",
     )
-    counter = EmbedCounter(monkeypatch, embedder)
-    sizes: list[int] = []
-    counted = embedder.embed
-    monkeypatch.setattr(embedder, "embed", lambda texts: sizes.append(len(texts)) or counted(texts))
+    return config
+
+
+def test_passages_are_encoded_in_length_sorted_windows_and_each_keeps_its_own_vector(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _notes(tmp_path, 24, 10)
+    calls: list[list[int]] = []  # each encoder batch's passage lengths, in call order
+    encode = embedder.embed
+    monkeypatch.setattr(
+        embedder, "embed", lambda texts: calls.append([len(t) for t in texts]) or encode(texts)
+    )
     knowledge = build_app(load_settings(config), embedder=embedder).knowledge
     try:
         assert only(knowledge.sync()).added == 24
-        assert counter.texts == 24 and all(size >= 10 for size in sizes[:-1]), sizes
+        assert all(len(batch) <= 4 for batch in calls), calls
+        lengths = [n for batch in calls for n in batch]
+        assert len(lengths) == 24
+        for window in (lengths[:10], lengths[10:20], lengths[20:]):  # one-passage notes: 10, 10, 4
+            assert window == sorted(window), calls  # sorted across the window, not per batch
         stored = knowledge.vectors._open().get(include=["embeddings"])
         texts = {i: c.text for i, c in knowledge.catalog.chunks(stored["ids"]).items()}  # no headings
         for chunk, vector in zip(stored["ids"], stored["embeddings"], strict=True):
             alone = embedder.encode([texts[chunk]])[0]  # encoded on its own, unpadded
             assert float(alone @ vector) > 0.999, texts[chunk][:40]
+    finally:
+        knowledge.close()
+
+
+def test_a_stopped_sync_does_not_wait_to_encode_its_window_and_the_next_sync_finishes(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _notes(tmp_path, 24, 24)  # one window of 6 batches
+    stop = threading.Event()
+    calls: list[int] = []
+    encode = embedder.embed
+
+    def embed_then_stop(texts: Sequence[str]) -> list[list[float]]:
+        calls.append(len(texts))
+        stop.set()  # the server shuts down while the first batch is being encoded
+        return encode(texts)
+
+    monkeypatch.setattr(embedder, "embed", embed_then_stop)
+    knowledge = build_app(load_settings(config), embedder=embedder).knowledge
+    try:
+        with pytest.raises(SyncStopped):
+            knowledge.sync(stop=stop)
+        assert calls == [4]  # not the other 5 batches of the window
+        assert knowledge.catalog.counts() == (0, 0)  # nothing half-written
+        monkeypatch.setattr(embedder, "embed", encode)
+        assert only(knowledge.sync()).added == 24
+        assert knowledge.catalog.counts() == (24, 24)
     finally:
         knowledge.close()
