@@ -145,7 +145,7 @@ class RetrievalSettings(_Section):
         description="Fuse documents (each ranker's best chunk per document) or single chunks.",
     )
     document_evidence: float = Field(
-        default=0.5,
+        default=0.7,
         ge=0.0,
         le=1.0,
         description="In document fusion, how much a document's 2nd and 3rd best passages add to its score "
