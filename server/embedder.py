@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -38,6 +38,14 @@ Backend = Literal["onnx", "torch"]
 
 class EmbeddingError(StrongroomError):
     """The embedding model could not be loaded or run."""
+
+
+def length_sorted_batches(texts: Sequence[str], size: int) -> Iterator[list[int]]:
+    """Indexes of ``texts`` in batches of ``size``, shortest first: a batch pads to its longest
+    passage, so sorting first wastes little work on padding."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
 
 
 def resolve_model_path(name: str, base_dir: Path | None = None) -> str:
@@ -98,10 +106,7 @@ class OnnxEncoder:
         import numpy as np
 
         out = np.empty((len(texts), 384), dtype=np.float32)
-        # Length-sorted batches: little padding, so little wasted work.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in length_sorted_batches(texts, batch_size):
             encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)

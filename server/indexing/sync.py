@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from strongroom.connectors.api import Connector, ConnectorError, Document, in_scope
 from strongroom.connectors.registry import build_connector
-from strongroom.server.embedder import Embedder
+from strongroom.server.embedder import Embedder, length_sorted_batches
 from strongroom.server.errors import StrongroomError
 from strongroom.server.indexing.chunking import CHUNKER_VERSION, Chunk, chunk_text
 from strongroom.server.indexing.injection import injection_flags
@@ -399,13 +399,10 @@ class Indexer:
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for a window of passages: sorted by length across the window, encoded
         ``batch_size`` at a time; a stop is seen between two batches (SyncStopped)."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
-        size = self._settings.embedding.batch_size
-        for start in range(0, len(order), size):
+        for rows in length_sorted_batches(texts, self._settings.embedding.batch_size):
             if self._stop is not None and self._stop.is_set():
                 raise SyncStopped("sync stopped before it finished")
-            rows = order[start : start + size]
             for i, vector in zip(rows, self._embedder.embed([texts[i] for i in rows]), strict=True):
                 vectors[i] = vector
         return vectors
