@@ -79,3 +79,10 @@ def test_principal_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert load_settings().principal == "local"
     monkeypatch.setenv("STRONGROOM_PRINCIPAL", "alice")
     assert load_settings().principal == "alice"
+
+
+def test_a_sort_window_out_of_range_names_the_key_and_its_bound(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, "[embedding]\nsort_window = 0\n"))
+    message = str(err.value)
+    assert "embedding.sort_window" in message and "1" in message and "\n" not in message.strip()
