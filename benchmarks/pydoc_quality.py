@@ -81,7 +81,7 @@ def split_halves(questions: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
 def candidates(kb: KnowledgeBase, questions: list[dict[str, Any]], cache: Path) -> list[dict[str, Ranking]]:
     """Each question's dense, keyword and identifier candidates (POOL each), cached on disk."""
     path = cache / f"candidates-{kb.embedder.backend}.json"
-    key = [kb.catalog.index_version(), [q["question"] for q in questions]]
+    key = [kb.catalog.index_version(), [[q["question"], identifiers(str(q["question"]))] for q in questions]]
     if path.exists():
         stored = json.loads(path.read_text())
         if stored["key"] == key:

@@ -70,19 +70,32 @@ def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = 60) -> list[tup
     return _sorted(scores)
 
 
-def standout(ranking: Ranking) -> float:
+def standout(ranking: Ranking, floor: float | None = None) -> float:
     """How clearly a ranking's first item stands out, in [0, 1]: the gap between its first two
-    scores over the spread of all its scores (0 with fewer than three)."""
+    scores over the spread of its scores. The spread runs down to ``floor`` when given (what an
+    unmatched item scores, as in :func:`normaliser`), so a ranker with a single match, say the
+    one passage holding a code word for word, stands out fully; without a floor, 0 with fewer
+    than three scores."""
     scores = sorted((s for _, s in ranking), reverse=True)
-    if len(scores) < 3 or scores[0] <= scores[-1]:
+    if (floor is None and len(scores) < 3) or not scores:
         return 0.0
-    return (scores[0] - scores[1]) / (scores[0] - scores[-1])
+    low = scores[-1] if floor is None else floor
+    second = scores[1] if len(scores) > 1 else low
+    return (scores[0] - second) / (scores[0] - low) if scores[0] > low else 0.0
 
 
-def confident_weights(rankings: Sequence[Ranking], weights: Sequence[float], gain: float) -> list[float]:
+def confident_weights(
+    rankings: Sequence[Ranking],
+    weights: Sequence[float],
+    gain: float,
+    floors: Sequence[float | None] | None = None,
+) -> list[float]:
     """``weights`` shifted toward the rankings whose first item stands out (``gain`` 0: unchanged),
-    normalised to the same total."""
-    raised = [w * (1.0 + gain * standout(r)) for r, w in zip(rankings, weights, strict=True)]
+    normalised to the same total; ``floors`` as in :func:`standout`, one per ranking."""
+    floors = [None] * len(rankings) if floors is None else floors
+    raised = [
+        w * (1.0 + gain * standout(r, floor)) for r, w, floor in zip(rankings, weights, floors, strict=True)
+    ]
     total = sum(raised)
     return [w * sum(weights) / total for w in raised] if total > 0 else list(weights)
 

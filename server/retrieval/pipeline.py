@@ -30,10 +30,12 @@ from strongroom.server.store.vectors import VectorStore
 
 # What only exact matching finds: dotted, ``::`` and snake_case names (os.path.join,
 # max_wal_size, __slots__), CamelCase names (ValueError), upper-case constants of five letters
-# or more (PYTHONPATH, ENOENT), long options (--user), codes mixing letters and digits, numbers.
+# or more (PYTHONPATH, ENOENT), long options (--user), codes mixing letters and digits, whole
+# with their hyphens (EN-346P3YD2, UTF-8), numbers.
 _IDENTIFIER = re.compile(
     r"\w+(?:(?:\.|::)\w+)+|\b\w*[^\W_]_\w+|\b_\w+|\b[A-Z]?[a-z]+[A-Z]\w*|\b[A-Z][A-Z0-9]{4,}\b"
-    r"|(?<![\w-])--[A-Za-z][\w-]+|\b(?=\w*\d)(?=\w*[^\W\d])\w{3,}\b|\b\d{4,}\b"
+    r"|(?<![\w-])--[A-Za-z][\w-]+|\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
+    r"|\b(?=\w*\d)(?=\w*[^\W\d])\w{3,}\b|\b\d{4,}\b"
 )
 _WORD = re.compile(r"[^\W_]+")
 
@@ -87,8 +89,9 @@ def _fuse(
 ) -> list[tuple[str, float]]:
     if settings.fusion == "rrf":
         return reciprocal_rank_fusion(rankings, k=settings.rrf_k)
-    weights = confident_weights(rankings, weights, settings.confidence_gain)
-    return relative_score_fusion(rankings, weights, _floors(len(rankings)))
+    floors = _floors(len(rankings))
+    weights = confident_weights(rankings, weights, settings.confidence_gain, floors)
+    return relative_score_fusion(rankings, weights, floors)
 
 
 def _floors(count: int) -> list[float | None]:

@@ -87,6 +87,9 @@ def test_identifiers_become_the_keyword_index_phrases() -> None:
         "user",
     ]
     assert identifiers("can I return a tent I pitched?") == []
+    # a code is one phrase with its hyphens; hyphenated words and number ranges are not codes
+    assert identifiers("reference EN-346P3YD2, order 4475") == ["en 346p3yd2", "4475"]
+    assert identifiers("decode UTF-8 from a well-known x-ray on pages 10-20") == ["utf 8"]
 
 
 def test_best_per_group_scores_a_group_by_its_best_member() -> None:
@@ -112,6 +115,9 @@ def test_a_ranker_whose_first_stands_out_gets_more_say() -> None:
     sharp = [("x", 10.0), ("y", 2.0), ("z", 1.0)]
     assert standout(flat) == pytest.approx(0.02) and standout(sharp) == pytest.approx(8 / 9)
     assert standout(sharp[:2]) == 0.0
+    # measured from a floor (what an unmatched item scores), a lone match stands out fully
+    assert standout([("x", 6.3)], floor=0.0) == 1.0 and standout([("x", 6.0), ("y", 2.0)], floor=0.0) == 2 / 3
+    assert standout(sharp, floor=0.0) == pytest.approx(0.8) and standout([], floor=0.0) == 0.0
     weights = confident_weights([flat, sharp], [0.5, 0.5], gain=1.0)
     assert weights[1] > weights[0] and sum(weights) == pytest.approx(1.0)
     assert confident_weights([flat, sharp], [0.6, 0.4], gain=0.0) == pytest.approx([0.6, 0.4])
@@ -174,3 +180,17 @@ def test_the_weakest_of_a_few_keyword_matches_still_counts_as_a_match() -> None:
     exact = [("p", 4.0), ("q", 2.0)]
     assert [i for i, _ in relative_score_fusion([dense, exact], [0.5, 0.5])][:2] == ["p", "r"]
     assert [i for i, _ in relative_score_fusion([dense, exact], [0.5, 0.5], [None, 0.0])][:2] == ["p", "q"]
+
+
+def test_the_one_passage_holding_a_code_word_for_word_comes_first() -> None:
+    from strongroom.server.retrieval.pipeline import fuse
+    from strongroom.server.settings import RetrievalSettings
+
+    # A made-up code (a canary's, as measured on the example corpus): embeddings place it
+    # nowhere in particular, and every long page's several middling passages add up to more
+    # than the code's one short page; keyword and exact matching find only that page.
+    dense = [(f"s/p{p}#h-{n}", 0.39 - 0.01 * p - 0.05 * n) for p in range(12) for n in range(6)]
+    dense = sorted([*dense, ("s/code#h-0", 0.28)], key=lambda c: -c[1])
+    only = [("s/code#h-0", 12.6)]
+    ranked = fuse(RetrievalSettings(), dense, only, "KD-RW9541RJ", exact=[("s/code#h-0", 6.3)])
+    assert ranked[0][0] == "s/code#h-0"
