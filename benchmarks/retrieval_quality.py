@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/retrieval_quality.py [--json]
 Syncs examples/acme into a temporary data directory, then reports hit@1, hit@3 and MRR
-(by document) for each ranker. Results are recorded in benchmarks/RESULTS.md.
+(by document) for each ranker: dense, keyword, RRF, ``hybrid`` (the fusion of those two alone)
+and ``search`` (the whole pipeline, identifiers and titles included, k=10). Results are recorded in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def document_ranking(kb: KnowledgeBase, chunk_ids: list[str]) -> list[str]:
 def evaluate(kb: KnowledgeBase, queries: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     n = kb.settings.retrieval.candidates
     where = SearchFilter()
-    scores: dict[str, list[int | None]] = {"dense": [], "keyword": [], "rrf": [], "hybrid": []}
+    scores: dict[str, list[int | None]] = {"dense": [], "keyword": [], "rrf": [], "hybrid": [], "search": []}
     for q in queries:
         expected = f"handbook/{q['expected']}"
         dense = dense_candidates(kb.vectors, kb.embedder, q["query"], n, where)
@@ -43,6 +44,8 @@ def evaluate(kb: KnowledgeBase, queries: list[dict[str, str]]) -> dict[str, dict
         for name, ranking in (("dense", dense), ("keyword", keyword), ("rrf", rrf), ("hybrid", hybrid)):
             docs = document_ranking(kb, [cid for cid, _ in ranking])
             scores[name].append(docs.index(expected) + 1 if expected in docs else None)
+        served = [h.document_id for h in kb.search(q["query"], k=10).results]  # the whole pipeline
+        scores["search"].append(served.index(expected) + 1 if expected in served else None)
     return {
         name: {
             "hit@1": sum(1 for r in ranks if r == 1) / len(ranks),
