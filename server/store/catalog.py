@@ -105,8 +105,20 @@ _POSTGRES_SCHEMA = (
 )
 assert "fts5" not in _POSTGRES_SCHEMA
 
+
+def _fts_rowids(db: Any) -> None:
+    # Catalogs made before each chunk kept its FTS5 rowid (see ``Fts5Index``): one pass over
+    # the keyword index records them.
+    add_missing_columns(db, "chunks", {"fts_rowid": "INTEGER"})
+    db.execute("CREATE TEMP TABLE fts_rows AS SELECT rowid AS r, chunk_id FROM chunks_fts")
+    db.execute("CREATE INDEX temp.fts_rows_by_chunk ON fts_rows(chunk_id)")
+    db.execute("UPDATE chunks SET fts_rowid = (SELECT MIN(r) FROM fts_rows WHERE chunk_id = chunks.id)")
+    db.execute("DROP TABLE temp.fts_rows")
+
+
 CATALOG_SCHEMA = Schema(
-    "catalog", {"sqlite": [_SCHEMA, _connector_state_and_flags], "postgresql": [_POSTGRES_SCHEMA]}
+    "catalog",
+    {"sqlite": [_SCHEMA, _connector_state_and_flags, _fts_rowids], "postgresql": [_POSTGRES_SCHEMA]},
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -108,3 +108,30 @@ def test_the_head_file_of_earlier_versions_is_adopted_when_it_matches(tmp_path: 
     (tmp_path / "audit.head").write_text(f"{head.seq} {head.hash}\n")
     assert AuditLog(path).verify().ok
     assert not (tmp_path / "audit.head").exists()
+
+
+def test_passages_leave_the_keyword_index_by_rowid_also_in_a_catalog_from_before(tmp_path: Path) -> None:
+    """Deleting an FTS5 row by its chunk id reads the whole table; each chunk keeps its rowid."""
+    from strongroom.server.store.records import SearchFilter
+    from tests.contract.test_catalog import chunks_of, doc
+
+    path = tmp_path / "catalog.sqlite3"
+    catalog = Catalog(path)
+    for name, text in (("a", "tents are restocked weekly"), ("b", "kayaks are inspected daily")):
+        catalog.commit_document(doc(name, text), chunks_of(doc(name, text)))
+    catalog.close()
+    with sqlite3.connect(path) as db:  # as a catalog written before chunks kept their rowid
+        db.execute("ALTER TABLE chunks DROP COLUMN fts_rowid")
+        db.execute("UPDATE strongroom_schema SET version=2 WHERE component='catalog'")
+    catalog = Catalog(path)
+    assert versions(path)["catalog"] == CATALOG_SCHEMA.version("sqlite")
+    statements: list[str] = []
+    catalog.database.db().set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    new = doc("a", "tents are repaired on request")
+    catalog.commit_document(new, chunks_of(new))
+    assert not [s for s in statements if "DELETE FROM chunks_fts WHERE chunk_id" in s]
+    assert catalog.keyword_search("restocked", 5, SearchFilter()) == []
+    assert [h.id for h in catalog.keyword_search("repaired", 5, SearchFilter())] == [chunks_of(new)[0].id]
+    assert catalog.delete_document("s/b") and catalog.keyword_search("kayaks", 5, SearchFilter()) == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == 1
