@@ -1,6 +1,6 @@
 """A full sync's throughput against the raw encode rate of the same passages, in one run.
 
-Usage: python benchmarks/sync_throughput.py [--rounds 3] [--json]
+Usage: python benchmarks/sync_throughput.py [--rounds 3] [--batch-size N] [--json]
 
 On a fixed part of the Python manual (the HOWTOs and the FAQ, Debian's ``python3.11-doc``),
 each round runs (a) a full sync into a fresh data folder — the product's own path: the
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -34,11 +35,14 @@ SECTIONS = ["howto/**", "faq/**"]
 GOAL = 0.85
 
 
+BATCH_SIZE = EmbeddingSettings().batch_size  # --batch-size
+
+
 def write_config(folder: Path, name: str) -> Path:
     """A configuration syncing the manual's SECTIONS into ``folder/name``."""
     config = folder / f"{name}.toml"
     config.write_text(
-        f'[store]\npath = "{name}"\n\n[embedding]\nbackend = "onnx"\n\n'
+        f'[store]\npath = "{name}"\n\n[embedding]\nbackend = "onnx"\nbatch_size = {BATCH_SIZE}\n\n'
         f'[[sources]]\nname = "pydoc"\nconnector = "filesystem"\npath = "{MANUAL}"\n'
         f"include = {json.dumps(SECTIONS)}\n"
     )
@@ -70,7 +74,7 @@ def recording(embedder: Embedder, into: list[str]) -> Callable[[Sequence[str]], 
 
 def run(rounds: int) -> dict[str, Any]:
     ensure_manual()
-    settings = EmbeddingSettings(backend="onnx")
+    settings = EmbeddingSettings(backend="onnx", batch_size=BATCH_SIZE)
     embedder = Embedder(settings)
     started = time.perf_counter()
     embedder.model()
@@ -105,6 +109,8 @@ def run(rounds: int) -> dict[str, Any]:
         "median": {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]},
         "goal": GOAL,
         "load_average_after": [round(x, 1) for x in os.getloadavg()],
+        # This process's peak (syncs and encodes alike); the HTML reader's worker is apart.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
     return out
 
@@ -115,12 +121,19 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--batch-size", type=int, help="embedding.batch_size (default: the default)")
     args = parser.parse_args()
+    if args.batch_size:
+        global BATCH_SIZE
+        BATCH_SIZE = args.batch_size
     results = run(args.rounds)
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{results['passages']} passages of {', '.join(SECTIONS)}; load {results['load_average_before']}")
+    print(
+        f"{results['passages']} passages of {', '.join(SECTIONS)}, batch size {results['batch_size']};"
+        f" load {results['load_average_before']}"
+    )
     print("round  sync/s  encode/s  ratio  sync cores")
     for i, r in enumerate(results["rounds"]):
         print(
@@ -130,7 +143,7 @@ def main() -> None:
     print(
         f"median {m['sync_per_s']:6.2f}  {m['encode_per_s']:8.2f}  {m['ratio']:5.2f}  {m['sync_cpu_cores']:5.2f}"
     )
-    print(f"goal {GOAL}; load after {results['load_average_after']}")
+    print(f"goal {GOAL}; load after {results['load_average_after']}; peak RSS {results['peak_rss_mb']} MB")
 
 
 if __name__ == "__main__":
