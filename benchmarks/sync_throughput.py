@@ -35,23 +35,20 @@ SECTIONS = ["howto/**", "faq/**"]
 GOAL = 0.85
 
 
-BATCH_SIZE = EmbeddingSettings().batch_size  # --batch-size
-
-
-def write_config(folder: Path, name: str) -> Path:
+def write_config(folder: Path, name: str, batch_size: int) -> Path:
     """A configuration syncing the manual's SECTIONS into ``folder/name``."""
     config = folder / f"{name}.toml"
     config.write_text(
-        f'[store]\npath = "{name}"\n\n[embedding]\nbackend = "onnx"\nbatch_size = {BATCH_SIZE}\n\n'
+        f'[store]\npath = "{name}"\n\n[embedding]\nbackend = "onnx"\nbatch_size = {batch_size}\n\n'
         f'[[sources]]\nname = "pydoc"\nconnector = "filesystem"\npath = "{MANUAL}"\n'
         f"include = {json.dumps(SECTIONS)}\n"
     )
     return config
 
 
-def timed_sync(folder: Path, name: str, embedder: Embedder) -> tuple[float, int, float]:
+def timed_sync(folder: Path, name: str, embedder: Embedder, batch_size: int) -> tuple[float, int, float]:
     """A full sync into a fresh data folder: (seconds, passages, CPU share of the process)."""
-    kb = build_app(load_settings(write_config(folder, name)), embedder=embedder).knowledge
+    kb = build_app(load_settings(write_config(folder, name, batch_size)), embedder=embedder).knowledge
     cpu, started = time.process_time(), time.perf_counter()
     report = kb.sync()
     seconds = time.perf_counter() - started
@@ -72,9 +69,9 @@ def recording(embedder: Embedder, into: list[str]) -> Callable[[Sequence[str]], 
     return record
 
 
-def run(rounds: int) -> dict[str, Any]:
+def run(rounds: int, batch_size: int) -> dict[str, Any]:
     ensure_manual()
-    settings = EmbeddingSettings(backend="onnx", batch_size=BATCH_SIZE)
+    settings = EmbeddingSettings(backend="onnx", batch_size=batch_size)
     embedder = Embedder(settings)
     started = time.perf_counter()
     embedder.model()
@@ -85,14 +82,14 @@ def run(rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         embedder.embed = recording(embedder, texts)  # type: ignore[method-assign]
-        _, passages, _ = timed_sync(folder, "warm-up", embedder)
+        _, passages, _ = timed_sync(folder, "warm-up", embedder, batch_size)
         del embedder.embed  # the embedder's own method again
         assert len(texts) == passages, (len(texts), passages)
         for r in range(rounds):
             row: dict[str, float] = {}
             for step in ("sync", "encode") if r % 2 == 0 else ("encode", "sync"):
                 if step == "sync":
-                    seconds, synced, cpu = timed_sync(folder, f"round-{r}", embedder)
+                    seconds, synced, cpu = timed_sync(folder, f"round-{r}", embedder, batch_size)
                     assert synced == passages
                     row |= {"sync_per_s": passages / seconds, "sync_cpu_cores": cpu}
                 else:
@@ -121,12 +118,11 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--batch-size", type=int, help="embedding.batch_size (default: the default)")
+    parser.add_argument(
+        "--batch-size", type=int, default=EmbeddingSettings().batch_size, help="embedding.batch_size"
+    )
     args = parser.parse_args()
-    if args.batch_size:
-        global BATCH_SIZE
-        BATCH_SIZE = args.batch_size
-    results = run(args.rounds)
+    results = run(args.rounds, args.batch_size)
     if args.json:
         print(json.dumps(results, indent=2))
         return

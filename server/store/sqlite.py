@@ -168,9 +168,6 @@ def fts5_match(terms: Sequence[str]) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms) or None
 
 
-_IN_BATCH = 500  # ids per ``IN (...)`` list, well under SQLite's variable limit
-
-
 class Fts5Index:
     """Chunks in an FTS5 table ranked by BM25 (title, headings and body weighted 2 : 1.5 : 1)."""
 
@@ -186,16 +183,11 @@ class Fts5Index:
         db.executemany("UPDATE chunks SET fts_rowid=? WHERE id=?", placed)
 
     def remove(self, db: Connection, chunk_ids: Sequence[str]) -> None:
-        located: list[tuple[int, str]] = []
-        for start in range(0, len(chunk_ids), _IN_BATCH):
-            batch = list(chunk_ids[start : start + _IN_BATCH])
-            marks = ",".join("?" * len(batch))
-            rows = db.execute(f"SELECT fts_rowid, id FROM chunks WHERE id IN ({marks})", batch).fetchall()
-            located += [(r[0], r[1]) for r in rows if r[0] is not None]
         # The chunk_id check keeps a rowid from ever removing another passage's row.
-        db.executemany("DELETE FROM chunks_fts WHERE rowid=? AND chunk_id=?", located)
-        unplaced = set(chunk_ids) - {chunk for _, chunk in located}
-        db.executemany("DELETE FROM chunks_fts WHERE chunk_id=?", [(i,) for i in sorted(unplaced)])
+        db.executemany(
+            "DELETE FROM chunks_fts WHERE rowid = (SELECT fts_rowid FROM chunks WHERE id = ?) AND chunk_id = ?",
+            [(i, i) for i in chunk_ids],
+        )
 
     def count(self, db: Connection, word: str) -> int:
         match = fts5_match([word])
