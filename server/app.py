@@ -16,6 +16,7 @@ with a fake clock); the parts built after it then use the replacement.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,10 @@ __all__ = [
     "VerifyResult",
     "build_app",
 ]
+
+
+SEARCH_THREADS = 8
+"""Searches whose keyword side can run at once beside their dense side; more wait their turn."""
 
 
 def build_app(settings: Settings, *, embedder: Embedder | None = None) -> App:
@@ -132,7 +137,14 @@ class App:
         """Hybrid search: dense and keyword candidates, fused and shaped into hits."""
         from strongroom.server.retrieval.pipeline import Retriever
 
-        return Retriever(self.settings.retrieval, self.catalog, self.vectors, self.embedder)
+        return Retriever(
+            self.settings.retrieval, self.catalog, self.vectors, self.embedder, self._search_threads
+        )
+
+    @cached_property
+    def _search_threads(self) -> ThreadPoolExecutor:
+        """Threads for the keyword side of searches (started as searches need them)."""
+        return ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="search-keyword")
 
     @cached_property
     def indexer(self) -> Indexer:
@@ -194,6 +206,8 @@ class App:
 
     def close(self) -> None:
         """Close the database if it was opened."""
+        if "_search_threads" in self.__dict__:
+            self._search_threads.shutdown(wait=True)
         if "database" in self.__dict__:
             self.database.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from strongroom.server.embedder import Embedder
@@ -138,6 +139,8 @@ class Retriever:
     catalog: Catalog
     vectors: VectorStore
     embedder: Embedder
+    keyword_pool: Executor | None = None
+    """Where the keyword side of a search runs beside the dense side (None: one after the other)."""
     _sizes: tuple[int, dict[str, int]] | None = field(default=None, init=False, repr=False)
 
     def search(self, query: str, k: int, where: SearchFilter) -> list[SearchHit]:
@@ -149,10 +152,18 @@ class Retriever:
         def visible(ranking: Ranking) -> Ranking:
             return ranking if narrowed is where else only_sources(ranking, where.sources, n)
 
-        dense = visible(dense_candidates(self.vectors, self.embedder, query, m, narrowed))
-        keyword = visible(keyword_candidates(self.catalog, query, m, narrowed, s.keyword_postings))
         names = identifiers(query) if s.identifiers else []
-        exact = visible(exact_candidates(self.catalog, names, m, narrowed)) if names else []
+
+        def keyword_side() -> tuple[Ranking, Ranking]:
+            keyword = keyword_candidates(self.catalog, query, m, narrowed, s.keyword_postings)
+            exact = exact_candidates(self.catalog, names, m, narrowed) if names else []
+            return visible(keyword), visible(exact)
+
+        # The keyword queries run in SQLite (it releases the GIL) while the query is encoded
+        # and Chroma searched: at 100k passages each side takes 8-9 ms on its own.
+        pending = self.keyword_pool.submit(keyword_side) if self.keyword_pool else None
+        dense = visible(dense_candidates(self.vectors, self.embedder, query, m, narrowed))
+        keyword, exact = pending.result() if pending else keyword_side()
         titles = self._titles(dense, keyword, exact) if names else None
         fused = fuse(s, dense, keyword, query, exact, titles)
         return shape_hits(self.catalog, fused, k, s.per_document, sources=where.sources)

@@ -4,13 +4,17 @@ shown on a case where it decides the first hit."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from strongroom.server.app import build_app
 from strongroom.server.embedder import Embedder
+from strongroom.server.errors import StoreBusy
 from strongroom.server.knowledge import KnowledgeBase
 from strongroom.server.settings import load_settings
 from strongroom.server.store.records import SearchFilter
@@ -101,3 +105,36 @@ def test_the_page_titled_by_a_module_answers_a_question_naming_its_function(
     # merely uses the name more often comes first
     hits = retitled.retriever.search("time.perf_counter", 3, everyone)
     assert [h.document_id for h in hits][:2] == ["manual/timeit.html", "manual/time.html"]
+
+
+def test_the_keyword_side_runs_beside_the_dense_side_and_changes_no_result(
+    knowledge_bases: tuple[KnowledgeBase, KnowledgeBase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    beside = knowledge_bases[0].retriever
+    alone = dataclasses.replace(beside, keyword_pool=None)
+    threads: list[str] = []
+    search = beside.catalog.keyword_search
+
+    def keyword_search(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(beside.catalog, "keyword_search", keyword_search)
+    everyone = SearchFilter(sources=("manual",))
+    for query in ("time.perf_counter", "how do I sort a list", "measure a short duration"):
+        threads.clear()
+        assert beside.search(query, 5, everyone) == alone.search(query, 5, everyone)
+        assert threads[0].startswith("search-keyword") and threads[-1] == "MainThread"
+
+
+def test_a_keyword_side_failure_reaches_the_caller(
+    knowledge_bases: tuple[KnowledgeBase, KnowledgeBase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retriever = knowledge_bases[0].retriever
+
+    def busy(*args: Any, **kwargs: Any) -> Any:
+        raise StoreBusy("the index is busy", "catalog locked")
+
+    monkeypatch.setattr(retriever.catalog, "keyword_search", busy)
+    with pytest.raises(StoreBusy):
+        retriever.search("time.perf_counter", 3, SearchFilter(sources=("manual",)))
