@@ -8,7 +8,7 @@ from their Context (``ctx.request_context.lifespan_context``).
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -27,6 +27,9 @@ from strongroom.server.guard.auth import JWT_CLAIM_KEY, LABELS_CLAIM_KEY, TokenV
 from strongroom.server.mcp_app.argument_errors import clear_argument_errors
 from strongroom.server.mcp_app.rule_tools import AppContext, Guarded, RuleTools, app_of
 from strongroom.server.models import DocumentWindow, SearchResult, SourceList
+
+if TYPE_CHECKING:
+    from strongroom.server.indexing.freshness import Freshness
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ READ_ONLY = ToolAnnotations(
 DOCUMENT_URI = "strongroom://documents/{+document_id}"
 HANDSHAKE_WAIT_S = 1.0
 """How long the background start-up waits for a client's handshake before it begins anyway."""
+QUIET_WAIT_S = 5.0
+"""How long the start-up sync waits for the requests in flight (the first search) to end."""
 
 
 def build_server(
@@ -61,12 +66,12 @@ def build_server(
     """
     rule_tools = RuleTools(app)  # compiles the rules file: a broken one stops the server here
     app.guard  # noqa: B018 - built now: a guard that cannot start (its digest key) stops the server here
-    handshake = _Handshake()
+    activity = _ClientActivity()
     server: MCPServer[App] = MCPServer(
         "strongroom",
         instructions=INSTRUCTIONS,
         version=_version(),
-        lifespan=_lifespan(app, rule_tools, handshake),
+        lifespan=_lifespan(app, rule_tools, activity),
         auth=auth[0] if auth else None,
         token_verifier=auth[1] if auth else None,
         subscriptions=rule_tools.bus,
@@ -91,43 +96,65 @@ def build_server(
     _install_knowledge_tools(server, app, guarded)
     rule_tools.install(server, guarded, current_caller)
     server.middleware.insert(0, _audit_every_call(current_caller))
-    server.middleware.insert(0, handshake)
+    server.middleware.insert(0, activity)
     server.middleware.append(clear_argument_errors(server))
     _install_document_resource(server, run_guarded)
     _install_research_prompt(server)
     return server
 
 
-class _Handshake:
+class _ClientActivity:
     """Middleware that notes the client's first message after ``initialize`` (normally
-    ``notifications/initialized``): the client has its answer, the server may get busy."""
+    ``notifications/initialized``: the client has its answer, the server may get busy) and
+    counts the requests in flight (the start-up sync waits for a quiet moment)."""
 
     def __init__(self) -> None:
-        self._done: anyio.Event | None = None
+        self._handshake: anyio.Event | None = None
+        self._quiet: anyio.Event | None = None
+        self._in_flight = 0
 
-    def _event(self) -> anyio.Event:
-        self._done = self._done or anyio.Event()  # made in the server's event loop
-        return self._done
+    def _events(self) -> tuple[anyio.Event, anyio.Event]:
+        # Made in the server's event loop, on first use.
+        self._handshake = self._handshake or anyio.Event()
+        if self._quiet is None:
+            self._quiet = anyio.Event()
+            self._quiet.set()
+        return self._handshake, self._quiet
 
-    async def wait(self, timeout: float) -> None:
+    async def handshake(self, timeout: float) -> None:
+        """Until the client has its ``initialize`` answer, at most ``timeout`` seconds."""
         with anyio.move_on_after(timeout):
-            await self._event().wait()
+            await self._events()[0].wait()
+
+    async def quiet(self, timeout: float) -> None:
+        """Until no request is in flight, at most ``timeout`` seconds."""
+        with anyio.move_on_after(timeout):
+            await self._events()[1].wait()
 
     async def __call__(self, ctx: ServerRequestContext[App, Any], call_next: CallNext) -> HandlerResult:
+        handshake, _ = self._events()
         if ctx.method != "initialize":
-            self._event().set()
-        return await call_next(ctx)
+            handshake.set()
+        self._in_flight += 1
+        if self._in_flight == 1:
+            self._quiet = anyio.Event()
+        try:
+            return await call_next(ctx)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._events()[1].set()
 
 
 def _lifespan(
-    app: App, rule_tools: RuleTools, handshake: _Handshake
+    app: App, rule_tools: RuleTools, activity: _ClientActivity
 ) -> Callable[[MCPServer[App]], AbstractAsyncContextManager[App]]:
     """Watch the rules file while serving, and start the rest in the background (:func:`_start_up`)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         async with rule_tools.watching(), anyio.create_task_group() as tasks:
-            tasks.start_soon(_start_up, app, rule_tools, handshake)
+            tasks.start_soon(_start_up, app, rule_tools, activity)
             try:
                 yield app
             finally:
@@ -136,18 +163,20 @@ def _lifespan(
     return lifespan
 
 
-async def _start_up(app: App, rule_tools: RuleTools, handshake: _Handshake) -> None:
+async def _start_up(app: App, rule_tools: RuleTools, activity: _ClientActivity) -> None:
     """What ``initialize`` must not wait for, once the client has its answer (or after
     HANDSHAKE_WAIT_S): the knowledge base, then the model and Chroma's client in a background
-    thread, and after them the index is kept fresh until the server stops."""
-    await handshake.wait(HANDSHAKE_WAIT_S)
+    thread, and once those are loaded and the requests in flight answered (or after
+    QUIET_WAIT_S) the index is kept fresh until the server stops."""
+    await activity.handshake(HANDSHAKE_WAIT_S)
     kb = app.knowledge  # imports the knowledge base: a tool call needs it too, so it may wait
     warm = kb.warm_up()
-    # The start-up sync (and its parser process) would take the cores the first search needs.
+    # The start-up sync (its imports, its parser process) would take the cores and the GIL
+    # the first search needs: it starts once the requests in flight have their answers.
     await anyio.to_thread.run_sync(warm.wait, abandon_on_cancel=True)
-    from strongroom.server.indexing.freshness import Freshness  # imported with the knowledge base
-
-    freshness = Freshness(
+    await activity.quiet(QUIET_WAIT_S)
+    freshness_class = await anyio.to_thread.run_sync(_freshness_class)  # its imports, off the event loop
+    freshness = freshness_class(
         app.settings,
         lambda names, paths, stop: kb.sync(names, paths=paths, stop=stop),
         kb.last_synced(),
@@ -156,6 +185,12 @@ async def _start_up(app: App, rule_tools: RuleTools, handshake: _Handshake) -> N
     kb.freshness = freshness.snapshot
     async with freshness.running():
         await anyio.sleep_forever()
+
+
+def _freshness_class() -> "type[Freshness]":
+    from strongroom.server.indexing.freshness import Freshness  # imported with the knowledge base
+
+    return Freshness
 
 
 def _request_caller(default: Caller) -> Callable[[], Caller]:

@@ -102,11 +102,13 @@ class VectorStore:
             SharedSystemClient.clear_system_cache()
 
     def preload(self) -> None:
-        """Import Chroma's client ahead of the first search or write (about a second)."""
+        """Import Chroma's client and open the collection ahead of the first search or write
+        (about half a second). Call :meth:`follow` first with the catalog's index version, so
+        vectors another process writes meanwhile are reloaded."""
         try:
-            import chromadb  # noqa: F401
+            self._open()
         except Exception as exc:  # the first real call reports it
-            log.warning("could not load chromadb: %s", exc)
+            log.warning("could not open the vector index: %s", exc)
 
     @property
     def location(self) -> str:
