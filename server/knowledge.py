@@ -95,8 +95,9 @@ class KnowledgeBase:
                 import numpy  # noqa: F401 - whole first: ONNX Runtime fails to load while another thread imports it
 
                 self.embedder.start_loading()
-                self.vectors.follow(self.catalog.index_version())  # what the vectors opened now are at least
-                self.vectors.preload()  # meanwhile
+                with contextlib.suppress(StrongroomError):  # a damaged catalog: the first call reports it
+                    self.vectors.follow(self.catalog.index_version())  # what the vectors opened now are at least
+                    self.vectors.preload()  # meanwhile
                 with contextlib.suppress(StrongroomError):
                     self.embedder.model()
             finally:
