@@ -96,10 +96,7 @@ class KnowledgeBase:
 
                 self.embedder.start_loading()
                 with contextlib.suppress(StrongroomError):  # a damaged catalog: the first call reports it
-                    self.vectors.follow(
-                        self.catalog.index_version()
-                    )  # what the vectors opened now are at least
-                    self.vectors.preload()  # meanwhile
+                    self.vectors.preload(self.catalog.index_version())  # meanwhile
                 with contextlib.suppress(StrongroomError):
                     self.embedder.model()
             finally:

@@ -101,10 +101,11 @@ class VectorStore:
         else:  # a chromadb without the per-path cache: clear all of it
             SharedSystemClient.clear_system_cache()
 
-    def preload(self) -> None:
+    def preload(self, index_version: int) -> None:
         """Import Chroma's client and open the collection ahead of the first search or write
-        (about half a second). Call :meth:`follow` first with the catalog's index version, so
-        vectors another process writes meanwhile are reloaded."""
+        (about half a second). ``index_version`` is the catalog's, read before: what the vectors
+        opened now are at least as new as, so another process's later writes are reloaded."""
+        self.follow(index_version)
         try:
             self._open()
         except Exception as exc:  # the first real call reports it

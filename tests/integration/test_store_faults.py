@@ -170,12 +170,10 @@ def _checkpoint(config: Path) -> None:
     db.close()
 
 
-@pytest.mark.filterwarnings(
-    "error::pytest.PytestUnhandledThreadExceptionWarning"
-)  # no traceback from the warm-up
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_mcp_client_on_a_damaged_catalog_gets_a_clear_error(acme: Path) -> None:
     """The catalog is damaged under a running server: tool errors, no path, still serving, and
-    the background warm-up leaves the error to the calls."""
+    the background warm-up leaves the error to the calls (no thread traceback)."""
     app = build_app(load_settings(acme))
     kb = app.knowledge
     server = build_server(app, Caller("local", "stdio"))
