@@ -8,6 +8,7 @@ import logging
 import sys
 from contextlib import suppress
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -15,10 +16,12 @@ from strongroom.server.cli_checks import require_free_port, require_index, writa
 from strongroom.server.cli_common import (
     cli_settings,
     config_option,
+    for_operator,
+    report,
     setup_logging,
     user_errors,
 )
-from strongroom.server.errors import StoreError
+from strongroom.server.errors import StoreError, StrongroomError
 from strongroom.server.settings import ConfigError
 
 log = logging.getLogger("strongroom")
@@ -99,7 +102,11 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
     from strongroom.server.app import build_app
     from strongroom.server.guard.access import Caller, check_stdio_principal
     from strongroom.server.mcp_app.app import build_server
-    from strongroom.server.mcp_app.transports import http_auth, run
+    from strongroom.server.mcp_app.transports import exit_now, http_auth, run
+
+    def stop(error: StrongroomError) -> NoReturn:  # the SDK's stdio reader cannot be interrupted
+        report(for_operator(error))
+        exit_now(1)
 
     settings = cli_settings(config_path)
     setup_logging(settings.server.log_level)
@@ -114,7 +121,14 @@ def serve(config_path: Path | None, transport: str | None, host: str | None, por
             auth = http_auth(settings, host, port)
             require_free_port(host, port)
         writable_data_folder(settings)
-        server = build_server(build_app(settings), Caller(settings.principal, transport), auth)
+        # A client that spawned the server over stdio waits for `initialize`: the rules file
+        # compiles right after it. Over HTTP it compiles before the port opens.
+        server = build_server(
+            build_app(settings),
+            Caller(settings.principal, transport),
+            auth,
+            rules_after_handshake=stop if transport == "stdio" else None,
+        )
         log.info("serving %s over %s", settings.data_dir, transport)
     with suppress(KeyboardInterrupt):
         run(server, settings.server, transport, host, port)

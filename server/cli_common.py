@@ -31,11 +31,22 @@ def printable(value: object) -> str:
     )
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr (more only for a multi-line configuration error), then exit."""
+def report(message: str) -> None:
+    """One line on stderr (more only for a multi-line configuration error)."""
     lines = "\n".join(printable(line) for line in message.split("\n"))
     click.echo(f"strongroom: error: {lines}", err=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """:func:`report`, then exit."""
+    report(message)
     sys.exit(code)
+
+
+def for_operator(exc: StrongroomError | ConfigError | ConnectorError) -> str:
+    """What a user's mistake says on the command line."""
+    text = exc.for_operator() if isinstance(exc, StrongroomError) else str(exc)
+    return text.replace("\n", "\n  ")
 
 
 @contextmanager
@@ -43,10 +54,8 @@ def user_errors() -> Iterator[None]:
     """A user's mistake is one line on stderr and a non-zero exit, never a traceback."""
     try:
         yield
-    except StrongroomError as exc:
-        fail(exc.for_operator().replace("\n", "\n  "))
-    except (ConfigError, ConnectorError) as exc:
-        fail(str(exc).replace("\n", "\n  "))
+    except (StrongroomError, ConfigError, ConnectorError) as exc:
+        fail(for_operator(exc))
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -8,15 +8,17 @@ from their Context (``ctx.request_context.lifespan_context``).
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import anyio
 import anyio.to_thread
+import mcp.server.mcpserver.server as sdk_server
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.utilities.logging import configure_logging as sdk_configure_logging
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -32,6 +34,17 @@ if TYPE_CHECKING:
     from strongroom.server.indexing.freshness import Freshness
 
 log = logging.getLogger(__name__)
+
+
+def _sdk_logging_unless_configured(level: Any = "INFO") -> None:
+    """MCPServer() calls the SDK's ``configure_logging``: ``logging.basicConfig`` with rich's
+    handler, which does nothing once logging has handlers (the CLI's), but imports rich first
+    (20 ms before the handshake). Skip it then."""
+    if not logging.getLogger().handlers:
+        sdk_configure_logging(level)
+
+
+sdk_server.configure_logging = _sdk_logging_unless_configured  # type: ignore[attr-defined] # not re-exported
 
 T = TypeVar("T")
 
@@ -58,20 +71,29 @@ def build_server(
     app: App,
     caller: Caller,
     auth: tuple[AuthSettings, TokenVerifier] | None = None,
+    *,
+    rules_after_handshake: Callable[[StrongroomError], NoReturn] | None = None,
 ) -> MCPServer[App]:
     """An MCPServer exposing ``app``'s knowledge base and rules through its guard.
 
     ``caller`` is who calls when no bearer token says otherwise (stdio, unauthenticated
     loopback HTTP). With ``auth``, every HTTP request must carry a valid bearer token.
+
+    The rules file compiles here, so a broken one raises RulesError before anything is served.
+    With ``rules_after_handshake`` (a client that spawned the server waits for ``initialize``)
+    it compiles once the client has that answer, and every request but ``initialize`` waits
+    for it; a broken file is passed to that function, which must end the process.
     """
-    rule_tools = RuleTools(app)  # compiles the rules file: a broken one stops the server here
+    rule_tools = RuleTools(app)
+    if rules_after_handshake is None:
+        app.rules  # noqa: B018 - compiled now: a broken rules file stops the server here
     app.guard  # noqa: B018 - built now: a guard that cannot start (its digest key) stops the server here
     activity = _ClientActivity()
     server: MCPServer[App] = MCPServer(
         "strongroom",
         instructions=INSTRUCTIONS,
         version=_version(),
-        lifespan=_lifespan(app, rule_tools, activity),
+        lifespan=_lifespan(app, rule_tools, activity, rules_after_handshake),
         auth=auth[0] if auth else None,
         token_verifier=auth[1] if auth else None,
         subscriptions=rule_tools.bus,
@@ -147,14 +169,17 @@ class _ClientActivity:
 
 
 def _lifespan(
-    app: App, rule_tools: RuleTools, activity: _ClientActivity
+    app: App,
+    rule_tools: RuleTools,
+    activity: _ClientActivity,
+    stop: Callable[[StrongroomError], NoReturn] | None,
 ) -> Callable[[MCPServer[App]], AbstractAsyncContextManager[App]]:
     """Watch the rules file while serving, and start the rest in the background (:func:`_start_up`)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         async with rule_tools.watching(), anyio.create_task_group() as tasks:
-            tasks.start_soon(_start_up, app, rule_tools, activity)
+            tasks.start_soon(_start_up, app, rule_tools, activity, stop)
             try:
                 yield app
             finally:
@@ -163,12 +188,24 @@ def _lifespan(
     return lifespan
 
 
-async def _start_up(app: App, rule_tools: RuleTools, activity: _ClientActivity) -> None:
+async def _start_up(
+    app: App,
+    rule_tools: RuleTools,
+    activity: _ClientActivity,
+    stop: Callable[[StrongroomError], NoReturn] | None,
+) -> None:
     """What ``initialize`` must not wait for, once the client has its answer (or after
-    HANDSHAKE_WAIT_S): the knowledge base, then the model and Chroma's client in a background
-    thread, and once those are loaded and the requests in flight answered (or after
-    QUIET_WAIT_S) the index is kept fresh until the server stops."""
+    HANDSHAKE_WAIT_S): the rules file (other requests wait for it; ``stop`` is given a broken
+    one), the knowledge base, then the model and Chroma's client in a background thread, and
+    once those are loaded and the requests in flight answered (or after QUIET_WAIT_S) the index
+    is kept fresh until the server stops."""
     await activity.handshake(HANDSHAKE_WAIT_S)
+    try:
+        await rule_tools.load()  # if not compiled yet
+    except StrongroomError as exc:  # a broken rules file
+        if stop is None:
+            raise
+        stop(exc)
     kb = app.knowledge  # imports the knowledge base: a tool call needs it too, so it may wait
     warm = kb.warm_up()
     # The start-up sync (its imports, its parser process) would take the cores and the GIL

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -34,7 +34,10 @@ from strongroom.server.app import App
 from strongroom.server.errors import InvalidArgument
 from strongroom.server.guard.access import Access, Caller
 from strongroom.server.models import AnswerCheck, RuleDecision
-from strongroom.server.rules.engine import CompiledRuleSet
+
+if TYPE_CHECKING:  # the rules engine (CEL, YAML) loads with the rules file, after the handshake over stdio
+    from strongroom.server.rules.engine import CompiledRuleSet
+    from strongroom.server.rules.service import Rules
 
 log = logging.getLogger("strongroom.rules")
 
@@ -120,17 +123,18 @@ class RawArguments(ArgModelBase):
 class RuleTools:
     """Business-rule tools, check_answer and the answer prompt for one server.
 
-    Build it before the server (it compiles the App's rules file and raises RulesError if the
-    file is broken), pass ``bus`` to the MCPServer, run :meth:`watching` in the server lifespan,
-    feed every tool result to the App's ``memory.observe``, then :meth:`install` the tools.
+    Pass ``bus`` to the MCPServer, :meth:`install` the tools, run :meth:`watching` in the
+    server lifespan, and feed every tool result to the App's ``memory.observe``. The rules file
+    compiles on the first :meth:`load` (or use of :attr:`rules`), which raises RulesError if the
+    file is broken; until it has, every request but ``initialize`` and ``ping`` waits for it.
 
     The handlers read the App from their Context; this object keeps the App's rules, because
-    the tool list is made from them when the server is built and follows them as they reload.
+    the tool list is made from them and follows them as they reload.
     """
 
     def __init__(self, app: App) -> None:
+        self._app = app
         self.settings = app.settings
-        self.rules = app.rules
         self.bus = InMemorySubscriptionBus()
         self.notifier = ListChangedNotifier(self.bus)
         self._server: MCPServer[Any] | None = None
@@ -139,6 +143,37 @@ class RuleTools:
         self._registered: dict[str, tuple[Any, ...]] = {}
         self._watching = False
         self._reload_lock = anyio.Lock()
+        self._loaded: anyio.Event | None = None  # made in the server's event loop, on first use
+
+    @property
+    def rules(self) -> "Rules":
+        """The App's rules, compiled on first use (RulesError if the file is broken)."""
+        return self._app.rules
+
+    @property
+    def compiled(self) -> bool:
+        return "rules" in self._app.__dict__  # App.rules is a cached_property
+
+    async def load(self) -> None:
+        """Compile the rules file in a worker thread (RulesError if it is broken), register its
+        tools, and let the requests waiting for them through."""
+        if not self.compiled:
+            await anyio.to_thread.run_sync(lambda: self.rules)
+        self._sync_tools()
+        self._loaded_event().set()
+
+    def _loaded_event(self) -> anyio.Event:
+        if self._loaded is None:
+            self._loaded = anyio.Event()
+            if self.compiled:
+                self._loaded.set()
+        return self._loaded
+
+    async def _after_load(self, ctx: ServerRequestContext[App, Any], call_next: CallNext) -> HandlerResult:
+        """Middleware: a request that needs the tool list (or the rules) waits for :meth:`load`."""
+        if ctx.method not in ("initialize", "ping") and not ctx.method.startswith("notifications/"):
+            await self._loaded_event().wait()
+        return await call_next(ctx)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -147,6 +182,7 @@ class RuleTools:
         self._server = server
         self._guarded = guarded
         self._caller = caller
+        server.middleware.append(self._after_load)
         server.middleware.append(self.notifier)
         server.middleware.append(self._hide_unreadable)
         self._sync_tools()
@@ -200,7 +236,7 @@ class RuleTools:
     def _sync_tools(self) -> None:
         """Make the server's rule tools match the current rule book."""
         server = self._server
-        if server is None:
+        if server is None or not self.compiled:
             return
         book = self.rules.book
         wanted = {name: rs.tool_definition() for name, rs in book.rule_sets.items()}
@@ -224,7 +260,7 @@ class RuleTools:
                 tool.fn_metadata.arg_model = RawArguments
                 self._registered[name] = wanted[name]
 
-    def _tool_function(self, rule_set: CompiledRuleSet) -> Callable[..., Awaitable[RuleDecision]]:
+    def _tool_function(self, rule_set: "CompiledRuleSet") -> Callable[..., Awaitable[RuleDecision]]:
         name = rule_set.name
 
         async def decide(ctx: AppContext, arguments: dict[str, Any]) -> RuleDecision:
@@ -291,7 +327,7 @@ class RuleTools:
     async def watching(self) -> AsyncIterator[None]:
         """Poll the rules file (and the index) while the server runs, if reloading is on."""
         settings = self.settings.rules
-        if not settings.reload or self.rules.path is None or self._watching:
+        if not settings.reload or settings.file is None or self._watching:
             yield
             return
         self._watching = True
@@ -306,6 +342,7 @@ class RuleTools:
             self._watching = False
 
     async def _watch(self, interval: float) -> None:
+        await self._loaded_event().wait()
         while True:
             await anyio.sleep(interval)
             try:
@@ -336,7 +373,7 @@ class RuleTools:
             return True
 
 
-def answer_prompt(question: str, rule_sets: list[CompiledRuleSet]) -> str:
+def answer_prompt(question: str, rule_sets: "list[CompiledRuleSet]") -> str:
     """The answer-with-policy loop as instructions for a model."""
     if rule_sets:
         tools = "\n".join(

@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import uvicorn
@@ -195,12 +195,13 @@ async def _serve(server: MCPServer[Any], web: _Uvicorn | None, drain: Drain, gra
 def _exit_soon(after: float = 2.0) -> None:
     """Exit 0 if the loop cannot stop: the SDK's stdio reader blocks in a read of stdin that
     nothing interrupts while the client keeps stdin open."""
-
-    def exit_now() -> None:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os._exit(0)
-
-    timer = threading.Timer(after, exit_now)
+    timer = threading.Timer(after, exit_now, (0,))
     timer.daemon = True
     timer.start()
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush the output and end the process, from any thread, even while the stdio reader blocks."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import pytest
@@ -98,6 +98,31 @@ def test_one_typed_read_only_tool_per_rule_set(acme: Path, embedder: Embedder) -
             assert missing.is_error and "order_id" in error_text(missing)
 
     anyio.run(session)
+
+
+def test_rules_compiled_after_the_handshake_are_listed_and_decide(acme: Path, embedder: Embedder) -> None:
+    """As `serve` runs over stdio: the rules compile once the client has its `initialize`
+    answer, and the tool list and calls wait for them."""
+    app = build_app(load_settings(acme), embedder=embedder)
+    stopped: list[Exception] = []
+
+    def stop(error: Exception) -> NoReturn:
+        stopped.append(error)
+        raise AssertionError(f"the example's rules file is not broken: {error}")
+
+    server = build_server(app, Caller("local", "stdio"), rules_after_handshake=stop)
+    assert "rules" not in app.__dict__  # not compiled while the server is built
+
+    async def session() -> None:
+        async with Client(server) as client:
+            assert {"refund_eligibility", "warranty_claim", "shipping_charge"} <= await tool_names(client)
+            decision = structured(
+                await client.call_tool("refund_eligibility", {"order_id": "4471", "opened": True})
+            )
+            assert decision["decision"] == "approved"
+
+    anyio.run(session)
+    assert stopped == []
 
 
 def test_an_evaluation_error_is_a_tool_error_naming_rule_and_field(acme: Path, embedder: Embedder) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.rules_support import EXAMPLE_TODAY, copy_example, index_without_vectors
-from tests.support import ROOT, clean_env, strongroom_cmd
+from tests.support import ROOT, StdioPeer, clean_env, strongroom_cmd
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -163,19 +163,31 @@ def test_rules_run_decides_a_case(indexed: Path) -> None:
     assert bad.returncode == 1 and "order_id" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_serve_refuses_a_broken_rules_file_in_one_line(indexed: Path, tmp_path: Path) -> None:
+def test_serve_stops_on_a_broken_rules_file_in_one_line(indexed: Path, tmp_path: Path) -> None:
+    """Over stdio the rules compile once the client has its `initialize` answer: a broken file
+    stops the server with one line before any tool is listed, though the client keeps stdin open."""
     rules = indexed.parent / "rules.yaml"
     original = rules.read_text()
+    log = tmp_path / "serve.log"
     try:
         rules.write_text(
             original.replace("expression: days_elapsed <= window_days", "expression: days_elapsed <=")
         )
-        result = run("serve", "--config", str(indexed))
+        peer = StdioPeer(indexed, log)
+        try:
+            peer.initialize()
+            peer.send({"id": 1, "method": "tools/list"})
+            returncode = peer.proc.wait(timeout=60)  # stdin still open
+            peer._reader.join(timeout=10)  # every line the server wrote
+        finally:
+            peer.proc.kill()
+            peer.proc.wait()
     finally:
         rules.write_text(original)
-    assert result.returncode != 0
-    assert result.stdout == ""  # stdout belongs to the protocol
-    errors = [line for line in result.stderr.splitlines() if line.startswith("strongroom: error:")]
-    assert len(errors) == 1, result.stderr
+    assert returncode == 1
+    assert [m.get("id") for m in peer.lines] == [0]  # the handshake's answer; no tool list
+    stderr = log.read_text()
+    errors = [line for line in stderr.splitlines() if line.startswith("strongroom: error:")]
+    assert len(errors) == 1, stderr
     assert "rules.yaml:" in errors[0] and "within_return_window" in errors[0] and "syntax error" in errors[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
