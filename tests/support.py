@@ -119,6 +119,12 @@ class StdioPeer:
         self.response(0)
         self.send({"method": "notifications/initialized"})
 
+    def exit_code(self, timeout: float) -> int:
+        """Wait for the server to end by itself (stdin stays open), then for its last lines."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
     def call(self, request_id: int, arguments: dict[str, Any]) -> None:
         self.send(
             {"id": request_id, "method": "tools/call", "params": {"name": "search", "arguments": arguments}}

@@ -177,8 +177,7 @@ def test_serve_stops_on_a_broken_rules_file_in_one_line(indexed: Path, tmp_path:
         try:
             peer.initialize()
             peer.send({"id": 1, "method": "tools/list"})
-            returncode = peer.proc.wait(timeout=60)  # stdin still open
-            peer._reader.join(timeout=10)  # every line the server wrote
+            returncode = peer.exit_code(timeout=60)
         finally:
             peer.proc.kill()
             peer.proc.wait()
