@@ -1,6 +1,7 @@
 """The embedding model: loaded once per process, lazily or in the background, always offline.
 
-Two backends make the same vectors (mean-pooled, normalised, as sentence-transformers does):
+Two backends make nearly the same vectors (mean-pooled, normalised, as sentence-transformers
+does; cosine about 0.99 between them):
 
 - ``onnx``: all-MiniLM-L6-v2 quantised to int8 (``model/``, built from the packaged torch
   weights by ``tools/build_int8_model.py``) on ONNX Runtime, with the packaged model's tokenizer.

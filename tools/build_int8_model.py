@@ -1,6 +1,7 @@
 """Build Strongroom's int8 ONNX all-MiniLM-L6-v2 from the packaged torch weights.
 
-Usage: python tools/build_int8_model.py [OUT]   (default: server/model/all-MiniLM-L6-v2-int8.onnx)
+Usage: python tools/build_int8_model.py [OUT]   (default: the file the onnx backend runs,
+``strongroom.server.embedder.ONNX_MODEL``, in server/model/)
 
 The steps are the standard ones of ONNX Runtime's own tools:
 
@@ -23,8 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "server" / "model" / "all-MiniLM-L6-v2-int8.onnx"
+from strongroom.server.embedder import ONNX_MODEL
+
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
 
@@ -95,4 +96,4 @@ def build(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT)
+    build(Path(sys.argv[1]) if len(sys.argv) > 1 else ONNX_MODEL)
