@@ -473,13 +473,13 @@ def test_long_runs_of_spaces_parse_in_linear_time() -> None:
 
     from strongroom.connectors.filesystem.formats import base, html, markdown, plaintext
 
-    run = " " * 20_000
+    run = " " * 200_000  # backtracking made 20,000 take seconds; 200,000 would take many minutes
     started = time.perf_counter()
     assert html.parse(f"<pre>a{run}b  \n</pre>".encode()).text == f"a{run}b"
     assert plaintext.parse(f"a{run}b\t \nc".encode()).text == f"a{run}b\nc"
     assert base.first_heading(f"# A{run}B #") == f"A{run}B"
     assert markdown.parse(f"---\ntitle: A{run}B{run}\n---\ntext".encode()).title == f"A{run}B"
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5
 
 
 def test_docx_styles_are_looked_up_once_per_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
