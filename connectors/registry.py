@@ -15,7 +15,7 @@ import re
 import sys
 import types
 from dataclasses import dataclass, field
-from importlib.metadata import Distribution, EntryPoint, distributions
+from importlib.metadata import Distribution, EntryPoint, distributions, entry_points
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -191,7 +191,27 @@ def _package(dist: Distribution) -> tuple[str, str]:
 
 
 def _discover() -> dict[str, _Found]:
-    """Every entry point of the group, by name, without loading any (first on sys.path wins)."""
+    """Every entry point of the group, by name, without loading any (first on sys.path wins).
+
+    The standard selection reads only each package's entry_points.txt (a few milliseconds);
+    if one of those files is unreadable, every package is looked at on its own instead, so the
+    bad one is reported and the others still found."""
+    try:
+        selected = entry_points(group=GROUP)
+    except Exception:
+        return _discover_one_by_one()
+    found: dict[str, _Found] = {}
+    for ep in selected:
+        package, version = _package(ep.dist) if ep.dist is not None else ("?", "?")
+        if ep.name in found:
+            found[ep.name].shadowed.append(package)
+        else:
+            found[ep.name] = _Found(ep, package, version)
+    return found
+
+
+def _discover_one_by_one() -> dict[str, _Found]:
+    """:func:`_discover` for an environment with unreadable package metadata."""
     found: dict[str, _Found] = {}
     seen_packages: set[str] = set()
     for dist in distributions():
@@ -259,8 +279,7 @@ def connector_class(name: str) -> type[Connector]:
     """The connector registered under ``name``; ConnectorError says why if it cannot be used.
 
     Only that entry point is loaded: a broken plug-in does not affect sources that do not use it.
-    The entry points are listed once per process (reading every installed package's metadata
-    takes a tenth of a second, each background sync) and again for a name not found.
+    The entry points are listed once per process and again for a name not found.
     """
     found = _listed()
     if name not in found:
