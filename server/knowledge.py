@@ -92,8 +92,6 @@ class KnowledgeBase:
 
         def load() -> None:
             try:
-                import numpy  # noqa: F401 - whole first: ONNX Runtime fails to load while another thread imports it
-
                 self.embedder.start_loading()
                 with contextlib.suppress(StrongroomError):  # a damaged catalog: the first call reports it
                     self.vectors.preload(self.catalog.index_version())  # meanwhile
