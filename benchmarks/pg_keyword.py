@@ -25,124 +25,28 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import pwd
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from glob import glob
 from pathlib import Path
 from typing import Any
 
 from pydoc_corpus import build_index, load_questions
 from pydoc_quality import KINDS, POOL, K, markdown, pages_of, split_halves, table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' throwaway server
 from strongroom.server.app import App, build_app
 from strongroom.server.store.catalog import Catalog
 from strongroom.server.store.postgres import PostgresDatabase
 from strongroom.server.store.records import SearchFilter
+from tests.integration.postgres import PostgresUnavailable, running_postgres
 
-SERVER_USER = "postgres"
 APP_USER = "strongroom_bench"
 DATABASE = "catalog"
 WHERE = SearchFilter(sources=("pydoc",))
-
-
-def postgres_bindir() -> Path:
-    """PostgreSQL 15's server binaries (or the newest installed, or those on PATH)."""
-    preferred = Path("/usr/lib/postgresql/15/bin")
-    if (preferred / "initdb").exists():
-        return preferred
-    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
-    if found:
-        return Path(found[-1]).parent
-    on_path = shutil.which("initdb")
-    if on_path is None:
-        raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
-    return Path(on_path).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[tuple[str, str, str]]:
-    """``(url, password, admin conninfo)`` of a fresh server, stopped and deleted afterwards."""
-    import psycopg
-
-    bindir = postgres_bindir()
-    run_as: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="strongroom-pgbench-"))
-    data, sockets, log = root / "data", root / "run", root / "server.log"
-    sockets.mkdir()
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam(SERVER_USER)
-        for path in (root, sockets):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", SERVER_USER, "--"]
-
-    def run(*args: str | Path) -> None:
-        done = subprocess.run(
-            [*run_as, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=root
-        )
-        if done.returncode != 0:
-            logged = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{Path(str(args[0])).name} failed:\n{done.stdout}{done.stderr}{logged}")
-
-    try:
-        run(
-            bindir / "initdb",
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
-        port = _free_port()
-        run(
-            bindir / "pg_ctl",
-            "-D",
-            data,
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -c port={port} -k {sockets} -c fsync=off",
-            "-l",
-            log,
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    try:
-        password = "pw-" + secrets.token_hex(12)
-        with psycopg.connect(
-            f"host={sockets} port={port} user=postgres dbname=postgres", autocommit=True
-        ) as c:
-            c.execute(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{password}'")
-            c.execute(f"CREATE DATABASE {DATABASE} OWNER {APP_USER}")
-        url = f"postgresql://{APP_USER}@127.0.0.1:{port}/{DATABASE}"
-        yield url, password, f"host={sockets} port={port} user=postgres dbname={DATABASE}"
-    finally:
-        try:
-            run(bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def copy_catalog(source: Catalog, target: Catalog) -> tuple[int, int, float]:
@@ -186,15 +90,21 @@ def main() -> None:
     questions = [q for q in written if all(p in indexed for p in q["pages"])]  # type: ignore[attr-defined]
     halves = split_halves(questions)
     n = settings.retrieval.candidates
-    with throwaway_postgres() as (url, password, admin):
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_postgres(APP_USER, DATABASE))
+        except PostgresUnavailable as exc:
+            raise SystemExit(str(exc)) from None
         import psycopg
 
-        database = PostgresDatabase(url, password)
+        database = PostgresDatabase(server.url(""), server.password)
         pg_app = build_app(settings, embedder=sqlite_app.embedder)  # its own VectorStore, same Chroma
         pg_app.database = database
         pg_app.catalog = Catalog(database)
         documents, chunks, copy_s = copy_catalog(sqlite_app.catalog, pg_app.catalog)
-        with psycopg.connect(admin, autocommit=True) as c:  # what autovacuum would do after a sync
+        with psycopg.connect(
+            server.admin_conninfo, autocommit=True
+        ) as c:  # what autovacuum would do after a sync
             c.execute("VACUUM ANALYZE")
         apps: dict[str, App] = {"SQLite FTS5": sqlite_app, "PostgreSQL": pg_app}
         with database.read() as db:

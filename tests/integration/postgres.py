@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,32 +72,37 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """A running PostgreSQL server with a database and a password-protected role."""
-    psycopg = pytest.importorskip("psycopg")
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL's server binaries, or the user to run them as, are missing."""
+
+
+@contextmanager
+def running_postgres(app_user: str = APP_USER, database: str = DATABASE) -> Iterator[PostgresServer]:
+    """A fresh server with ``database`` owned by a password-protected ``app_user``, stopped and
+    deleted afterwards (also used by benchmarks/pg_keyword.py)."""
+    import psycopg
+
     bindir = postgres_bindir()
     if bindir is None:
-        _unavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
-        raise AssertionError  # unreachable: skip/fail raise
+        raise PostgresUnavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
     as_root = os.geteuid() == 0
     run_as: list[str] = []
     if as_root:
         try:
             server_user = pwd.getpwnam(SERVER_USER)
         except KeyError:
-            _unavailable(f"running as root and there is no {SERVER_USER!r} user to run PostgreSQL as")
-            raise AssertionError from None
+            raise PostgresUnavailable(
+                f"running as root and there is no {SERVER_USER!r} user to run PostgreSQL as"
+            ) from None
         run_as = ["runuser", "-u", SERVER_USER, "--"]
     # Not under pytest's tmp_path: its parent folder is private to the current user (0700).
     root = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
-    data, sockets = root / "data", root / "run"
+    data, sockets, log = root / "data", root / "run", root / "server.log"
     sockets.mkdir()
     if as_root:
         for path in (root, sockets):
             os.chown(path, server_user.pw_uid, server_user.pw_gid)
     port = free_port()
-    log = root / "server.log"
 
     def run(*args: str | Path) -> None:
         done = subprocess.run(
@@ -106,38 +112,55 @@ def postgres() -> Iterator[PostgresServer]:
             logged = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"{Path(str(args[0])).name} failed:\n{done.stdout}{done.stderr}{logged}")
 
-    run(
-        bindir / "initdb",
-        "-D",
-        data,
-        "-U",
-        "postgres",
-        "--auth-local=trust",
-        "--auth-host=scram-sha-256",
-        "--encoding=UTF8",
-        "--no-locale",
-        "--no-sync",
-    )
-    options = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} -k {sockets} -c fsync=off -c full_page_writes=off"
-    )
-    run(bindir / "pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start")
+    try:
+        run(
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} -k {sockets} -c fsync=off -c full_page_writes=off"
+        )
+        run(bindir / "pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start")
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     try:
         password = "pw-" + secrets.token_hex(12)
         admin = f"host={sockets} port={port} user=postgres dbname=postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{password}'")
-            conn.execute(f"CREATE DATABASE {DATABASE} OWNER {APP_USER}")
+            conn.execute(f"CREATE ROLE {app_user} LOGIN PASSWORD '{password}'")
+            conn.execute(f"CREATE DATABASE {database} OWNER {app_user}")
         yield PostgresServer(
             host="127.0.0.1",
             port=port,
-            database=DATABASE,
-            user=APP_USER,
+            database=database,
+            user=app_user,
             password=password,
-            admin_conninfo=f"host={sockets} port={port} user=postgres dbname={DATABASE}",
+            admin_conninfo=f"host={sockets} port={port} user=postgres dbname={database}",
         )
     finally:
         try:
             run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server with a database and a password-protected role."""
+    pytest.importorskip("psycopg")
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_postgres())
+        except PostgresUnavailable as exc:
+            _unavailable(str(exc))
+            raise AssertionError from exc  # unreachable: skip/fail raise
+        yield server
