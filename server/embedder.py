@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from strongroom.server.errors import StrongroomError
+from strongroom.server.lazy_imports import import_numpy_first
 from strongroom.server.settings import EmbeddingSettings
 
 if TYPE_CHECKING:
@@ -87,16 +88,6 @@ class Encoder(Protocol):
     def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]: ...
 
 
-def _import_numpy_whole() -> None:
-    """Import numpy before a library whose compiled code imports numpy's (ONNX Runtime, torch).
-
-    Such an import racing another thread's ``import numpy`` (a search's, Chroma's) can leave both
-    with a half-initialised numpy and an ImportError; a plain ``import numpy`` first waits for the
-    other thread's to finish instead.
-    """
-    import numpy  # noqa: F401
-
-
 class OnnxEncoder:
     """all-MiniLM-L6-v2 int8 on ONNX Runtime: tokenise, run, mean-pool, normalise.
 
@@ -107,7 +98,7 @@ class OnnxEncoder:
 
     def __init__(self, model_dir: Path, model_file: Path = ONNX_MODEL) -> None:
         """``model_dir`` holds the tokenizer; ``model_file`` is the ONNX export to run."""
-        _import_numpy_whole()
+        import_numpy_first()
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -147,7 +138,7 @@ class TorchEncoder:
     """A sentence-transformers model (torch)."""
 
     def __init__(self, path: str, device: str) -> None:
-        _import_numpy_whole()
+        import_numpy_first()
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(path, device=device, local_files_only=True)

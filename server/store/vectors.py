@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from strongroom.server.errors import StoreUnavailable
-from strongroom.server.lazy_imports import import_without
+from strongroom.server.lazy_imports import import_numpy_first, import_without
 from strongroom.server.store.records import SearchFilter
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class VectorStore:
             return self._collection
 
     def _connect(self) -> Collection:
+        import_numpy_first()
         import_without("httpx", "httpx._main")  # Chroma imports httpx; its CLI is 50 ms more
         import chromadb
         from chromadb.config import Settings as ChromaSettings
