@@ -7,7 +7,6 @@ then end to end through ``KnowledgeBase.sync`` with the packaged model.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import os
@@ -325,8 +324,11 @@ def test_requests_per_second_spaces_request_starts(site: Website) -> None:
     web = connector(site, paths=[f"/many/{n}" for n in range(6)], requests_per_second=10.0)
     run(web)
     starts = sorted(hit.started for hit in site.hits())
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert len(starts) == 6 and min(gaps) >= 0.08, gaps
+    # Seen by the server, a start can lag its request by a few tens of milliseconds on a busy
+    # machine, shortening one gap and lengthening the next: compare starts two apart (0.2 s
+    # when spaced, about 0 in a burst) and the whole span (0.5 s).
+    two_apart = [b - a for a, b in zip(starts, starts[2:], strict=False)]
+    assert len(starts) == 6 and min(two_apart) >= 0.13 and starts[-1] - starts[0] >= 0.4, starts
 
 
 def test_every_url_failing_to_connect_fails_the_source() -> None:
