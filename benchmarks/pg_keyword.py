@@ -102,9 +102,8 @@ def main() -> None:
         pg_app.database = database
         pg_app.catalog = Catalog(database)
         documents, chunks, copy_s = copy_catalog(sqlite_app.catalog, pg_app.catalog)
-        with psycopg.connect(
-            server.admin_conninfo, autocommit=True
-        ) as c:  # what autovacuum would do after a sync
+        # What autovacuum would do after a sync.
+        with psycopg.connect(server.admin_conninfo, autocommit=True) as c:
             c.execute("VACUUM ANALYZE")
         apps: dict[str, App] = {"SQLite FTS5": sqlite_app, "PostgreSQL": pg_app}
         with database.read() as db:

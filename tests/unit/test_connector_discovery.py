@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,12 +27,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_a_second_package_with_the_same_name_is_reported_as_shadowed(site: Path) -> None:
-    dist_info(site / "a", "acme-files", "1.0", '[strongroom.connectors]\nfilesystem = "acme:Files"\n')
-    sys.path.insert(0, str(site / "a"))
-    try:
-        found = registry._discover()
-    finally:
-        sys.path.remove(str(site / "a"))
+    dist_info(site, "acme-files", "1.0", '[strongroom.connectors]\nfilesystem = "acme:Files"\n')
+    found = registry._discover()
     assert found["filesystem"].package == "acme-files" and found["filesystem"].version == "1.0"
     assert found["filesystem"].shadowed == ["strongroom"]  # the built-in, later on the path
     assert found["web"].package == "strongroom"
